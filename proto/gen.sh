@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Regenerates the Go code for every .proto under proto/ with pinned generators:
+# protoc from Debian bookworm (checked below), protoc-gen-go and
+# protoc-gen-go-grpc at the versions go.mod pins as tools.
+set -euo pipefail
+cd "$(dirname "$0")"
+want_protoc="libprotoc 3.21.12"
+have=$(protoc --version 2>/dev/null || true)
+if [ "$have" != "$want_protoc" ]; then
+  echo "proto/gen.sh: need $want_protoc (Debian bookworm's protobuf-compiler), have '${have:-none}'" >&2
+  echo "  install it with: apt-get install -y protobuf-compiler" >&2
+  exit 1
+fi
+bin=$(mktemp -d)
+trap 'rm -rf "$bin"' EXIT
+go build -o "$bin/protoc-gen-go" google.golang.org/protobuf/cmd/protoc-gen-go
+go build -o "$bin/protoc-gen-go-grpc" google.golang.org/grpc/cmd/protoc-gen-go-grpc
+files=$(find . -name '*.proto' | sed 's|^\./||' | sort)
+PATH="$bin:$PATH" protoc -I . -I /usr/include \
+  --go_out=. --go_opt=paths=source_relative \
+  --go-grpc_out=. --go-grpc_opt=paths=source_relative \
+  $files

@@ -1,0 +1,5 @@
+package ipc
+
+import "google.golang.org/grpc"
+
+var grpcWaitForReady = grpc.WaitForReady(true)
