@@ -19,6 +19,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/seesawlb/seesaw/deploy/testenv"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	_ "github.com/seesawlb/seesaw/proto/healthcheck"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
@@ -181,9 +182,7 @@ func TestPolicyPerMethod(t *testing.T) {
 }
 
 func TestOtherUIDRefused(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to run a client as another uid")
-	}
+	testenv.RequireRoot(t) // to run a client as another uid
 	const nobody = 65534
 	// Let the other uid reach the socket and run a copy of this test binary,
 	// so that only the policy can refuse it.

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs, when missing, the Debian packages that building and testing need.
+# Idempotent and quiet when everything is present. Run as root (make test does).
+#
+#   deploy/deps.sh [build|test]
+set -euo pipefail
+what=${1:-test}
+# command -> Debian package
+declare -A need=([protoc]=protobuf-compiler)
+if [ "$what" = test ]; then
+  need[systemd-analyze]=systemd
+  need[ip]=iproute2
+fi
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+  echo "deploy/deps.sh: missing ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+echo "deploy/deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
