@@ -1,0 +1,321 @@
+// Package ecu is the externally-facing control unit: the HTTP monitoring
+// endpoint (Seesaw's port 10257) and, later, the status page, JSON API,
+// Prometheus metrics and authenticated remote control.
+//
+// This build serves /healthz (200 while the engine answers) and a minimal
+// plain-text status at /, built from the engine's cluster and config status
+// and each daemon's Component status. Its own status says what is missing.
+package ecu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang/glog"
+	"google.golang.org/grpc"
+
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	"github.com/seesawlb/seesaw/proto/ipc"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
+)
+
+// Defaults of the ECU's paths and address.
+const (
+	DefaultSocket            = "/var/run/seesaw/ecu/ecu.sock"
+	DefaultEngineSocket      = "/var/run/seesaw/engine/engine.sock"
+	DefaultNCCSocket         = "/var/run/seesaw/ncc/ncc.sock"
+	DefaultHASocket          = "/var/run/seesaw/ha/ha.sock"
+	DefaultHealthcheckSocket = "/var/run/seesaw/healthcheck/healthcheck.sock"
+	DefaultWatchdogSocket    = "/var/run/seesaw/watchdog/watchdog.sock"
+	DefaultHTTPAddr          = ":10257"
+)
+
+// notInBuild is what the ECU does not do yet.
+const notInBuild = "only /healthz and a minimal plain-text status at / in this build: no HTML status page, JSON API, Prometheus metrics or authenticated remote control"
+
+// Config is what the ECU runs with.
+type Config struct {
+	Socket       string
+	EngineSocket string
+	// Sockets of the other daemons whose status / shows, by name; the
+	// engine's is added from EngineSocket. Empty paths are skipped.
+	Components map[string]string
+	// HTTPAddr is the monitoring listener, host:port.
+	HTTPAddr string
+	// CallTimeout bounds each call to a daemon (default 2s).
+	CallTimeout time.Duration
+	// PollInterval is how often the ECU checks that the engine answers, for
+	// its own status (default 5s). /healthz always asks afresh.
+	PollInterval time.Duration
+	// Ready, when set, receives the HTTP listener's address once it listens.
+	Ready func(addr net.Addr)
+}
+
+func (c *Config) setDefaults() {
+	if c.Socket == "" {
+		c.Socket = DefaultSocket
+	}
+	if c.EngineSocket == "" {
+		c.EngineSocket = DefaultEngineSocket
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 2 * time.Second
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = 5 * time.Second
+	}
+}
+
+// ecu is the running ECU.
+type ecu struct {
+	cfg    Config
+	comp   *ipc.Component
+	engine *grpc.ClientConn
+	conns  map[string]*grpc.ClientConn // component name -> conn, the engine included
+	names  []string                    // sorted keys of conns
+}
+
+// Run serves the ECU until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.setDefaults()
+	e := &ecu{cfg: cfg, comp: ipc.NewComponent("ecu"), conns: map[string]*grpc.ClientConn{}}
+	e.comp.SetFacility("status-page", false, notInBuild)
+	e.comp.SetFacility("engine", false, "not checked yet")
+	e.comp.SetFacility("http", false, "not listening yet on "+cfg.HTTPAddr)
+	e.comp.SetDetail("socket", cfg.Socket)
+	e.comp.SetDetail("engine_socket", cfg.EngineSocket)
+
+	sockets := map[string]string{"engine": cfg.EngineSocket}
+	for name, path := range cfg.Components {
+		if path != "" && name != "engine" {
+			sockets[name] = path
+		}
+	}
+	for name, path := range sockets {
+		cc, err := ipc.Dial(path, ipc.DialOptions{})
+		if err != nil {
+			e.closeConns()
+			return fmt.Errorf("ecu: %w", err)
+		}
+		e.conns[name] = cc
+		e.names = append(e.names, name)
+	}
+	defer e.closeConns()
+	sort.Strings(e.names)
+	e.engine = e.conns["engine"]
+
+	srv, err := ipc.NewServer(ipc.ServerOptions{
+		Path: cfg.Socket,
+		// Status only: any local user who can reach the socket may read it.
+		DirMode:    0o755,
+		SocketMode: 0o666,
+		Policy:     ipc.Policy{Read: ipc.Rule{Anyone: true}},
+		Logf:       glog.Warningf,
+	})
+	if err != nil {
+		return fmt.Errorf("ecu: %w", err)
+	}
+	seesawpb.RegisterComponentServer(srv, e.comp)
+	glog.Infof("ecu: serving on %s; engine at %s; HTTP on %s", cfg.Socket, cfg.EngineSocket, cfg.HTTPAddr)
+
+	var wg sync.WaitGroup
+	wg.Go(func() { e.serveHTTP(ctx) })
+	wg.Go(func() { e.pollEngine(ctx) })
+	err = srv.Serve(ctx, 2*time.Second)
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("ecu: %w", err)
+	}
+	glog.Infof("ecu: stopped")
+	return nil
+}
+
+func (e *ecu) closeConns() {
+	for _, cc := range e.conns {
+		cc.Close()
+	}
+}
+
+// engineAnswers asks the engine for its status and records the answer in the
+// ECU's own status.
+func (e *ecu) engineAnswers(ctx context.Context) (*seesawpb.ComponentStatus, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	defer cancel()
+	st, err := seesawpb.NewComponentClient(e.engine).Status(ctx, &seesawpb.StatusRequest{})
+	if err != nil {
+		if e.comp.SetFacility("engine", false, fmt.Sprintf("engine at %s does not answer: %v", e.cfg.EngineSocket, err)) {
+			glog.Warningf("ecu: engine does not answer: %v", err)
+		}
+		return nil, err
+	}
+	if e.comp.SetFacility("engine", true, "engine answers at "+e.cfg.EngineSocket) {
+		glog.Infof("ecu: engine answers")
+	}
+	return st, nil
+}
+
+func (e *ecu) pollEngine(ctx context.Context) {
+	t := time.NewTicker(e.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		e.engineAnswers(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// serveHTTP listens (retrying while the address is taken, so that a busy
+// port degrades the ECU instead of crash-looping it) and serves until ctx is done.
+func (e *ecu) serveHTTP(ctx context.Context) {
+	retry := 100 * time.Millisecond
+	var lis net.Listener
+	for {
+		var err error
+		lis, err = (&net.ListenConfig{}).Listen(ctx, "tcp", e.cfg.HTTPAddr)
+		if err == nil {
+			break
+		}
+		if e.comp.SetFacility("http", false, fmt.Sprintf("cannot listen on %s: %v; retrying", e.cfg.HTTPAddr, err)) {
+			glog.Errorf("ecu: http: %v; retrying", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+		retry = min(2*retry, 10*time.Second)
+	}
+	e.comp.SetFacility("http", true, "listening on "+lis.Addr().String())
+	e.comp.SetDetail("http_addr", lis.Addr().String())
+	glog.Infof("ecu: HTTP listening on %s", lis.Addr())
+	if e.cfg.Ready != nil {
+		e.cfg.Ready(lis.Addr())
+	}
+	hs := &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		e.comp.SetFacility("http", false, err.Error())
+		glog.Errorf("ecu: http: %v", err)
+	}
+	<-done
+}
+
+// handler serves the monitoring endpoints.
+func (e *ecu) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if _, err := e.engineAnswers(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintf(w, "engine does not answer: %v\n", err)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		e.writeStatus(r.Context(), w)
+	})
+	return mux
+}
+
+// writeStatus renders the plain-text status page.
+func (e *ecu) writeStatus(ctx context.Context, w io.Writer) {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	defer cancel()
+	fmt.Fprintf(w, "Seesaw ECU %s at %s\n", ipc.Version, time.Now().UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "Note: %s.\n\n", notInBuild)
+
+	eng := enginepb.NewEngineClient(e.engine)
+	fmt.Fprintln(w, "Cluster")
+	if cs, err := eng.ClusterStatus(ctx, &enginepb.ClusterStatusRequest{}); err != nil {
+		fmt.Fprintf(w, "  unavailable: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  site:      %s\n", cs.Site)
+		fmt.Fprintf(w, "  version:   %s\n", cs.Version)
+		fmt.Fprintf(w, "  HA state:  %s\n", cs.HaState)
+		for _, n := range cs.Nodes {
+			this := ""
+			if n.ThisNode {
+				this = " (this node)"
+			}
+			fmt.Fprintf(w, "  node:      %s %s %s priority %d ha=%v vservers=%v%s\n",
+				n.Fqdn, n.Ipv4, n.Ipv6, n.Priority, n.HaEnabled, n.VserversEnabled, this)
+		}
+	}
+	fmt.Fprintln(w, "\nConfig")
+	if cs, err := eng.ConfigStatus(ctx, &enginepb.ConfigStatusRequest{}); err != nil {
+		fmt.Fprintf(w, "  unavailable: %v\n", err)
+	} else {
+		fmt.Fprintf(w, "  source:      %s\n", cs.Source)
+		if cs.LastUpdate != nil {
+			fmt.Fprintf(w, "  last update: %s\n", cs.LastUpdate.AsTime().UTC().Format(time.RFC3339))
+		}
+		if cs.Loaded != nil {
+			fmt.Fprintf(w, "  loaded:      %s\n", cs.Loaded.AsTime().UTC().Format(time.RFC3339))
+		}
+		for _, a := range cs.Attributes {
+			fmt.Fprintf(w, "  attribute:   %s = %s\n", a.Name, a.Value)
+		}
+		for _, wn := range cs.Warnings {
+			fmt.Fprintf(w, "  warning:     %s\n", wn)
+		}
+		if cs.LastError != "" {
+			fmt.Fprintf(w, "  last rejected config (%s):\n    %s\n",
+				cs.LastErrorTime.AsTime().UTC().Format(time.RFC3339), strings.ReplaceAll(cs.LastError, "\n", "\n    "))
+		}
+	}
+
+	fmt.Fprintln(w, "\nComponents")
+	statuses := map[string]*seesawpb.ComponentStatus{"ecu": e.comp.Snapshot()}
+	errs := map[string]error{}
+	for _, name := range e.names {
+		st, err := seesawpb.NewComponentClient(e.conns[name]).Status(ctx, &seesawpb.StatusRequest{})
+		if err != nil {
+			errs[name] = err
+			continue
+		}
+		statuses[name] = st
+	}
+	names := append([]string{"ecu"}, e.names...)
+	sort.Strings(names)
+	for _, name := range names {
+		if err, ok := errs[name]; ok {
+			fmt.Fprintf(w, "  %-12s does not answer: %v\n", name, err)
+			continue
+		}
+		st := statuses[name]
+		fmt.Fprintf(w, "  %-12s pid %d, %s, healthy=%v, %s\n", name, st.Pid, st.Version, st.Healthy, st.State)
+		for _, f := range st.Facilities {
+			mark := "ok "
+			if !f.Available {
+				mark = "NO "
+			}
+			fmt.Fprintf(w, "      %s %-12s %s\n", mark, f.Name, f.Detail)
+		}
+		for _, wn := range st.Warnings {
+			fmt.Fprintf(w, "      warning: %s\n", wn)
+		}
+	}
+}

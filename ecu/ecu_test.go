@@ -1,0 +1,134 @@
+package ecu
+
+import (
+	"context"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	"github.com/seesawlb/seesaw/proto/ipc"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
+)
+
+func TestMain(m *testing.M) {
+	flag.Set("logtostderr", "true")
+	os.Exit(m.Run())
+}
+
+type fakeEngine struct {
+	enginepb.UnimplementedEngineServer
+}
+
+func (fakeEngine) ClusterStatus(context.Context, *enginepb.ClusterStatusRequest) (*enginepb.ClusterStatusResponse, error) {
+	return &enginepb.ClusterStatusResponse{Site: "test-site", Version: "v-test",
+		Nodes: []*enginepb.Node{{Fqdn: "lb1.example.com.", Ipv4: "192.0.2.1", Priority: 255, ThisNode: true}}}, nil
+}
+
+func (fakeEngine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*enginepb.ConfigStatusResponse, error) {
+	return &enginepb.ConfigStatusResponse{Source: "disk", LastError: "cluster.pb:3:7: bad", Warnings: []string{"w1"}}, nil
+}
+
+// serve runs the given registrations on a socket until stop is called.
+func serve(t *testing.T, sock string, comp *ipc.Component, engine bool) (stop func()) {
+	t.Helper()
+	s, err := ipc.NewServer(ipc.ServerOptions{Path: sock, Policy: ipc.Policy{Read: ipc.Rule{Anyone: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seesawpb.RegisterComponentServer(s, comp)
+	if engine {
+		enginepb.RegisterEngineServer(s, fakeEngine{})
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, 100*time.Millisecond) }()
+	return func() { cancel(); <-done }
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestHealthzAndStatusPage(t *testing.T) {
+	dir := t.TempDir()
+	esock := filepath.Join(dir, "engine.sock")
+	hsock := filepath.Join(dir, "ha.sock")
+	haComp := ipc.NewComponent("ha")
+	haComp.SetFacility("vrrp", false, "VRRP speaker not in this build")
+	stopHA := serve(t, hsock, haComp, false)
+	defer stopHA()
+	stopEngine := serve(t, esock, ipc.NewComponent("engine"), true)
+
+	addrc := make(chan net.Addr, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{
+			Socket:       filepath.Join(dir, "ecu", "ecu.sock"),
+			EngineSocket: esock,
+			Components:   map[string]string{"ha": hsock, "ncc": filepath.Join(dir, "missing.sock")},
+			HTTPAddr:     "127.0.0.1:0",
+			Ready:        func(a net.Addr) { addrc <- a },
+		})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	var base string
+	select {
+	case a := <-addrc:
+		base = "http://" + a.String()
+	case <-time.After(20 * time.Second):
+		t.Fatal("ECU never listened")
+	}
+
+	if code, body := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz with the engine up: %d %q", code, body)
+	}
+	code, body := get(t, base+"/")
+	if code != http.StatusOK {
+		t.Errorf("/: %d", code)
+	}
+	for _, want := range []string{
+		"site:      test-site",
+		"lb1.example.com. 192.0.2.1",
+		"(this node)",
+		"source:      disk",
+		"cluster.pb:3:7: bad",
+		"VRRP speaker not in this build",
+		"ncc          does not answer",
+		"no HTML status page",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/ lacks %q:\n%s", want, body)
+		}
+	}
+	if code, _ := get(t, base+"/nosuchpage"); code != http.StatusNotFound {
+		t.Errorf("/nosuchpage: %d, want 404", code)
+	}
+
+	stopEngine()
+	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "engine does not answer") {
+		t.Errorf("/healthz with the engine down: %d %q", code, body)
+	}
+	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "Cluster\n  unavailable") {
+		t.Errorf("/ with the engine down: %d\n%s", code, body)
+	}
+}

@@ -1,0 +1,59 @@
+// Command seesaw_engine is the Seesaw engine: it loads the config, steers HA
+// and healthcheck, and answers operators on its Unix socket. SIGHUP re-reads
+// the config from disk.
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/golang/glog"
+
+	"github.com/seesawlb/seesaw/engine"
+)
+
+func main() {
+	var cfg engine.Config
+	flag.StringVar(&cfg.Socket, "socket", engine.DefaultSocket, "path of the engine's Unix socket")
+	flag.StringVar(&cfg.NCCSocket, "ncc_socket", engine.DefaultNCCSocket, "path of the NCC's Unix socket")
+	flag.StringVar(&cfg.EngineConf, "conf", engine.DefaultEngineConf, "path of seesaw.cfg")
+	flag.StringVar(&cfg.ClusterConf, "cluster", engine.DefaultClusterConf, "path of cluster.pb")
+	flag.StringVar(&cfg.ReaderGroup, "reader_group", engine.DefaultReaderGroup,
+		"groups (comma-separated) that may read the engine's state; they own the socket directory (the default group is skipped when it does not exist)")
+	flag.StringVar(&cfg.AdminGroup, "admin_group", "", "groups (comma-separated) that may also change it (reload, failover, overrides); empty: root only")
+	flag.StringVar(&cfg.DaemonUsers, "daemon_user", engine.DefaultDaemonUser, "users (comma-separated) that HA and healthcheck run as")
+	flag.Parse()
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	cfg.Reload = hup
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	go dumpOnSIGUSR1()
+
+	glog.Infof("seesaw_engine starting (pid %d)", os.Getpid())
+	if err := engine.Run(ctx, cfg); err != nil {
+		glog.Errorf("seesaw_engine: %v", err)
+		glog.Flush()
+		os.Exit(1)
+	}
+	glog.Flush()
+}
+
+// dumpOnSIGUSR1 writes every goroutine's stack to the log on SIGUSR1. It
+// listens for the life of the process, shutdown included, because SIGUSR1's
+// default action would kill it.
+func dumpOnSIGUSR1() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	for range c {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		glog.Infof("SIGUSR1: goroutines:\n%s", buf)
+		glog.Flush()
+	}
+}

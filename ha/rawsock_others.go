@@ -1,0 +1,12 @@
+//go:build !linux
+
+package ha
+
+import (
+	"errors"
+	"runtime"
+)
+
+func checkRawSocket() error {
+	return errors.New("ha: raw VRRP sockets are implemented for Linux only, not " + runtime.GOOS)
+}
