@@ -8,12 +8,10 @@ import (
 	"flag"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 
-	"github.com/golang/glog"
-
 	"github.com/seesawlb/seesaw/engine"
+	"github.com/seesawlb/seesaw/proto/ipc"
 )
 
 func main() {
@@ -31,29 +29,5 @@ func main() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	cfg.Reload = hup
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	go dumpOnSIGUSR1()
-
-	glog.Infof("seesaw_engine starting (pid %d)", os.Getpid())
-	if err := engine.Run(ctx, cfg); err != nil {
-		glog.Errorf("seesaw_engine: %v", err)
-		glog.Flush()
-		os.Exit(1)
-	}
-	glog.Flush()
-}
-
-// dumpOnSIGUSR1 writes every goroutine's stack to the log on SIGUSR1. It
-// listens for the life of the process, shutdown included, because SIGUSR1's
-// default action would kill it.
-func dumpOnSIGUSR1() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGUSR1)
-	for range c {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		glog.Infof("SIGUSR1: goroutines:\n%s", buf)
-		glog.Flush()
-	}
+	ipc.Main("seesaw_engine", func(ctx context.Context) error { return engine.Run(ctx, cfg) })
 }
