@@ -16,14 +16,15 @@ RECORD   := $(CACHE)/test-results.jsonl
 MAINS := ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine ./ncc/cmd/seesaw_ncc \
 	./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli
 
-.PHONY: all build test unit vet proto proto-check deps demo install fuzz clean help
+.PHONY: all build lab test unit vmtest vet proto proto-check deps demo install fuzz clean help
 
 all: build
 
 help:
 	@echo "make build        seven static binaries in bin/"
 	@echo "make test         every test, every layer (installs what it needs)"
-	@echo "make demo         the appliance in the kernel lab (not yet: see README)"
+	@echo "make demo         the two-node appliance in the kernel lab, a shell on lb1"
+	@echo "make vmtest       the kernel-lab tests alone (make test runs them too)"
 	@echo "make install      to /usr/local/seesaw, /etc/seesaw, /var/log/seesaw, systemd"
 	@echo "make proto        regenerate protobuf code; make proto-check fails on drift"
 	@echo "make fuzz         run every fuzzer for FUZZTIME (default 30s) each"
@@ -32,6 +33,11 @@ build:
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(MAINS)
 	@echo "built: $(addprefix bin/,$(BINARIES))"
+
+# The kernel lab's tool: boots a Debian kernel with IPVS under qemu.
+lab:
+	@mkdir -p bin
+	$(GO) build -trimpath -o bin/seesaw-lab ./deploy/lab/cmd/seesaw-lab
 
 deps:
 	@deploy/deps.sh test
@@ -53,13 +59,17 @@ unit:
 	@mkdir -p $(CACHE) && rm -f $(RECORD)
 	$(GO) test -json -count=1 -skip '^TestLab' ./... | $(GO) run ./deploy/testsum -layer unit -record $(RECORD)
 
-test: deps build vet proto-check unit
+# Every test named TestLab... runs inside the lab's guest, one guest per test
+# binary; the first run fetches the pinned kernel and installs qemu.
+vmtest:
+	@mkdir -p $(CACHE)
+	GO=$(GO) deploy/lab/vmtest.sh -record $(RECORD)
+
+test: deps build vet proto-check unit vmtest
 	@$(GO) run ./deploy/testsum -summary $(RECORD)
 
-demo:
-	@echo "make demo needs the kernel lab (issue 3), which this build does not have yet."
-	@echo "Until then: make build, then run bin/seesaw_cli config check --conf deploy/samples/seesaw.cfg --cluster deploy/samples/cluster.pb"
-	@exit 1
+demo: build
+	deploy/lab/demo.sh
 
 install: build
 	deploy/install.sh

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make vmtest: every kernel-lab test, inside the lab's guest.
+#
+#   deploy/lab/vmtest.sh [testsum flags, e.g. -record .cache/test-results.jsonl]
+#
+# A lab test is a test named TestLab... (it calls labtest.RequireLab). This
+# builds bin/seesaw-lab, prepares the lab once (Debian packages, the pinned
+# kernel, the initramfs), finds the packages that have lab tests, and runs
+# them with go test -exec, one guest per test binary, through
+# deploy/testsum as the lab layer.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+export CGO_ENABLED=0
+GO=${GO:-go}
+
+$GO build -o bin/seesaw-lab ./deploy/lab/cmd/seesaw-lab
+# Before go test starts guests in parallel, so they find everything ready.
+bin/seesaw-lab prepare >&2
+
+# Only packages with lab tests: the others would be built for nothing
+# (the exec wrapper would not boot a guest for them either).
+pkgs=()
+while IFS= read -r line; do
+	dir=${line%% *} pkg=${line#* }
+	if grep -qsE '^func TestLab' "$dir"/*_test.go; then
+		pkgs+=("$pkg")
+	fi
+done < <($GO list -f '{{.Dir}} {{.ImportPath}}' ./...)
+if [ ${#pkgs[@]} -eq 0 ]; then
+	echo "vmtest: no package has lab tests (func TestLab...)" >&2
+	exit 1
+fi
+echo "vmtest: lab tests in ${#pkgs[@]} packages: ${pkgs[*]}" >&2
+
+$GO test -json -count=1 -exec "$(pwd)/bin/seesaw-lab exec" -run '^TestLab' "${pkgs[@]}" |
+	$GO run ./deploy/testsum -layer lab "$@"
