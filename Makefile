@@ -16,7 +16,7 @@ RECORD   := $(CACHE)/test-results.jsonl
 MAINS := ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine ./ncc/cmd/seesaw_ncc \
 	./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli
 
-.PHONY: all build lab test unit vmtest vet proto proto-check deps demo install fuzz clean help
+.PHONY: all build lab test unit vmtest vet proto proto-check deps demo install fuzz fuzz-short bench clean help
 
 all: build
 
@@ -28,6 +28,7 @@ help:
 	@echo "make install      to /usr/local/seesaw, /etc/seesaw, /var/log/seesaw, systemd"
 	@echo "make proto        regenerate protobuf code; make proto-check fails on drift"
 	@echo "make fuzz         run every fuzzer for FUZZTIME (default 30s) each"
+	@echo "make bench        the speed figures the issues ask for, as bench: lines"
 
 build:
 	@mkdir -p bin
@@ -65,7 +66,7 @@ vmtest:
 	@mkdir -p $(CACHE)
 	GO=$(GO) deploy/lab/vmtest.sh -record $(RECORD)
 
-test: deps build vet proto-check unit vmtest
+test: deps build vet proto-check unit vmtest fuzz-short
 	@$(GO) run ./deploy/testsum -summary $(RECORD)
 
 demo: build
@@ -74,14 +75,25 @@ demo: build
 install: build
 	deploy/install.sh
 
+# Every Fuzz... target of every package, FUZZTIME each (go test -fuzz takes
+# one target per run). make test runs them briefly; their corpora are
+# committed under testdata/fuzz and also run as plain tests.
 FUZZTIME ?= 30s
 fuzz:
+	@mkdir -p $(CACHE)
 	@for p in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$p $$f ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$p || exit 1; \
+	    $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$p >$(CACHE)/fuzz.log 2>&1 || { cat $(CACHE)/fuzz.log; exit 1; }; \
 	  done; \
 	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# Failover timings against keepalived on a veth pair (root, about 2 minutes).
+bench:
+	$(GO) test -run='^$$' -bench='^BenchmarkFailover$$' -benchtime=1x -timeout=20m ./ha | grep -E '^(bench:|ok|FAIL|---)'
 
 clean:
 	rm -rf bin $(CACHE)/test-results.jsonl

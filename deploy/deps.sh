@@ -10,6 +10,8 @@ declare -A need=([protoc]=protobuf-compiler)
 if [ "$what" = test ]; then
   need[systemd-analyze]=systemd
   need[ip]=iproute2
+  need[keepalived]=keepalived   # HA interop tests: a real VRRPv3 peer
+  need[nft]=nftables            # split-brain tests cut adverts with a drop rule
 fi
 missing=()
 for cmd in "${!need[@]}"; do

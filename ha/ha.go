@@ -1,12 +1,16 @@
 // Package ha is the high-availability daemon: the VRRPv3 speaker that decides
 // whether this node is master (LEADER) or BACKUP and tells the engine.
 //
-// This build is the skeleton: there is no VRRP speaker yet, so the state is
-// DISABLED and the status says so. What is real is the plumbing the speaker
-// will use: the HASession stream to the engine (receive the Config and
-// relinquish requests, report transitions at once and status periodically,
-// reconnect with backoff when the stream breaks), the HA status service on
-// its own socket, and the CAP_NET_RAW check.
+// The protocol itself (codec and state machine) is package ha/vrrp, pure and
+// clock-free. This package runs it: raw sockets on the node interface
+// (conn_linux.go), a Speaker that drives a vrrp.Machine with the real clock,
+// and the process around it. The process gets its parameters from the engine
+// over the HASession stream, reports every transition at once and its status
+// periodically, honours relinquish requests with a priority-0 advert, and
+// steps down when the engine goes away (a node whose engine is gone must not
+// hold the VIPs), reconnecting with backoff. Socket errors are counted and
+// logged; nothing but the end of its context stops it. Standalone mode runs
+// the same speaker from flags, without an engine.
 package ha
 
 import (
@@ -19,8 +23,10 @@ import (
 	"github.com/golang/glog"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/seesawlb/seesaw/ha/vrrp"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	"github.com/seesawlb/seesaw/proto/ipc"
@@ -34,9 +40,6 @@ const (
 	DefaultEngineSocket = "/var/run/seesaw/engine/engine.sock"
 )
 
-// noSpeaker is why the state is DISABLED in this build.
-const noSpeaker = "VRRP speaker not in this build"
-
 // Config is what HA runs with.
 type Config struct {
 	Socket       string
@@ -45,8 +48,14 @@ type Config struct {
 	// (Seesaw v2 used 3s). Transitions are reported at once.
 	StatusInterval time.Duration
 	// RetryMin and RetryMax bound the wait between attempts to reopen a
-	// broken engine session (defaults 100ms and 5s).
+	// broken engine session (defaults 100ms and 5s). RetryMax is also the
+	// wait before retrying a VRRP socket that would not open.
 	RetryMin, RetryMax time.Duration
+	// OpenConn opens the VRRP transport (default: raw sockets) and
+	// LookupAddr finds the advert source on an interface (default: the
+	// host's); tests replace them.
+	OpenConn   OpenConnFunc
+	LookupAddr AddrLookup
 }
 
 func (c *Config) setDefaults() {
@@ -65,12 +74,21 @@ func (c *Config) setDefaults() {
 	if c.RetryMax < c.RetryMin {
 		c.RetryMax = max(5*time.Second, c.RetryMin)
 	}
+	if c.OpenConn == nil {
+		c.OpenConn = OpenRawConn
+	}
+	if c.LookupAddr == nil {
+		c.LookupAddr = InterfaceAddr
+	}
 }
 
-// node is HA's state, shared by the engine session and the status service.
+// node is HA's state, shared by the engine session, the VRRP loop and the
+// status service.
 type node struct {
 	hapb.UnimplementedHAServer
 	comp *ipc.Component
+	cfg  Config
+	logf func(format string, args ...any)
 
 	mu          sync.Mutex
 	state       seesawpb.HAState
@@ -79,14 +97,21 @@ type node struct {
 	config      *hapb.Config       // last received from the engine; nil before
 	pending     []*hapb.Transition // not yet delivered to the engine
 	wake        chan struct{}      // signalled when pending grows
+	speaker     *Speaker           // running, or the last one, for its counters
+	cmds        []vrrpCmd          // for the VRRP loop
+	cmdWake     chan struct{}
 }
 
 // maxPending bounds the transitions kept for an engine that is away; the
 // current state goes with every status report anyway.
 const maxPending = 16
 
-func newNode(comp *ipc.Component) *node {
-	return &node{comp: comp, state: seesawpb.HAState_HA_STATE_UNKNOWN, since: time.Now(), wake: make(chan struct{}, 1)}
+func newNode(comp *ipc.Component, cfg Config, logf func(string, ...any)) *node {
+	return &node{
+		comp: comp, cfg: cfg, logf: logf,
+		state: seesawpb.HAState_HA_STATE_UNKNOWN, since: time.Now(),
+		wake: make(chan struct{}, 1), cmdWake: make(chan struct{}, 1),
+	}
 }
 
 // transition moves to state and queues the transition for the engine.
@@ -139,7 +164,35 @@ func (n *node) status() *hapb.Status {
 		LastUpdate:  timestamppb.Now(),
 		Transitions: n.transitions,
 	}
+	sp := n.speaker
 	n.mu.Unlock()
+	if sp != nil {
+		s := sp.Stats()
+		st.AdvertsSent = s.AdvertsSent
+		st.AdvertsReceived = s.AdvertsReceived
+		st.Dropped = map[string]uint64{}
+		for r, c := range s.Dropped {
+			st.Dropped[string(r)] = c
+		}
+		if s.MasterAddr.IsValid() {
+			st.MasterAddress = s.MasterAddr.String()
+			st.MasterPriority = uint32(s.MasterPriority)
+		}
+		st.SendErrors, st.ReceiveErrors, st.LastError = s.SendErrors, s.ReceiveErrors, s.LastError
+		st.DualMaster = s.DualMaster
+		if d := s.LastDualMaster; d != nil {
+			st.Warning = d.String()
+		}
+		if s.MasterAdvertInterval > 0 {
+			st.MasterAdvertInterval = durationpb.New(s.MasterAdvertInterval)
+		}
+		if s.MasterDownInterval > 0 {
+			st.MasterDownInterval = durationpb.New(s.MasterDownInterval)
+		}
+		st.Priority = uint32(s.Priority)
+		st.PriorityZeroReceived = s.Priority0Received
+		st.AddressListMismatch = s.AddressListMismatch
+	}
 	st.Facilities = n.comp.Snapshot().Facilities
 	return st
 }
@@ -149,46 +202,199 @@ func (n *node) GetStatus(context.Context, *hapb.GetStatusRequest) (*hapb.Status,
 	return n.status(), nil
 }
 
-// setConfig records the engine's parameters. With no speaker there is
-// nothing to apply them to; they are kept and shown.
+// setConfig records the engine's parameters and has the VRRP loop apply
+// them.
 func (n *node) setConfig(c *hapb.Config) {
 	n.mu.Lock()
 	changed := !proto.Equal(n.config, c)
 	n.config = c
 	n.mu.Unlock()
 	if changed {
-		glog.Infof("ha: config from engine: enabled=%v interface=%q vrid=%d priority=%d local=%s peers=%v (not applied: %s)",
-			c.Enabled, c.Interface, c.Vrid, c.Priority, c.LocalAddress, c.Peers, noSpeaker)
+		glog.Infof("ha: config from engine: enabled=%v interface=%q vrid=%d priority=%d local=%s peers=%v unicast=%v interval=%v preempt=%v addresses=%v",
+			c.Enabled, c.Interface, c.Vrid, c.Priority, c.LocalAddress, c.Peers, c.Unicast, c.AdvertInterval.AsDuration(), c.Preempt, c.Addresses)
 	}
 	n.comp.SetDetail("config", fmt.Sprintf("enabled=%v interface=%s vrid=%d priority=%d local=%s peers=%s",
 		c.Enabled, c.Interface, c.Vrid, c.Priority, c.LocalAddress, strings.Join(c.Peers, ",")))
+	if !c.Enabled {
+		n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_DISABLED, reason: "HA disabled for this node in the cluster config"})
+		return
+	}
+	p, err := ParamsFromProto(c, n.cfg.LookupAddr)
+	if err != nil {
+		n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_ERROR, reason: err.Error()})
+		return
+	}
+	n.post(vrrpCmd{params: &p})
 }
 
-// Run serves HA until ctx is done.
-func Run(ctx context.Context, cfg Config) error {
-	cfg.setDefaults()
+// vrrpCmd is a request to the VRRP loop: run with params, stop (and enter
+// state), or relinquish.
+type vrrpCmd struct {
+	params     *Params
+	stop       bool
+	state      seesawpb.HAState
+	reason     string
+	relinquish bool
+}
+
+func (n *node) post(c vrrpCmd) {
+	n.mu.Lock()
+	n.cmds = append(n.cmds, c)
+	n.mu.Unlock()
+	select {
+	case n.cmdWake <- struct{}{}:
+	default:
+	}
+}
+
+func (n *node) takeCmds() []vrrpCmd {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := n.cmds
+	n.cmds = nil
+	return c
+}
+
+// vrrpLoop owns the speaker: it starts, updates, restarts and stops it as
+// commands arrive, and retries a socket that would not open. On ctx done it
+// stops the speaker (a master steps down with a priority-0 advert).
+func (n *node) vrrpLoop(ctx context.Context) {
+	var (
+		sp     *Speaker
+		params Params
+		cancel context.CancelCauseFunc
+		done   chan struct{}
+		want   *Params // what to run; nil for nothing
+		retry  <-chan time.Time
+	)
+	stop := func(why string) {
+		if sp == nil {
+			return
+		}
+		cancel(fmt.Errorf("%s", why))
+		<-done
+		sp, cancel, done = nil, nil, nil
+	}
+	start := func() {
+		retry = nil
+		p := *want
+		conn, err := n.cfg.OpenConn(ConnConfig{Interface: p.Interface, Local: p.VRRP.Local, Multicast: !p.VRRP.Unicast})
+		if err == nil {
+			sp, err = NewSpeaker(p.Interface, p.VRRP, conn, SpeakerOptions{
+				Logf:         n.logf,
+				Debugf:       func(f string, a ...any) { glog.V(2).Infof(f, a...) },
+				OnTransition: n.onVRRPTransition,
+			})
+			if err != nil {
+				conn.Close()
+			}
+		}
+		if err != nil {
+			sp = nil
+			n.comp.SetFacility("vrrp", false, err.Error())
+			n.transition(seesawpb.HAState_HA_STATE_ERROR, err.Error())
+			n.logf("%v; retrying in %v", err, n.cfg.RetryMax)
+			retry = time.After(n.cfg.RetryMax)
+			return
+		}
+		params = p
+		n.mu.Lock()
+		n.speaker = sp
+		n.mu.Unlock()
+		mode := "multicast " + vrrp.Group(p.VRRP.Local).String()
+		if p.VRRP.Unicast {
+			mode = fmt.Sprintf("unicast to %v", p.VRRP.Peers)
+		}
+		n.comp.SetFacility("vrrp", true, fmt.Sprintf("VRRPv3 VRID %d priority %d on %s from %v, %s, every %v",
+			p.VRRP.VRID, p.VRRP.Priority, p.Interface, p.VRRP.Local, mode, p.VRRP.Interval))
+		var sctx context.Context
+		sctx, cancel = context.WithCancelCause(context.Background())
+		done = make(chan struct{})
+		go func(sp *Speaker, done chan struct{}) {
+			defer close(done)
+			sp.Run(sctx)
+		}(sp, done)
+	}
+	defer func() { stop("HA stopping") }()
+	for {
+		select {
+		case <-ctx.Done():
+			stop("HA stopping")
+			n.transition(seesawpb.HAState_HA_STATE_SHUTDOWN, "HA stopping")
+			return
+		case <-retry:
+			if want != nil && sp == nil {
+				start()
+			}
+		case <-n.cmdWake:
+			for _, c := range n.takeCmds() {
+				switch {
+				case c.relinquish:
+					if sp == nil {
+						n.logf("ha: relinquish (%s): no speaker running; nothing to give up", c.reason)
+						continue
+					}
+					n.logf("ha: relinquishing mastership: %s", c.reason)
+					sp.Relinquish(c.reason)
+				case c.stop:
+					want, retry = nil, nil
+					stop(c.reason)
+					if c.state == seesawpb.HAState_HA_STATE_ERROR {
+						n.comp.SetFacility("vrrp", false, c.reason)
+					} else {
+						n.comp.SetFacility("vrrp", true, "not speaking: "+c.reason)
+					}
+					n.transition(c.state, c.reason)
+				case c.params != nil:
+					want = c.params
+					if sp != nil && params.sameSocket(*want) {
+						if err := sp.Update(want.VRRP); err == nil {
+							params = *want
+							continue
+						}
+					}
+					stop("restarting with a new configuration")
+					start()
+				}
+			}
+		}
+	}
+}
+
+// onVRRPTransition reports the speaker's states to the engine.
+func (n *node) onVRRPTransition(t vrrp.Transition) {
+	switch t.To {
+	case vrrp.Master:
+		n.transition(seesawpb.HAState_HA_STATE_LEADER, t.Reason)
+	case vrrp.Backup:
+		n.transition(seesawpb.HAState_HA_STATE_BACKUP, t.Reason)
+	}
+	// Initialize: the VRRP loop stopped the speaker and reports why.
+}
+
+// newComponent sets up the status that both modes serve.
+func newComponent() *ipc.Component {
 	comp := ipc.NewComponent("ha")
-	comp.SetFacility("vrrp", false, noSpeaker)
 	if err := checkRawSocket(); err != nil {
 		comp.SetFacility("raw-socket", false, err.Error())
 		glog.Warningf("%v", err)
 	} else {
 		comp.SetFacility("raw-socket", true, "raw IP protocol 112 socket opens (CAP_NET_RAW)")
 	}
-	comp.SetFacility("engine", false, "not connected yet to "+cfg.EngineSocket)
-	comp.SetDetail("socket", cfg.Socket)
-	comp.SetDetail("engine_socket", cfg.EngineSocket)
-	n := newNode(comp)
-	n.transition(seesawpb.HAState_HA_STATE_DISABLED, noSpeaker)
-	comp.SetHook(func(st *seesawpb.ComponentStatus) {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		st.Details["state"] = n.state.String()
-		st.Details["since"] = n.since.UTC().Format(time.RFC3339)
-	})
+	return comp
+}
 
+func (n *node) hook(st *seesawpb.ComponentStatus) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	st.Details["state"] = n.state.String()
+	st.Details["since"] = n.since.UTC().Format(time.RFC3339)
+}
+
+// serve serves the HA and Component services on path until ctx is done.
+func (n *node) newServer(path string) (*ipc.Server, error) {
 	srv, err := ipc.NewServer(ipc.ServerOptions{
-		Path: cfg.Socket,
+		Path: path,
 		// Status only: any local user who can reach the socket may read it.
 		DirMode:    0o755,
 		SocketMode: 0o666,
@@ -196,10 +402,28 @@ func Run(ctx context.Context, cfg Config) error {
 		Logf:       glog.Warningf,
 	})
 	if err != nil {
-		return fmt.Errorf("ha: %w", err)
+		return nil, fmt.Errorf("ha: %w", err)
 	}
 	hapb.RegisterHAServer(srv, n)
-	seesawpb.RegisterComponentServer(srv, comp)
+	seesawpb.RegisterComponentServer(srv, n.comp)
+	return srv, nil
+}
+
+// Run serves HA until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.setDefaults()
+	comp := newComponent()
+	comp.SetFacility("vrrp", false, "waiting for the engine's HA config")
+	comp.SetFacility("engine", false, "not connected yet to "+cfg.EngineSocket)
+	comp.SetDetail("socket", cfg.Socket)
+	comp.SetDetail("engine_socket", cfg.EngineSocket)
+	n := newNode(comp, cfg, glog.Infof)
+	comp.SetHook(n.hook)
+
+	srv, err := n.newServer(cfg.Socket)
+	if err != nil {
+		return err
+	}
 	cc, err := ipc.Dial(cfg.EngineSocket, ipc.DialOptions{MaxBackoff: cfg.RetryMax})
 	if err != nil {
 		return fmt.Errorf("ha: %w", err)
@@ -208,6 +432,7 @@ func Run(ctx context.Context, cfg Config) error {
 	glog.Infof("ha: serving on %s; engine at %s", cfg.Socket, cfg.EngineSocket)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { n.vrrpLoop(ctx) })
 	wg.Go(func() { n.engineLoop(ctx, cc, cfg) })
 	err = srv.Serve(ctx, 2*time.Second)
 	wg.Wait()
@@ -218,7 +443,10 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// engineLoop keeps a session with the engine open until ctx is done.
+// engineLoop keeps a session with the engine open until ctx is done. When
+// a session breaks, the speaker stops (a master steps down with a
+// priority-0 advert): without its engine a node cannot serve, and must not
+// take mastership either, until the engine is back and sends its config.
 func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) {
 	retry := cfg.RetryMin
 	for ctx.Err() == nil {
@@ -228,6 +456,7 @@ func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) 
 		}
 		if established {
 			retry = cfg.RetryMin
+			n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN, reason: "engine session lost: " + err.Error()})
 		}
 		n.comp.SetFacility("engine", false, fmt.Sprintf("session with the engine broke: %v; reconnecting", err))
 		n.comp.SetDetail("engine_session_error", err.Error())
@@ -313,9 +542,8 @@ func (n *node) session(ctx context.Context, cc *grpc.ClientConn, cfg Config) (es
 			case *hapb.Command_Config:
 				n.setConfig(c.Config)
 			case *hapb.Command_Relinquish:
-				glog.Warningf("ha: engine asked to relinquish mastership (%s): %s, this node is never master; nothing to give up",
-					c.Relinquish.GetReason(), noSpeaker)
 				n.comp.SetDetail("last_relinquish", time.Now().UTC().Format(time.RFC3339)+" "+c.Relinquish.GetReason())
+				n.post(vrrpCmd{relinquish: true, reason: c.Relinquish.GetReason()})
 			default:
 				glog.Warningf("ha: unknown command from engine: %v", c)
 			}

@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seesawlb/seesaw/deploy/labtest"
 	"github.com/seesawlb/seesaw/deploy/testenv"
 
 	"google.golang.org/grpc"
@@ -89,7 +90,30 @@ func TestApplianceUnderWatchdog(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	site := copyConfig(t, root, a.etc)
-	a.httpAddr = freeAddr(t)
+	// The appliance runs in a network namespace of its own, never on this
+	// machine's interfaces: HA sends real VRRP adverts on the node
+	// interface. eth0 and eth1 are veth pairs to a second, empty namespace,
+	// eth0 with the sample's node addresses.
+	lb := labtest.NewTestNode(t, "lb")
+	wire := labtest.NewTestNode(t, "wire")
+	for _, ifc := range []string{"eth0", "eth1"} {
+		if err := labtest.Veth(lb, ifc, wire, ifc); err != nil {
+			t.Fatal(err)
+		}
+		if err := lb.LinkUp(ifc); err != nil {
+			t.Fatal(err)
+		}
+		if err := wire.LinkUp(ifc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"192.0.2.2/24", "2001:db8:0:1::2/64"} {
+		if err := lb.AddAddr("eth0", netip.MustParsePrefix(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.httpAddr = "127.0.0.1:10257" // the namespace's own loopback
+	get := func(url string) (int, string, error) { return httpGet(lb, url) }
 	wcfg := filepath.Join(a.etc, "watchdog.cfg")
 	if err := os.WriteFile(wcfg, []byte(watchdogConfig(a)), 0o644); err != nil {
 		t.Fatal(err)
@@ -104,7 +128,7 @@ func TestApplianceUnderWatchdog(t *testing.T) {
 	)
 	var wdOut bytes.Buffer
 	wd.Stdout, wd.Stderr = &wdOut, &wdOut
-	if err := wd.Start(); err != nil {
+	if err := lb.Start(wd); err != nil {
 		t.Fatal(err)
 	}
 	// exited is closed when the watchdog has exited, with its error in wdErr.
@@ -252,11 +276,13 @@ func TestApplianceUnderWatchdog(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if hs.State != seesawpb.HAState_HA_STATE_DISABLED || facility2(hs.Facilities, "vrrp") == nil {
+		// Alone on its segment, this node becomes master once the master
+		// down interval passes without an advert.
+		if hs.State != seesawpb.HAState_HA_STATE_LEADER || !facility2(hs.Facilities, "vrrp").GetAvailable() {
 			return fmt.Errorf("engine HAStatus = %v", hs)
 		}
 		cl, err := engine.ClusterStatus(ctx, &enginepb.ClusterStatusRequest{})
-		if err != nil || cl.HaState != seesawpb.HAState_HA_STATE_DISABLED {
+		if err != nil || cl.HaState != seesawpb.HAState_HA_STATE_LEADER {
 			return fmt.Errorf("ClusterStatus HA state %v (%v)", cl.GetHaState(), err)
 		}
 		return nil
@@ -426,19 +452,9 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func get(url string) (int, string, error) {
-	c := &http.Client{Timeout: 5 * time.Second}
+// httpGet fetches url from inside n's network namespace.
+func httpGet(n *labtest.Node, url string) (int, string, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: n.Dial}}
 	resp, err := c.Get(url)
 	if err != nil {
 		return 0, "", err

@@ -172,8 +172,23 @@ type Status struct {
 	MasterAddress   string                 `protobuf:"bytes,8,opt,name=master_address,json=masterAddress,proto3" json:"master_address,omitempty"`
 	MasterPriority  uint32                 `protobuf:"varint,9,opt,name=master_priority,json=masterPriority,proto3" json:"master_priority,omitempty"`
 	Facilities      []*seesaw.Facility     `protobuf:"bytes,10,rep,name=facilities,proto3" json:"facilities,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Transient socket errors: counted and logged, never fatal.
+	SendErrors    uint64 `protobuf:"varint,11,opt,name=send_errors,json=sendErrors,proto3" json:"send_errors,omitempty"`
+	ReceiveErrors uint64 `protobuf:"varint,12,opt,name=receive_errors,json=receiveErrors,proto3" json:"receive_errors,omitempty"`
+	LastError     string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// dual_master counts adverts heard from another master while this node
+	// was master: a split brain healing (both nodes count it), or a
+	// preemption (the preempted node counts it). warning describes the
+	// latest, with its time, for the engine to show.
+	DualMaster           uint64               `protobuf:"varint,14,opt,name=dual_master,json=dualMaster,proto3" json:"dual_master,omitempty"`
+	Warning              string               `protobuf:"bytes,15,opt,name=warning,proto3" json:"warning,omitempty"`
+	MasterAdvertInterval *durationpb.Duration `protobuf:"bytes,16,opt,name=master_advert_interval,json=masterAdvertInterval,proto3" json:"master_advert_interval,omitempty"`  // learned from the master's adverts
+	MasterDownInterval   *durationpb.Duration `protobuf:"bytes,17,opt,name=master_down_interval,json=masterDownInterval,proto3" json:"master_down_interval,omitempty"`        // 3 * master_advert_interval + skew
+	Priority             uint32               `protobuf:"varint,18,opt,name=priority,proto3" json:"priority,omitempty"`                                                       // this node's
+	PriorityZeroReceived uint64               `protobuf:"varint,19,opt,name=priority_zero_received,json=priorityZeroReceived,proto3" json:"priority_zero_received,omitempty"` // masters that stepped down
+	AddressListMismatch  uint64               `protobuf:"varint,20,opt,name=address_list_mismatch,json=addressListMismatch,proto3" json:"address_list_mismatch,omitempty"`    // adverts whose VIP list differs from ours (used anyway)
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Status) Reset() {
@@ -274,6 +289,76 @@ func (x *Status) GetFacilities() []*seesaw.Facility {
 		return x.Facilities
 	}
 	return nil
+}
+
+func (x *Status) GetSendErrors() uint64 {
+	if x != nil {
+		return x.SendErrors
+	}
+	return 0
+}
+
+func (x *Status) GetReceiveErrors() uint64 {
+	if x != nil {
+		return x.ReceiveErrors
+	}
+	return 0
+}
+
+func (x *Status) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *Status) GetDualMaster() uint64 {
+	if x != nil {
+		return x.DualMaster
+	}
+	return 0
+}
+
+func (x *Status) GetWarning() string {
+	if x != nil {
+		return x.Warning
+	}
+	return ""
+}
+
+func (x *Status) GetMasterAdvertInterval() *durationpb.Duration {
+	if x != nil {
+		return x.MasterAdvertInterval
+	}
+	return nil
+}
+
+func (x *Status) GetMasterDownInterval() *durationpb.Duration {
+	if x != nil {
+		return x.MasterDownInterval
+	}
+	return nil
+}
+
+func (x *Status) GetPriority() uint32 {
+	if x != nil {
+		return x.Priority
+	}
+	return 0
+}
+
+func (x *Status) GetPriorityZeroReceived() uint64 {
+	if x != nil {
+		return x.PriorityZeroReceived
+	}
+	return 0
+}
+
+func (x *Status) GetAddressListMismatch() uint64 {
+	if x != nil {
+		return x.AddressListMismatch
+	}
+	return 0
 }
 
 type Transition struct {
@@ -609,7 +694,7 @@ const file_ha_ha_proto_rawDesc = "" +
 	"\apreempt\x18\n" +
 	" \x01(\bR\apreempt\x12>\n" +
 	"\rpreempt_delay\x18\v \x01(\v2\x19.google.protobuf.DurationR\fpreemptDelay\x12\x1c\n" +
-	"\taddresses\x18\f \x03(\tR\taddresses\"\x86\x04\n" +
+	"\taddresses\x18\f \x03(\tR\taddresses\"\xcc\a\n" +
 	"\x06Status\x12%\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x0f.seesaw.HAStateR\x05state\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12;\n" +
@@ -624,7 +709,20 @@ const file_ha_ha_proto_rawDesc = "" +
 	"\n" +
 	"facilities\x18\n" +
 	" \x03(\v2\x10.seesaw.FacilityR\n" +
-	"facilities\x1a:\n" +
+	"facilities\x12\x1f\n" +
+	"\vsend_errors\x18\v \x01(\x04R\n" +
+	"sendErrors\x12%\n" +
+	"\x0ereceive_errors\x18\f \x01(\x04R\rreceiveErrors\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\r \x01(\tR\tlastError\x12\x1f\n" +
+	"\vdual_master\x18\x0e \x01(\x04R\n" +
+	"dualMaster\x12\x18\n" +
+	"\awarning\x18\x0f \x01(\tR\awarning\x12O\n" +
+	"\x16master_advert_interval\x18\x10 \x01(\v2\x19.google.protobuf.DurationR\x14masterAdvertInterval\x12K\n" +
+	"\x14master_down_interval\x18\x11 \x01(\v2\x19.google.protobuf.DurationR\x12masterDownInterval\x12\x1a\n" +
+	"\bpriority\x18\x12 \x01(\rR\bpriority\x124\n" +
+	"\x16priority_zero_received\x18\x13 \x01(\x04R\x14priorityZeroReceived\x122\n" +
+	"\x15address_list_mismatch\x18\x14 \x01(\x04R\x13addressListMismatch\x1a:\n" +
 	"\fDroppedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"\x9a\x01\n" +
@@ -688,20 +786,22 @@ var file_ha_ha_proto_depIdxs = []int32{
 	10, // 4: seesaw.ha.Status.last_update:type_name -> google.protobuf.Timestamp
 	7,  // 5: seesaw.ha.Status.dropped:type_name -> seesaw.ha.Status.DroppedEntry
 	11, // 6: seesaw.ha.Status.facilities:type_name -> seesaw.Facility
-	9,  // 7: seesaw.ha.Transition.from:type_name -> seesaw.HAState
-	9,  // 8: seesaw.ha.Transition.to:type_name -> seesaw.HAState
-	10, // 9: seesaw.ha.Transition.time:type_name -> google.protobuf.Timestamp
-	2,  // 10: seesaw.ha.Report.transition:type_name -> seesaw.ha.Transition
-	1,  // 11: seesaw.ha.Report.status:type_name -> seesaw.ha.Status
-	0,  // 12: seesaw.ha.Command.config:type_name -> seesaw.ha.Config
-	5,  // 13: seesaw.ha.Command.relinquish:type_name -> seesaw.ha.Relinquish
-	6,  // 14: seesaw.ha.HA.GetStatus:input_type -> seesaw.ha.GetStatusRequest
-	1,  // 15: seesaw.ha.HA.GetStatus:output_type -> seesaw.ha.Status
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	8,  // 7: seesaw.ha.Status.master_advert_interval:type_name -> google.protobuf.Duration
+	8,  // 8: seesaw.ha.Status.master_down_interval:type_name -> google.protobuf.Duration
+	9,  // 9: seesaw.ha.Transition.from:type_name -> seesaw.HAState
+	9,  // 10: seesaw.ha.Transition.to:type_name -> seesaw.HAState
+	10, // 11: seesaw.ha.Transition.time:type_name -> google.protobuf.Timestamp
+	2,  // 12: seesaw.ha.Report.transition:type_name -> seesaw.ha.Transition
+	1,  // 13: seesaw.ha.Report.status:type_name -> seesaw.ha.Status
+	0,  // 14: seesaw.ha.Command.config:type_name -> seesaw.ha.Config
+	5,  // 15: seesaw.ha.Command.relinquish:type_name -> seesaw.ha.Relinquish
+	6,  // 16: seesaw.ha.HA.GetStatus:input_type -> seesaw.ha.GetStatusRequest
+	1,  // 17: seesaw.ha.HA.GetStatus:output_type -> seesaw.ha.Status
+	17, // [17:18] is the sub-list for method output_type
+	16, // [16:17] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_ha_ha_proto_init() }

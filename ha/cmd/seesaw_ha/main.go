@@ -1,50 +1,126 @@
-// Command seesaw_ha is the high-availability daemon: it keeps a session with
-// the engine and (once the VRRP speaker exists) decides master or backup.
+// Command seesaw_ha is the high-availability daemon: the VRRPv3 speaker that
+// decides whether this node is master or backup and tells the engine.
+//
+// With --standalone it runs without an engine, from flags, and prints every
+// transition with a timestamp:
+//
+//	seesaw_ha --standalone --interface IF --vrid N --priority P --advert_interval D \
+//	    [--peer ADDR]... [--unicast] [--preempt [--preempt_delay D]] [--local ADDR] \
+//	    [--address VIP]... [--ipv6] [--socket PATH]
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
+	"net/netip"
 	"os"
-	"os/signal"
-	"runtime"
-	"syscall"
-
-	"github.com/golang/glog"
+	"strings"
+	"time"
 
 	"github.com/seesawlb/seesaw/ha"
+	"github.com/seesawlb/seesaw/ha/vrrp"
+	"github.com/seesawlb/seesaw/proto/ipc"
 )
+
+// addrList is a repeatable address flag.
+type addrList []netip.Addr
+
+func (l *addrList) String() string {
+	var s []string
+	for _, a := range *l {
+		s = append(s, a.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (l *addrList) Set(v string) error {
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return err
+	}
+	*l = append(*l, a.WithZone(""))
+	return nil
+}
 
 func main() {
 	var cfg ha.Config
-	flag.StringVar(&cfg.Socket, "socket", ha.DefaultSocket, "path of HA's Unix socket")
+	flag.StringVar(&cfg.Socket, "socket", ha.DefaultSocket, "path of HA's Unix socket (standalone: served only when given)")
 	flag.StringVar(&cfg.EngineSocket, "engine_socket", ha.DefaultEngineSocket, "path of the engine's Unix socket")
 	flag.DurationVar(&cfg.StatusInterval, "status_interval", 0, "how often to report status to the engine (0: 3s)")
+
+	standalone := flag.Bool("standalone", false, "run without an engine, from the flags below, logging every transition")
+	iface := flag.String("interface", "", "standalone: interface to send and receive adverts on")
+	vrid := flag.Uint("vrid", 0, "standalone: virtual router ID (1-255)")
+	prio := flag.Uint("priority", 100, "standalone: priority (1-255)")
+	interval := flag.Duration("advert_interval", time.Second, "standalone: advert interval (10ms-40.95s, whole centiseconds)")
+	preempt := flag.Bool("preempt", false, "standalone: take over from a lower-priority master")
+	preemptDelay := flag.Duration("preempt_delay", 0, "standalone: with --preempt, wait this long after first hearing a lower-priority master")
+	unicast := flag.Bool("unicast", false, "standalone: send adverts to each --peer instead of the multicast group")
+	ipv6 := flag.Bool("ipv6", false, "standalone: IPv6 (ff02::12 from the interface's link-local address); implied by an IPv6 --local or --peer")
+	local := flag.String("local", "", "standalone: source address (default: the interface's first IPv4 address, or its link-local IPv6 address)")
+	var peers, addrs addrList
+	flag.Var(&peers, "peer", "standalone: a peer's address, accepted as advert source (repeatable); with --unicast also a destination")
+	flag.Var(&addrs, "address", "standalone: a VIP for the advert's address list (repeatable; must match the peers')")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	go dumpOnSIGUSR1()
-
-	glog.Infof("seesaw_ha starting (pid %d)", os.Getpid())
-	if err := ha.Run(ctx, cfg); err != nil {
-		glog.Errorf("seesaw_ha: %v", err)
-		glog.Flush()
-		os.Exit(1)
+	if *standalone {
+		// Standalone is for a terminal: log there unless told otherwise.
+		if f := flag.Lookup("logtostderr"); f != nil && !isSet("logtostderr") && !isSet("log_dir") {
+			f.Value.Set("true")
+		}
 	}
-	glog.Flush()
+	ipc.Main("seesaw_ha", func(ctx context.Context) error {
+		if !*standalone {
+			return ha.Run(ctx, cfg)
+		}
+		sc := ha.StandaloneConfig{Out: os.Stdout}
+		if isSet("socket") {
+			sc.Socket = cfg.Socket
+		}
+		params, err := standaloneParams(*iface, *vrid, *prio, *interval, *preempt, *preemptDelay, *unicast, *ipv6, *local, peers, addrs)
+		if err != nil {
+			return err
+		}
+		sc.Params = params
+		return ha.RunStandalone(ctx, sc)
+	})
 }
 
-// dumpOnSIGUSR1 writes every goroutine's stack to the log on SIGUSR1. It
-// listens for the life of the process, shutdown included, because SIGUSR1's
-// default action would kill it.
-func dumpOnSIGUSR1() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGUSR1)
-	for range c {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		glog.Infof("SIGUSR1: goroutines:\n%s", buf)
-		glog.Flush()
+func isSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+func standaloneParams(iface string, vrid, prio uint, interval time.Duration, preempt bool, preemptDelay time.Duration,
+	unicast, ipv6 bool, local string, peers, addrs addrList) (ha.Params, error) {
+	if iface == "" {
+		return ha.Params{}, errors.New("--standalone needs --interface")
 	}
+	if vrid < 1 || vrid > 255 || prio < 1 || prio > 255 {
+		return ha.Params{}, fmt.Errorf("--vrid %d and --priority %d must be 1-255", vrid, prio)
+	}
+	var src netip.Addr
+	if local != "" {
+		a, err := netip.ParseAddr(local)
+		if err != nil {
+			return ha.Params{}, fmt.Errorf("--local: %w", err)
+		}
+		src = a.WithZone("")
+	} else {
+		v6 := ipv6 || (len(peers) > 0 && peers[0].Is6())
+		a, err := ha.InterfaceAddr(iface, v6)
+		if err != nil {
+			return ha.Params{}, err
+		}
+		src = a
+	}
+	p := ha.Params{Interface: iface, VRRP: vrrp.Config{
+		VRID: uint8(vrid), Priority: uint8(prio), Interval: interval,
+		Preempt: preempt, PreemptDelay: preemptDelay,
+		Local: src, Peers: peers, Unicast: unicast, Addresses: addrs,
+	}}
+	return p, p.VRRP.Validate()
 }
