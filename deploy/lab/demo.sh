@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
 # make demo: the two-node topology in the kernel lab, HTTP backends, the
-# appliance when it is built, and a root shell on lb1.
+# appliance (seesaw_watchdog and its daemons on lb1 and lb2), lb1's ECU
+# forwarded to the host, and a root shell on lb1.
 #
 #   deploy/lab/demo.sh            interactive: a shell in lb1's namespace
 #   deploy/lab/demo.sh CMD...     run CMD in lb1's namespace instead, e.g.
 #                                 deploy/lab/demo.sh ipvsadm -Ln
 #
-# On the host it builds bin/seesaw-lab and boots the guest, which runs this
-# same script with --in-guest. Inside, the repository is read-only; /tmp and
-# /run are the guest's own. Leave the shell (exit, or Ctrl-D) to power off;
+# Environment:
+#   DEMO_PORT       the host's loopback port for lb1's ECU (default 10257)
+#   DEMO_BIN        where the daemons are (default bin/, as make build leaves them)
+#   DEMO_LAB_FLAGS  more seesaw-lab run flags, e.g. "--verbose" or "--writable DIR"
+#
+# On the host it builds seesaw-lab and boots the guest, which runs this same
+# script with --in-guest. Inside, the repository is read-only; /tmp and /run
+# are the guest's own. Leave the shell (exit, or Ctrl-D) to power off;
 # Ctrl-A x kills the guest.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
+bin=${DEMO_BIN:-$root/bin}
+port=${DEMO_PORT:-10257}
+# The ECU's HTTP port in each LB namespace, and the guest port the host's
+# DEMO_PORT reaches (on the guest's own NIC, outside every namespace).
+ecu_port=10257
+guest_port=10257
+nic_addr=10.0.2.15 # the guest's NIC on qemu's user network (lab.GuestNICAddr)
 
 if [ "${1:-}" != --in-guest ]; then
-	export CGO_ENABLED=0
-	go build -o bin/seesaw-lab ./deploy/lab/cmd/seesaw-lab
-	exec bin/seesaw-lab run --mem 2048 --timeout 0 -- "$root/deploy/lab/demo.sh" --in-guest "$@"
+	bin=$(mkdir -p "$bin" && cd "$bin" && pwd)
+	export CGO_ENABLED=0 DEMO_BIN=$bin DEMO_PORT=$port
+	go build -o "$bin/seesaw-lab" ./deploy/lab/cmd/seesaw-lab
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "demo: 127.0.0.1:$port is taken on this host; pick another port with DEMO_PORT=N" >&2
+		exit 1
+	fi
+	# qemu's user network with restrict=on: the host reaches the guest's
+	# port, the guest reaches nothing outside.
+	flags=(--mem 2048 --timeout 0 --forward "127.0.0.1:$port:$guest_port")
+	case $bin in
+	/tmp/* | /run/*) flags+=(--readonly "$bin") ;; # the guest's own tmpfs would hide it
+	esac
+	read -ra extra <<<"${DEMO_LAB_FLAGS:-}"
+	exec "$bin/seesaw-lab" run "${flags[@]}" "${extra[@]}" -- "$root/deploy/lab/demo.sh" --in-guest "$@"
 fi
 shift
 
-lab=bin/seesaw-lab
+lab=$bin/seesaw-lab
 logs=/tmp/demo
 mkdir -p "$logs"
 inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
@@ -37,39 +62,89 @@ for b in backend1 backend2; do
 	echo $! >"$logs/$b.pid"
 done
 
-# The appliance. Hook for seesaw_watchdog (the lead wires its flags when the
-# daemons land): each LB node gets its own config directory, a copy of
-# deploy/samples with lb2's node and peer addresses swapped, and runs the
-# watchdog in its namespace. Nothing here pretends: the status below checks
-# what really runs and answers.
+# The appliance: each LB node gets its own config directory (a copy of
+# deploy/samples, with lb2's node and peer addresses swapped), its own
+# sockets and logs, and a watchdog.cfg written for it (the shipped file's
+# services, dependencies and priorities, with this node's paths). Its
+# watchdog runs in its namespace. Nothing here pretends: the status below
+# is what the daemons themselves report.
+demo=/run/seesaw-demo
+# svc NAME DEPS EXTRA-KEYS ARGS...: one watchdog.cfg section.
+svc() {
+	local name=$1 deps=$2 keys=$3
+	shift 3
+	printf '[%s]\nbinary = %s\nargs = %s\n' "$name" "$bin/seesaw_$name" "$*"
+	[ -z "$deps" ] || printf 'dependency = %s\n' "$deps"
+	[ -z "$keys" ] || printf '%b' "$keys"
+	echo
+}
 start_appliance() {
-	local lb=$1 conf=/run/seesaw-demo/$1
-	mkdir -p "$conf" "$logs/$lb"
+	local lb=$1 conf=$demo/$1 log=$logs/$1 p
+	# Each daemon's socket: $run/<process>/<process>.sock. (Plain variables,
+	# not $(...): every fork costs under emulation.)
+	local run=$conf/run
+	local ncc=$run/ncc/ncc.sock engine=$run/engine/engine.sock ha=$run/ha/ha.sock
+	local hc=$run/healthcheck/healthcheck.sock ecu=$run/ecu/ecu.sock wd=$run/watchdog/watchdog.sock
+	mkdir -p "$conf" "$log" "$run"/{watchdog,ncc,engine,ha,healthcheck,ecu}
 	cp deploy/samples/seesaw.cfg deploy/samples/cluster.pb "$conf/"
-	# The daemons are the ones in bin/, not an installed copy.
-	sed "s|/usr/local/seesaw/|$root/bin/|" deploy/watchdog.cfg >"$conf/watchdog.cfg"
 	if [ "$lb" = lb2 ]; then
 		sed -i -e 's/^node_ipv4 = 192.0.2.2$/node_ipv4 = X4/; s/^peer_ipv4 = 192.0.2.3$/peer_ipv4 = 192.0.2.2/; s/^node_ipv4 = X4$/node_ipv4 = 192.0.2.3/' \
 			-e 's/^node_ipv6 = 2001:db8:0:1::2$/node_ipv6 = X6/; s/^peer_ipv6 = 2001:db8:0:1::3$/peer_ipv6 = 2001:db8:0:1::2/; s/^node_ipv6 = X6$/node_ipv6 = 2001:db8:0:1::3/' \
 			"$conf/seesaw.cfg"
 	fi
-	# TODO(lead): point each daemon at $conf (seesaw.cfg, cluster.pb) and at
-	# per-node socket directories through watchdog.cfg's args.
-	inns "$lb" bin/seesaw_watchdog -config "$conf/watchdog.cfg" -service_log_dir "$logs/$lb" \
-		-socket "$conf/watchdog.sock" >"$logs/$lb/watchdog.out" 2>&1 &
-	echo $! >"$logs/$lb/watchdog.pid"
+	# No seesaw user or group exists here: the engine's readers and
+	# NCC's caller are root, as the daemons all are.
+	{
+		echo "# watchdog.cfg of $lb, written by deploy/lab/demo.sh"
+		echo
+		svc ncc "" 'priority = -10\n' -log_dir="$log" -socket="$ncc" -engine_user=
+		svc engine ncc 'priority = -10\nterm_timeout = 10s\n' -log_dir="$log" \
+			-socket="$engine" -ncc_socket="$ncc" \
+			-conf="$conf/seesaw.cfg" -cluster="$conf/cluster.pb" -reader_group= -daemon_user=root
+		svc ha engine 'priority = -15\n' -log_dir="$log" -socket="$ha" -engine_socket="$engine"
+		svc healthcheck engine "" -log_dir="$log" -socket="$hc" -engine_socket="$engine"
+		svc ecu engine "" -log_dir="$log" -socket="$ecu" -engine_socket="$engine" \
+			-ncc_socket="$ncc" -ha_socket="$ha" -healthcheck_socket="$hc" -watchdog_socket="$wd" \
+			-http_addr=:$ecu_port
+	} >"$conf/watchdog.cfg"
+	inns "$lb" "$bin/seesaw_watchdog" -config "$conf/watchdog.cfg" -socket "$wd" \
+		-service_log_dir "$log" -log_dir "$log" -read_group= >"$log/watchdog.out" 2>&1 &
+	echo $! >"$log/watchdog.pid"
 }
-if [ -x bin/seesaw_watchdog ]; then
+appliance=
+if [ -x "$bin/seesaw_watchdog" ]; then
+	appliance=1
 	for lb in lb1 lb2; do start_appliance "$lb"; done
-	sleep 2
+	# lb1's ECU on the host: qemu brings DEMO_PORT to this port of the
+	# guest's NIC, and seesaw-lab forward carries it into lb1's namespace.
+	"$lab" forward --listen "$nic_addr:$guest_port" --netns lb1 --to "127.0.0.1:$ecu_port" >"$logs/forward.log" 2>&1 &
+	echo $! >"$logs/forward.pid"
+	# The seesaw command on lb1: seesaw_cli at lb1's engine, and for
+	# config check lb1's files (a later --conf or --cluster wins).
+	mkdir -p "$demo/bin"
+	cat >"$demo/bin/seesaw" <<EOF
+#!/bin/sh
+# seesaw on lb1 (written by deploy/lab/demo.sh): seesaw_cli with lb1's engine socket.
+if [ "\${1:-}" = config ] && [ "\${2:-}" = check ]; then
+	shift 2
+	exec "$bin/seesaw_cli" --engine "$demo/lb1/run/engine/engine.sock" config check --conf "$demo/lb1/seesaw.cfg" --cluster "$demo/lb1/cluster.pb" "\$@"
+fi
+exec "$bin/seesaw_cli" --engine "$demo/lb1/run/engine/engine.sock" "\$@"
+EOF
+	chmod 755 "$demo/bin/seesaw"
 fi
 
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-fetch() { inns "$1" "$lab" get --timeout 3s "$2" 2>/dev/null | head -1; }
-# ready NS URL: fetch, giving a server that is still starting ten seconds.
+# fetch NS URL: the first line of the body; NS "" is the guest's own namespace.
+fetch() {
+	local ns=$1 url=$2
+	if [ -n "$ns" ]; then inns "$ns" "$lab" get --timeout 3s "$url"; else "$lab" get --timeout 3s "$url"; fi 2>/dev/null | head -1
+}
+# ready NS URL [SECONDS]: fetch, giving a server that is still starting
+# SECONDS (default 10) to answer.
 ready() {
 	local i got
-	for i in $(seq 20); do
+	for i in $(seq $((${3:-10} * 2))); do
 		got=$(fetch "$1" "$2") && [ -n "$got" ] && { echo "$got"; return 0; }
 		sleep 0.5
 	done
@@ -86,35 +161,68 @@ for b in backend1 backend2; do
 		echo "  $b  http://$ip/ NOT answering (log: $logs/$b.log)"
 	fi
 done
+# ECU status pages, fetched inside each LB's namespace: each daemon says
+# there what runs and what this build does not do yet.
+ecu_status=
 for lb in lb1 lb2; do
+	# Under emulation the daemons take a while to start, one after another.
+	ok=
+	if alive "$logs/$lb/watchdog.pid"; then
+		ok=$(ready "$lb" "http://127.0.0.1:$ecu_port/healthz" 60) || ok=
+	fi
 	if alive "$logs/$lb/watchdog.pid"; then
 		echo "  $lb  seesaw_watchdog running (pid $(cat "$logs/$lb/watchdog.pid"), logs in $logs/$lb)"
-	elif [ -x bin/seesaw_watchdog ]; then
-		echo "  $lb  seesaw_watchdog NOT running: it exited: $(head -1 "$logs/$lb/watchdog.out")"
+		if [ -n "$ok" ]; then
+			echo "       seesaw_ecu answers http://127.0.0.1:$ecu_port/healthz in $lb: $ok"
+		else
+			echo "       seesaw_ecu does NOT answer http://127.0.0.1:$ecu_port/healthz in $lb: $(inns "$lb" "$lab" get --timeout 3s "http://127.0.0.1:$ecu_port/healthz" 2>&1 | tail -1)"
+		fi
+		ecu_status+=$'\n'"== $lb: the ECU's status page (ip netns exec $lb seesaw-lab get http://127.0.0.1:$ecu_port/)"$'\n'
+		if page=$(inns "$lb" "$lab" get --timeout 5s "http://127.0.0.1:$ecu_port/" 2>&1); then
+			ecu_status+=$(sed 's/^/  /' <<<"$page")$'\n'
+		else
+			ecu_status+="  no status page: $page"$'\n'"  the watchdog's output, last lines ($logs/$lb/watchdog.out):"$'\n'
+			ecu_status+=$(tail -5 "$logs/$lb/watchdog.out" | sed 's/^/    /')$'\n'
+		fi
+	elif [ -n "$appliance" ]; then
+		echo "  $lb  seesaw_watchdog NOT running: it exited: $(tail -1 "$logs/$lb/watchdog.out")"
 	else
-		echo "  $lb  seesaw_watchdog not started: bin/seesaw_watchdog is not built (make build)"
+		echo "  $lb  seesaw_watchdog not started: $bin/seesaw_watchdog is not built (make build)"
 	fi
 done
+if [ -n "$appliance" ]; then
+	if alive "$logs/forward.pid" && ready "" "http://$nic_addr:$guest_port/healthz" >/dev/null; then
+		echo "  host http://127.0.0.1:$port/ is lb1's ECU, forwarded (the guest reaches nothing outside)"
+	else
+		echo "  host http://127.0.0.1:$port/ does NOT reach lb1's ECU: the forwarder in the guest fails (log: $logs/forward.log)"
+	fi
+fi
 if got=$(fetch client http://192.0.2.100/) && [ -n "$got" ]; then
 	echo "  VIP  http://192.0.2.100/ answers the client: $got"
 else
 	echo "  VIP  http://192.0.2.100/ does NOT answer the client: no load balancer serves it yet"
 fi
 echo "  IPVS on lb1: $(inns lb1 ipvsadm -Ln | grep -cE '^(TCP|UDP|FWM)') services"
+printf '%s' "$ecu_status"
 
+path=$demo/bin:$bin:$PATH
 if [ $# -gt 0 ]; then
 	echo
 	echo "== lb1# $*"
-	inns lb1 "$@"
+	inns lb1 env PATH="$path" "$@"
 	exit
 fi
-cat <<'EOF'
+cat <<EOF
 
 == a root shell in lb1's namespace. Try:
-  ipvsadm -Ln                                   the IPVS table
-  ip -br addr                                   lb1's links
-  ip netns exec client bin/seesaw-lab get http://192.0.2.100/
+  seesaw config check                  validate lb1's seesaw.cfg and cluster.pb (works today)
+  seesaw --help                        the CLI's commands; this build's is config check (no
+                                       interactive shell yet: plain \`seesaw\` says so)
+  seesaw-lab get http://127.0.0.1:$ecu_port/   lb1's ECU status page (on the host: http://127.0.0.1:$port/)
+  ipvsadm -Ln                          the IPVS table
+  ip -br addr                          lb1's links
+  ip netns exec client seesaw-lab get http://192.0.2.100/   the VIP (see above: not served yet)
   ip netns exec backend1 ip route
-Leave with exit (the guest powers off).
+Logs: $logs/lb1 and $logs/lb2 (watchdog.out, seesaw_*.log). Leave with exit (the guest powers off).
 EOF
-exec ip netns exec lb1 env PS1='[lab lb1 \W]# ' bash --norc -i
+exec ip netns exec lb1 env PATH="$path" PS1='[lab lb1 \W]# ' bash --norc -i

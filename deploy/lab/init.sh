@@ -62,6 +62,22 @@ LAB_TTY=0
 mkdir -p /host/run/seesaw-lab
 cp /ctl/cmd.sh /host/run/seesaw-lab/cmd.sh
 ip link set lo up
+if [ -n "${LAB_NET:-}" ]; then
+	# The host forwards ports to this address over qemu's user-mode network
+	# (restricted: nothing goes out). The virtio NIC is the guest's only
+	# one; it is named once its driver has probed it.
+	nic= i=0
+	while [ -z "$nic" ]; do
+		for d in /sys/class/net/*; do
+			[ -e "$d/device" ] && nic=${d##*/}
+		done
+		i=$((i + 1))
+		[ $i -gt 200 ] && fail "the virtio network card for the forwarded ports did not appear"
+		[ -z "$nic" ] && sleep 0.05
+	done
+	ip addr add "$LAB_NET" dev "$nic" && ip link set "$nic" up ||
+		fail "cannot give $nic the address $LAB_NET"
+fi
 hostname seesaw-lab
 # The tunnel modules put fallback devices (tunl0, gre0, sit0...) in every
 # new namespace; keep them to the guest's own, so tests' namespaces hold

@@ -270,7 +270,7 @@ func TestGuestModulesListed(t *testing.T) {
 	}
 	for _, m := range []string{"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc", "ip_vs_lblcr",
 		"ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_fo", "ip_vs_ovf", "ip_vs_mh",
-		"veth", "dummy", "bridge", "8021q", "ipip", "9p", "nf_tables", "nft_nat", "nft_numgen", "nft_hash", "nf_conntrack"} {
+		"veth", "dummy", "bridge", "8021q", "ipip", "9p", "virtio_net", "nf_tables", "nft_nat", "nft_numgen", "nft_hash", "nf_conntrack"} {
 		if !have[m] {
 			t.Errorf("the guest does not load %s", m)
 		}

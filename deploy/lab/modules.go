@@ -22,8 +22,9 @@ func GuestModules() (required, optional []string) {
 	required = []string{
 		// The guest's plumbing: PCI virtio, 9p for the shared root and the
 		// control share, virtio serial ports for the command's streams, and
-		// a virtio RNG so getrandom never waits under emulation.
-		"virtio_pci", "virtio_console", "virtio_rng", "9pnet_virtio", "9p",
+		// a virtio RNG so getrandom never waits under emulation, and the
+		// virtio NIC that carries ports forwarded from the host.
+		"virtio_pci", "virtio_console", "virtio_rng", "virtio_net", "9pnet_virtio", "9p",
 		// IPVS, its schedulers, and what it leans on.
 		"ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_lc", "ip_vs_wlc", "ip_vs_lblc", "ip_vs_lblcr",
 		"ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_fo", "ip_vs_ovf", "ip_vs_mh",

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,6 +55,64 @@ type Options struct {
 	Console        io.Writer // when set, the kernel's console output is copied here
 	QEMU           string    // default: qemu-system-x86_64
 	KernelArgs     string    // appended to the kernel's command line (e.g. for debugging: loglevel=7)
+
+	// Forward makes TCP ports of the guest reachable from the host. With
+	// any, the guest gets a virtio NIC (eth0, GuestNICAddr) on qemu's
+	// user-mode network with restrict=on: the host reaches the guest only
+	// through these ports, and the guest reaches nothing outside.
+	Forward []Forward
+}
+
+// GuestNICAddr is the guest's address on its NIC when Options.Forward
+// gives it one: the address qemu's user-mode network forwards ports to.
+const GuestNICAddr = "10.0.2.15/24"
+
+// Forward is one TCP port forwarded from the host into the guest: qemu
+// listens on HostAddr:HostPort and connects to GuestNICAddr:GuestPort.
+type Forward struct {
+	HostAddr  string // a loopback IPv4 address; default 127.0.0.1
+	HostPort  int
+	GuestPort int
+}
+
+func (f Forward) String() string {
+	return fmt.Sprintf("%s:%d:%d", f.HostAddr, f.HostPort, f.GuestPort)
+}
+
+// ParseForward parses [HOSTADDR:]HOSTPORT:GUESTPORT, for example
+// 127.0.0.1:10257:10257 or 8080:80.
+func ParseForward(s string) (Forward, error) {
+	parts := strings.Split(s, ":")
+	f := Forward{HostAddr: "127.0.0.1"}
+	switch len(parts) {
+	case 2:
+	case 3:
+		f.HostAddr, parts = parts[0], parts[1:]
+	default:
+		return Forward{}, fmt.Errorf("lab: forward %q: want [HOSTADDR:]HOSTPORT:GUESTPORT", s)
+	}
+	var err error
+	if f.HostPort, err = strconv.Atoi(parts[0]); err != nil {
+		return Forward{}, fmt.Errorf("lab: forward %q: host port: %w", s, err)
+	}
+	if f.GuestPort, err = strconv.Atoi(parts[1]); err != nil {
+		return Forward{}, fmt.Errorf("lab: forward %q: guest port: %w", s, err)
+	}
+	return f, f.check()
+}
+
+// check accepts only loopback host addresses: what the guest serves (the
+// ECU's status page, for one) has no authentication, so it must not be
+// offered to the host's network.
+func (f Forward) check() error {
+	a, err := netip.ParseAddr(f.HostAddr)
+	if err != nil || !a.Is4() || !a.IsLoopback() {
+		return fmt.Errorf("lab: forward %s: the host address must be a loopback IPv4 address such as 127.0.0.1", f)
+	}
+	if f.HostPort < 1 || f.HostPort > 65535 || f.GuestPort < 1 || f.GuestPort > 65535 {
+		return fmt.Errorf("lab: forward %s: ports must be 1-65535", f)
+	}
+	return nil
 }
 
 // Run boots a guest from a, runs the command in it, and returns the
@@ -218,6 +277,14 @@ func fillDefaults(o *Options) error {
 	if o.QEMU == "" {
 		o.QEMU = "qemu-system-x86_64"
 	}
+	for i := range o.Forward {
+		if o.Forward[i].HostAddr == "" {
+			o.Forward[i].HostAddr = "127.0.0.1"
+		}
+		if err := o.Forward[i].check(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -308,6 +375,9 @@ func writeControl(ctl string, o Options, shares []share) error {
 		if rows, cols := terminalSize(os.Stdin); rows > 0 {
 			fmt.Fprintf(&cfg, "LAB_ROWS=%d\nLAB_COLS=%d\n", rows, cols)
 		}
+	}
+	if len(o.Forward) > 0 {
+		fmt.Fprintf(&cfg, "LAB_NET=%s\n", GuestNICAddr)
 	}
 	for _, s := range shares {
 		mode := "ro"
@@ -404,6 +474,18 @@ func qemuArgs(a Assets, o Options, ctl string, shares []share) []string {
 			v += ",readonly=on"
 		}
 		args = append(args, "-virtfs", v)
+	}
+	if len(o.Forward) > 0 {
+		// restrict=on isolates the guest: no packet of its goes out to
+		// the host or beyond; the hostfwd rules still let the host in.
+		// No IPv6 either: the forwards are IPv4 and the NIC needs
+		// nothing else.
+		guest := strings.Split(GuestNICAddr, "/")[0]
+		netdev := "user,id=net0,restrict=on,ipv6=off"
+		for _, f := range o.Forward {
+			netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-%s:%d", f.HostAddr, f.HostPort, guest, f.GuestPort)
+		}
+		args = append(args, "-netdev", netdev, "-device", "virtio-net-pci,netdev=net0")
 	}
 	args = append(args, "-chardev", "file,id=con,path=/dev/fd/3", "-serial", "chardev:con")
 	if o.TTY {

@@ -33,6 +33,7 @@ const usage = `usage:
   seesaw-lab topo up|down [flags]              (in the guest) the demo's namespaces
   seesaw-lab httpd [flags]                     a tiny HTTP backend, for the demo
   seesaw-lab get URL                           fetch URL (the demo's client)
+  seesaw-lab forward [flags]                   (in the guest) relay a port into a namespace
 
 Run "seesaw-lab run -h" (or exec, topo, httpd) for its flags.
 Exit status: the command's own; 124 when the time limit killed the guest;
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, e env) int {
 		return cmdHTTPD(ctx, args[1:], e)
 	case "get":
 		return cmdGet(ctx, args[1:], e)
+	case "forward":
+		return cmdForward(ctx, args[1:], e)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(e.stdout, usage)
 		return 0
@@ -125,12 +128,24 @@ func cmdRun(ctx context.Context, args []string, e env) int {
 	var g guestFlags
 	g.register(fs, 10*time.Minute)
 	tty := fs.String("tty", "auto", "run CMD on the guest's console attached to this terminal: yes, no, or auto (when stdin and stdout are terminals)")
+	var forwards multiFlag
+	fs.Var(&forwards, "forward", "[HOSTADDR:]HOSTPORT:GUESTPORT: forward a loopback TCP port of the host to the guest's "+lab.GuestNICAddr+
+		" on a restricted qemu user network; the guest reaches nothing outside (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if fs.NArg() == 0 {
 		fs.Usage()
 		return 2
+	}
+	var fwd []lab.Forward
+	for _, v := range forwards {
+		f, err := lab.ParseForward(v)
+		if err != nil {
+			fmt.Fprintln(e.stderr, "seesaw-lab run: --forward:", strings.TrimPrefix(err.Error(), "lab: "))
+			return 2
+		}
+		fwd = append(fwd, f)
 	}
 	useTTY, err := wantTTY(*tty, e)
 	if err != nil {
@@ -145,6 +160,7 @@ func cmdRun(ctx context.Context, args []string, e env) int {
 	o := g.options(e)
 	o.Argv = fs.Args()
 	o.TTY = useTTY
+	o.Forward = fwd
 	code, err := lab.Run(ctx, a, o)
 	return finish(e, code, err)
 }
