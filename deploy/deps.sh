@@ -2,16 +2,19 @@
 # Installs, when missing, the Debian packages that building and testing need.
 # Idempotent and quiet when everything is present. Run as root (make test does).
 #
-#   deploy/deps.sh [build|test]
+#   deploy/deps.sh [build|test|bench]
 set -euo pipefail
 what=${1:-test}
 # command -> Debian package
 declare -A need=([protoc]=protobuf-compiler)
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
   need[systemd-analyze]=systemd
   need[ip]=iproute2
   need[keepalived]=keepalived   # HA interop tests: a real VRRPv3 peer
   need[nft]=nftables            # split-brain tests cut adverts with a drop rule
+fi
+if [ "$what" = bench ]; then
+  need[haproxy]=haproxy         # the peer the health-check benchmark measures against
 fi
 missing=()
 for cmd in "${!need[@]}"; do

@@ -2,14 +2,15 @@ package healthcheck
 
 import (
 	"context"
-	"flag"
-	"os"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
@@ -17,146 +18,306 @@ import (
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
-func TestMain(m *testing.M) {
-	flag.Set("logtostderr", "true")
-	os.Exit(m.Run())
-}
-
-func check(id uint64) *hcpb.Check {
-	return &hcpb.Check{Id: id, Name: "check", Type: hcpb.CheckType_TCP, Port: uint32(id)}
-}
-
-func ids(cs []*hcpb.Check) []uint64 {
-	var out []uint64
-	for _, c := range cs {
-		out = append(out, c.Id)
-	}
-	return out
-}
-
-func TestSetApply(t *testing.T) {
-	s := NewSet()
-	s.Apply(&hcpb.CheckSet{Full: true, Upsert: []*hcpb.Check{check(3), check(1), check(2)}})
-	if got := ids(s.List()); !slices.Equal(got, []uint64{1, 2, 3}) {
-		t.Fatalf("after full set: %v", got)
-	}
-	s.Apply(&hcpb.CheckSet{Upsert: []*hcpb.Check{check(4), {Id: 1, Port: 99}}, Remove: []uint64{2, 42}})
-	got := s.List()
-	if !slices.Equal(ids(got), []uint64{1, 3, 4}) || got[0].Port != 99 {
-		t.Fatalf("after delta: %v", got)
-	}
-	if n := s.Apply(&hcpb.CheckSet{Full: true, Upsert: []*hcpb.Check{check(7)}}); n != 1 {
-		t.Fatalf("a full set did not replace: %d held", n)
-	}
-	if n := s.Apply(&hcpb.CheckSet{Full: true}); n != 0 || len(s.List()) != 0 {
-		t.Fatalf("an empty full set left %d checks", n)
-	}
-}
-
-// fakeEngine sends sets[0] (and then each later element) on every session.
-type fakeEngine struct {
+// engineDouble plays the engine's side of HealthcheckSession over a real
+// socket: it sends what the test puts on sets, and records every result.
+type engineDouble struct {
 	enginepb.UnimplementedEngineServer
-	sets     []*hcpb.CheckSet
+	sets     chan *hcpb.CheckSet
 	sessions chan struct{}
+
+	mu      sync.Mutex
+	batches int
+	results []*hcpb.Result
 }
 
-func (f *fakeEngine) HealthcheckSession(s grpc.BidiStreamingServer[hcpb.Results, hcpb.CheckSet]) error {
+func newEngineDouble() *engineDouble {
+	return &engineDouble{sets: make(chan *hcpb.CheckSet, 16), sessions: make(chan struct{}, 4)}
+}
+
+func (e *engineDouble) HealthcheckSession(s grpc.BidiStreamingServer[hcpb.Results, hcpb.CheckSet]) error {
 	if _, err := s.Recv(); err != nil {
 		return err
 	}
-	for _, cs := range f.sets {
-		if err := s.Send(cs); err != nil {
+	e.sessions <- struct{}{}
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			b, err := s.Recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			if len(b.Results) > 0 {
+				e.mu.Lock()
+				e.batches++
+				e.results = append(e.results, b.Results...)
+				e.mu.Unlock()
+			}
+		}
+	}()
+	for {
+		select {
+		case cs := <-e.sets:
+			if err := s.Send(cs); err != nil {
+				return err
+			}
+		case <-s.Context().Done():
+			return nil
+		case err := <-errc:
 			return err
 		}
 	}
-	f.sessions <- struct{}{}
-	<-s.Context().Done()
-	return nil
 }
 
-func startEngine(t *testing.T, sock string, f *fakeEngine) (stop func()) {
+// got returns the results recorded so far and forgets them.
+func (e *engineDouble) take() (results []*hcpb.Result, batches int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	results, batches = e.results, e.batches
+	e.results, e.batches = nil, 0
+	return results, batches
+}
+
+func startEngine(t *testing.T, sock string, e *engineDouble) (stop func()) {
 	t.Helper()
 	s, err := ipc.NewServer(ipc.ServerOptions{Path: sock, Policy: ipc.Policy{Internal: ipc.Rule{Anyone: true}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	enginepb.RegisterEngineServer(s, f)
+	enginepb.RegisterEngineServer(s, e)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx, 100*time.Millisecond) }()
 	return func() { cancel(); <-done }
 }
 
-func TestSessionHoldsChecksAcrossEngineRestart(t *testing.T) {
-	dir := t.TempDir()
-	esock := filepath.Join(dir, "engine.sock")
-	hsock := filepath.Join(dir, "hc", "healthcheck.sock")
-	f := &fakeEngine{sessions: make(chan struct{}, 4), sets: []*hcpb.CheckSet{
-		{Full: true, Upsert: []*hcpb.Check{check(1), check(2)}},
-		{Upsert: []*hcpb.Check{check(3)}, Remove: []uint64{1}},
-	}}
-	stop := startEngine(t, esock, f)
+// switchboard is a fake checker per address whose verdict the test flips.
+type switchboard struct{ up sync.Map } // address -> *atomic.Bool
 
+type switchChecker struct{ up *atomic.Bool }
+
+func (k switchChecker) Check(context.Context) Outcome {
+	if k.up.Load() {
+		return Outcome{OK: true, Message: "up"}
+	}
+	return Outcome{Message: "down"}
+}
+
+func (b *switchboard) set(addr string, up bool) {
+	v, _ := b.up.LoadOrStore(addr, new(atomic.Bool))
+	v.(*atomic.Bool).Store(up)
+}
+
+func (b *switchboard) newChecker(c *hcpb.Check, _ *Env) (Checker, error) {
+	v, _ := b.up.LoadOrStore(c.Address, new(atomic.Bool))
+	return switchChecker{v.(*atomic.Bool)}, nil
+}
+
+func fastCheck(id uint64, addr string) *hcpb.Check {
+	return &hcpb.Check{Id: id, Type: hcpb.CheckType_TCP, Address: addr, Port: 80,
+		Interval: durationpb.New(20 * time.Millisecond), Timeout: durationpb.New(10 * time.Millisecond)}
+}
+
+// poll calls f until it returns true or the deadline passes.
+func poll(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type running struct {
+	t      *testing.T
+	esock  string
+	hsock  string
+	cancel context.CancelFunc
+	done   chan error
+	cc     *grpc.ClientConn
+}
+
+func runDaemon(t *testing.T, b *switchboard, resync time.Duration) *running {
+	dir := t.TempDir()
+	r := &running{t: t, esock: filepath.Join(dir, "engine.sock"), hsock: filepath.Join(dir, "hc", "healthcheck.sock"), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	r.cancel = cancel
 	go func() {
-		done <- Run(ctx, Config{Socket: hsock, EngineSocket: esock, RetryMin: 10 * time.Millisecond, RetryMax: 100 * time.Millisecond})
+		r.done <- Run(ctx, Config{
+			Socket: r.hsock, EngineSocket: r.esock,
+			RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+			BatchDelay: 20 * time.Millisecond, ResyncInterval: resync,
+			NewChecker: b.newChecker, Env: &Env{},
+		})
 	}()
-	defer func() {
+	cc, err := ipc.Dial(r.hsock, ipc.DialOptions{MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.cc = cc
+	t.Cleanup(func() {
+		cc.Close()
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-r.done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	}()
-	deadline, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer dcancel()
+	})
+	return r
+}
 
-	cc, err := ipc.Dial(hsock, ipc.DialOptions{MaxBackoff: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
+// latest is the last result per id among rs.
+func latest(rs []*hcpb.Result) map[uint64]*hcpb.Result {
+	m := map[uint64]*hcpb.Result{}
+	for _, r := range rs {
+		m[r.Id] = r
 	}
-	defer cc.Close()
-	list := func(want []uint64) {
+	return m
+}
+
+func TestDaemonStreamsTransitionsAndResyncs(t *testing.T) {
+	var b switchboard
+	b.set("10.0.0.1", true)
+	b.set("10.0.0.2", false)
+	r := runDaemon(t, &b, time.Hour)
+	e := newEngineDouble()
+	stop := startEngine(t, r.esock, e)
+	<-e.sessions
+	e.sets <- &hcpb.CheckSet{Full: true, Upsert: []*hcpb.Check{fastCheck(1, "10.0.0.1"), fastCheck(2, "10.0.0.2")}}
+
+	var seen []*hcpb.Result
+	waitFor := func(what string, f func(map[uint64]*hcpb.Result) bool) {
 		t.Helper()
-		for {
-			resp, err := hcpb.NewHealthcheckClient(cc).ListChecks(deadline, &hcpb.ListChecksRequest{}, grpc.WaitForReady(true))
-			var got []uint64
-			if err == nil {
-				for _, c := range resp.Checks {
-					if c.Healthy || c.Last != nil {
-						t.Fatalf("a check nobody ran claims a result: %v", c)
-					}
-					got = append(got, c.Check.Id)
-				}
-				if slices.Equal(got, want) {
-					return
-				}
-			}
-			if deadline.Err() != nil {
-				t.Fatalf("ListChecks = %v (err %v), want ids %v", got, err, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		poll(t, what, func() bool {
+			rs, _ := e.take()
+			seen = append(seen, rs...)
+			return f(latest(seen))
+		})
 	}
-	list([]uint64{2, 3})
-	st, err := seesawpb.NewComponentClient(cc).Status(deadline, &seesawpb.StatusRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Healthy || st.Details["checks"] != "2" {
-		t.Errorf("status %v: want unhealthy (no checker) holding 2 checks", st)
-	}
-	for _, fc := range st.Facilities {
-		if fc.Name == "checker" && (fc.Available || fc.Detail != noChecker) {
-			t.Errorf("checker facility %v", fc)
-		}
+	waitFor("first results", func(l map[uint64]*hcpb.Result) bool {
+		return l[1] != nil && l[1].Healthy && l[2] != nil && !l[2].Healthy
+	})
+	// A transition reaches the engine.
+	seen = nil
+	b.set("10.0.0.1", false)
+	waitFor("check 1 going down", func(l map[uint64]*hcpb.Result) bool { return l[1] != nil && !l[1].Healthy })
+	if l := latest(seen); l[1].Message != "down" || l[1].Success || l[1].Time == nil {
+		t.Errorf("transition %v", l[1])
 	}
 
-	// The engine restarts with a different config: its full set replaces ours.
-	<-f.sessions
+	// The engine goes away; a transition happens meanwhile; when the engine
+	// returns (with the same set), the resync brings it the current state.
 	stop()
-	f.sets = []*hcpb.CheckSet{{Full: true, Upsert: []*hcpb.Check{check(9)}}}
-	stop = startEngine(t, esock, f)
-	defer stop()
-	list([]uint64{9})
+	b.set("10.0.0.2", true)
+	poll(t, "check 2 up while the engine is away", func() bool {
+		l := r.list(&hcpb.ListChecksRequest{Ids: []uint64{2}})
+		return len(l) == 1 && l[0].Healthy
+	})
+	st := r.status()
+	if st.Details["results_pending"] == "0" {
+		t.Errorf("the transition made while the engine was away is not pending: %v", st.Details)
+	}
+	e.take()
+	seen = nil
+	stop = startEngine(t, r.esock, e)
+	defer func() { stop() }()
+	<-e.sessions
+	e.sets <- &hcpb.CheckSet{Full: true, Upsert: []*hcpb.Check{fastCheck(1, "10.0.0.1"), fastCheck(2, "10.0.0.2")}}
+	waitFor("the resync", func(l map[uint64]*hcpb.Result) bool {
+		return l[1] != nil && !l[1].Healthy && l[2] != nil && l[2].Healthy
+	})
+
+	// Changes: one added, one removed.
+	e.sets <- &hcpb.CheckSet{Upsert: []*hcpb.Check{fastCheck(3, "10.0.0.3")}}
+	e.sets <- &hcpb.CheckSet{Remove: []uint64{1}}
+	poll(t, "the changes applied", func() bool {
+		var ids []uint64
+		for _, c := range r.list(&hcpb.ListChecksRequest{}) {
+			ids = append(ids, c.Check.Id)
+		}
+		return slices.Equal(ids, []uint64{2, 3})
+	})
+	l := r.list(&hcpb.ListChecksRequest{Ids: []uint64{2}})
+	if len(l[0].History) == 0 || l[0].History[len(l[0].History)-1].Message != "up" {
+		t.Errorf("history of check 2: %v", l[0].History)
+	}
+	st = r.status()
+	if !st.Healthy || st.Details["checks"] != "2" {
+		t.Errorf("status %v", st)
+	}
+}
+
+// TestDaemonBatches: many simultaneous transitions travel in few messages.
+func TestDaemonBatches(t *testing.T) {
+	var b switchboard
+	var set hcpb.CheckSet
+	for i := range 300 {
+		addr := "10.1." + string(rune('0'+i/100)) + "." + itoa(i%100)
+		b.set(addr, true)
+		set.Upsert = append(set.Upsert, fastCheck(uint64(i+1), addr))
+	}
+	r := runDaemon(t, &b, time.Hour)
+	e := newEngineDouble()
+	defer startEngine(t, r.esock, e)()
+	<-e.sessions
+	set.Full = true
+	e.sets <- &set
+	poll(t, "every check's first result", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(latest(e.results)) == 300
+	})
+	rs, batches := e.take()
+	if batches >= len(rs) {
+		t.Errorf("%d results in %d messages: not batched", len(rs), batches)
+	}
+	t.Logf("%d results in %d messages", len(rs), batches)
+}
+
+// TestDaemonPeriodicResync: with no transitions, every check's latest
+// result is still sent every ResyncInterval.
+func TestDaemonPeriodicResync(t *testing.T) {
+	var b switchboard
+	b.set("10.0.0.1", true)
+	r := runDaemon(t, &b, 100*time.Millisecond)
+	e := newEngineDouble()
+	defer startEngine(t, r.esock, e)()
+	<-e.sessions
+	e.sets <- &hcpb.CheckSet{Full: true, Upsert: []*hcpb.Check{fastCheck(1, "10.0.0.1")}}
+	poll(t, "three results without a transition", func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.results) >= 3
+	})
+	rs, _ := e.take()
+	for _, r := range rs {
+		if r.Id != 1 || !r.Healthy {
+			t.Errorf("result %v", r)
+		}
+	}
+}
+
+func itoa(i int) string { return string(rune('0'+i/10)) + string(rune('0'+i%10)) }
+
+func (r *running) list(req *hcpb.ListChecksRequest) []*hcpb.CheckStatus {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := hcpb.NewHealthcheckClient(r.cc).ListChecks(ctx, req, grpc.WaitForReady(true))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return resp.Checks
+}
+
+func (r *running) status() *seesawpb.ComponentStatus {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := seesawpb.NewComponentClient(r.cc).Status(ctx, &seesawpb.StatusRequest{}, grpc.WaitForReady(true))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return st
 }

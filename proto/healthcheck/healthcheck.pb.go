@@ -528,15 +528,19 @@ func (x *Results) GetResults() []*Result {
 }
 
 type CheckStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Check         *Check                 `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
-	Healthy       bool                   `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	Last          *Result                `protobuf:"bytes,3,opt,name=last,proto3" json:"last,omitempty"`
-	Successes     uint64                 `protobuf:"varint,4,opt,name=successes,proto3" json:"successes,omitempty"`
-	Failures      uint64                 `protobuf:"varint,5,opt,name=failures,proto3" json:"failures,omitempty"`
-	History       []*Result              `protobuf:"bytes,6,rep,name=history,proto3" json:"history,omitempty"` // newest last
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Check     *Check                 `protobuf:"bytes,1,opt,name=check,proto3" json:"check,omitempty"`
+	Healthy   bool                   `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Last      *Result                `protobuf:"bytes,3,opt,name=last,proto3" json:"last,omitempty"`
+	Successes uint64                 `protobuf:"varint,4,opt,name=successes,proto3" json:"successes,omitempty"` // runs that succeeded, in all
+	Failures  uint64                 `protobuf:"varint,5,opt,name=failures,proto3" json:"failures,omitempty"`   // runs that failed, in all
+	History   []*Result              `protobuf:"bytes,6,rep,name=history,proto3" json:"history,omitempty"`      // newest last
+	// Added with the checkers:
+	ConsecutiveSuccesses uint32 `protobuf:"varint,7,opt,name=consecutive_successes,json=consecutiveSuccesses,proto3" json:"consecutive_successes,omitempty"` // of the latest runs (rise counts these)
+	ConsecutiveFailures  uint32 `protobuf:"varint,8,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`    // of the latest runs (fall counts these)
+	Shared               uint32 `protobuf:"varint,9,opt,name=shared,proto3" json:"shared,omitempty"`                                                         // checks sharing this check's probe, itself included
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *CheckStatus) Reset() {
@@ -611,8 +615,35 @@ func (x *CheckStatus) GetHistory() []*Result {
 	return nil
 }
 
+func (x *CheckStatus) GetConsecutiveSuccesses() uint32 {
+	if x != nil {
+		return x.ConsecutiveSuccesses
+	}
+	return 0
+}
+
+func (x *CheckStatus) GetConsecutiveFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
+func (x *CheckStatus) GetShared() uint32 {
+	if x != nil {
+		return x.Shared
+	}
+	return 0
+}
+
+// An empty request lists every check with its history.
 type ListChecksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Added with the checkers:
+	Ids           []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`                             // only these checks (all when empty)
+	OmitHistory   bool     `protobuf:"varint,2,opt,name=omit_history,json=omitHistory,proto3" json:"omit_history,omitempty"` // leave out each check's history
+	AfterId       uint64   `protobuf:"varint,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`             // only checks with a greater id (paging)
+	Limit         uint32   `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`                                // at most this many checks (0: no limit)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -647,9 +678,38 @@ func (*ListChecksRequest) Descriptor() ([]byte, []int) {
 	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{5}
 }
 
+func (x *ListChecksRequest) GetIds() []uint64 {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+func (x *ListChecksRequest) GetOmitHistory() bool {
+	if x != nil {
+		return x.OmitHistory
+	}
+	return false
+}
+
+func (x *ListChecksRequest) GetAfterId() uint64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
+func (x *ListChecksRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
 type ListChecksResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Checks        []*CheckStatus         `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	More          bool                   `protobuf:"varint,2,opt,name=more,proto3" json:"more,omitempty"` // limit cut the list short; ask again after the last id
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -691,6 +751,13 @@ func (x *ListChecksResponse) GetChecks() []*CheckStatus {
 	return nil
 }
 
+func (x *ListChecksResponse) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
 var File_healthcheck_healthcheck_proto protoreflect.FileDescriptor
 
 const file_healthcheck_healthcheck_proto_rawDesc = "" +
@@ -730,17 +797,25 @@ const file_healthcheck_healthcheck_proto_rawDesc = "" +
 	"\x06upsert\x18\x02 \x03(\v2\x19.seesaw.healthcheck.CheckR\x06upsert\x12\x16\n" +
 	"\x06remove\x18\x03 \x03(\x04R\x06remove\"?\n" +
 	"\aResults\x124\n" +
-	"\aresults\x18\x01 \x03(\v2\x1a.seesaw.healthcheck.ResultR\aresults\"\xf8\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x1a.seesaw.healthcheck.ResultR\aresults\"\xf8\x02\n" +
 	"\vCheckStatus\x12/\n" +
 	"\x05check\x18\x01 \x01(\v2\x19.seesaw.healthcheck.CheckR\x05check\x12\x18\n" +
 	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12.\n" +
 	"\x04last\x18\x03 \x01(\v2\x1a.seesaw.healthcheck.ResultR\x04last\x12\x1c\n" +
 	"\tsuccesses\x18\x04 \x01(\x04R\tsuccesses\x12\x1a\n" +
 	"\bfailures\x18\x05 \x01(\x04R\bfailures\x124\n" +
-	"\ahistory\x18\x06 \x03(\v2\x1a.seesaw.healthcheck.ResultR\ahistory\"\x13\n" +
-	"\x11ListChecksRequest\"M\n" +
+	"\ahistory\x18\x06 \x03(\v2\x1a.seesaw.healthcheck.ResultR\ahistory\x123\n" +
+	"\x15consecutive_successes\x18\a \x01(\rR\x14consecutiveSuccesses\x121\n" +
+	"\x14consecutive_failures\x18\b \x01(\rR\x13consecutiveFailures\x12\x16\n" +
+	"\x06shared\x18\t \x01(\rR\x06shared\"y\n" +
+	"\x11ListChecksRequest\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12!\n" +
+	"\fomit_history\x18\x02 \x01(\bR\vomitHistory\x12\x19\n" +
+	"\bafter_id\x18\x03 \x01(\x04R\aafterId\x12\x14\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\"a\n" +
 	"\x12ListChecksResponse\x127\n" +
-	"\x06checks\x18\x01 \x03(\v2\x1f.seesaw.healthcheck.CheckStatusR\x06checks*\x7f\n" +
+	"\x06checks\x18\x01 \x03(\v2\x1f.seesaw.healthcheck.CheckStatusR\x06checks\x12\x12\n" +
+	"\x04more\x18\x02 \x01(\bR\x04more*\x7f\n" +
 	"\tCheckType\x12\x1a\n" +
 	"\x16CHECK_TYPE_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tICMP_PING\x10\x01\x12\a\n" +

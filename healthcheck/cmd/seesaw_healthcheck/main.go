@@ -1,5 +1,7 @@
-// Command seesaw_healthcheck is the health-checking daemon: it keeps a session
-// with the engine and (once checkers exist) checks the backends.
+// Command seesaw_healthcheck is the health-checking daemon: it keeps a
+// session with the engine and checks the backends. `seesaw_healthcheck
+// check --type ... --address ...` instead runs one check and exits 0 when
+// healthy, 1 when not, 2 on bad arguments.
 package main
 
 import (
@@ -7,43 +9,25 @@ import (
 	"flag"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
-
-	"github.com/golang/glog"
+	"time"
 
 	"github.com/seesawlb/seesaw/healthcheck"
+	"github.com/seesawlb/seesaw/proto/ipc"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "check" {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		code := healthcheck.CheckCommand(ctx, os.Args[2:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	var cfg healthcheck.Config
 	flag.StringVar(&cfg.Socket, "socket", healthcheck.DefaultSocket, "path of healthcheck's Unix socket")
 	flag.StringVar(&cfg.EngineSocket, "engine_socket", healthcheck.DefaultEngineSocket, "path of the engine's Unix socket")
+	flag.BoolVar(&cfg.DryRun, "dry_run", false, "send no probe; report every check healthy (for running the appliance where its backends must not be probed)")
+	flag.DurationVar(&cfg.ResyncInterval, "resync_interval", 15*time.Second, "how often every check's latest result is sent to the engine again")
 	flag.Parse()
-
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	go dumpOnSIGUSR1()
-
-	glog.Infof("seesaw_healthcheck starting (pid %d)", os.Getpid())
-	if err := healthcheck.Run(ctx, cfg); err != nil {
-		glog.Errorf("seesaw_healthcheck: %v", err)
-		glog.Flush()
-		os.Exit(1)
-	}
-	glog.Flush()
-}
-
-// dumpOnSIGUSR1 writes every goroutine's stack to the log on SIGUSR1. It
-// listens for the life of the process, shutdown included, because SIGUSR1's
-// default action would kill it.
-func dumpOnSIGUSR1() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGUSR1)
-	for range c {
-		buf := make([]byte, 1<<20)
-		buf = buf[:runtime.Stack(buf, true)]
-		glog.Infof("SIGUSR1: goroutines:\n%s", buf)
-		glog.Flush()
-	}
+	ipc.Main("seesaw_healthcheck", func(ctx context.Context) error { return healthcheck.Run(ctx, cfg) })
 }
