@@ -188,6 +188,8 @@ func NewServer(opts ServerOptions, extra ...grpc.ServerOption) (*Server, error) 
 	a := &authorizer{policy: opts.Policy, logf: opts.Logf}
 	sopts := append([]grpc.ServerOption{
 		grpc.Creds(peerCreds{}),
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(a.unary),
 		grpc.ChainStreamInterceptor(a.stream),
 	}, extra...)
@@ -337,6 +339,11 @@ func (a *authorizer) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	return h(srv, ss)
 }
 
+// MaxMessageSize bounds one message either way. gRPC's default of 4 MiB
+// would cap the NCC's desired state near 16,000 services and a check set
+// near 30,000 checks; these peers are local processes of the appliance.
+const MaxMessageSize = 256 << 20
+
 // DialOptions configure a client.
 type DialOptions struct {
 	// MaxBackoff caps the reconnect delay (default 5s); reconnects start at 100ms.
@@ -356,6 +363,7 @@ func Dial(path string, o DialOptions) (*grpc.ClientConn, error) {
 	cc, err := grpc.NewClient("unix://"+path,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: time.Second}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("ipc: dial %s: %w", path, err)

@@ -342,3 +342,42 @@ func TestClientReconnects(t *testing.T) {
 		stop()
 	}
 }
+
+// TestLargeMessages: a desired state of tens of thousands of services is
+// bigger than gRPC's default 4 MiB limit; both ends must accept it.
+func TestLargeMessages(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "big.sock")
+	s, err := NewServer(ServerOptions{Path: sock, Policy: Policy{Read: Rule{Anyone: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 8<<20)
+	seesawpb.RegisterComponentServer(s, bigComponent{s: big})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, time.Second) }()
+	defer func() { cancel(); <-done }()
+	cc, err := Dial(sock, DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	st, err := seesawpb.NewComponentClient(cc).Status(cctx, &seesawpb.StatusRequest{})
+	if err != nil {
+		t.Fatalf("8 MiB reply: %v", err)
+	}
+	if len(st.State) != len(big) {
+		t.Errorf("reply state %d bytes, want %d", len(st.State), len(big))
+	}
+}
+
+type bigComponent struct {
+	seesawpb.UnimplementedComponentServer
+	s string
+}
+
+func (b bigComponent) Status(context.Context, *seesawpb.StatusRequest) (*seesawpb.ComponentStatus, error) {
+	return &seesawpb.ComponentStatus{State: b.s}, nil
+}
