@@ -226,7 +226,7 @@ func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Com
 		e.mu.Unlock()
 	}()
 
-	reports, errc := recvLoop(ctx, stream.Recv)
+	reports, errc := ipc.RecvLoop(ctx, stream.Recv)
 	var sent *hapb.Config
 	for {
 		cur, changed := e.current()
@@ -307,7 +307,7 @@ func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results
 	}()
 	glog.Infof("engine: healthcheck session opened by %s", peer)
 
-	batches, errc := recvLoop(ctx, stream.Recv)
+	batches, errc := ipc.RecvLoop(ctx, stream.Recv)
 	var sent *hcpb.CheckSet
 	for {
 		cur, changed := e.current()
@@ -350,26 +350,4 @@ func (e *Engine) recordResults(b *hcpb.Results) {
 		e.results[r.Id] = r
 		e.nResults++
 	}
-}
-
-// recvLoop receives messages into a channel until the stream fails or ctx
-// is done, so that the caller can select on them alongside its own events.
-func recvLoop[T any](ctx context.Context, recv func() (*T, error)) (<-chan *T, <-chan error) {
-	msgs := make(chan *T)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			m, err := recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return msgs, errc
 }

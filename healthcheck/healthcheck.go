@@ -210,7 +210,7 @@ func session(ctx context.Context, cc *grpc.ClientConn, cfg Config, comp *ipc.Com
 	if err := stream.Send(&hcpb.Results{}); err != nil {
 		return false, fmt.Errorf("send: %w", err)
 	}
-	sets, errc := recvLoop(sctx, stream.Recv)
+	sets, errc := ipc.RecvLoop(sctx, stream.Recv)
 	resync := time.NewTicker(cfg.ResyncInterval)
 	defer resync.Stop()
 	flush := time.NewTimer(0)
@@ -279,28 +279,6 @@ func session(ctx context.Context, cc *grpc.ClientConn, cfg Config, comp *ipc.Com
 			}
 		}
 	}
-}
-
-// recvLoop receives messages into a channel until the stream fails or ctx
-// is done, so that the caller can select on them alongside its own events.
-func recvLoop[T any](ctx context.Context, recv func() (*T, error)) (<-chan *T, <-chan error) {
-	msgs := make(chan *T)
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			m, err := recv()
-			if err != nil {
-				errc <- err
-				return
-			}
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return msgs, errc
 }
 
 // outbox holds transitions not yet sent, the latest per check: while the
