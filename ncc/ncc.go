@@ -46,7 +46,7 @@ type Config struct {
 	// loading ip_vs later is noticed without a restart. Default 30s.
 	ProbeInterval time.Duration
 	// Probe finds the kernel's IPVS; nil uses ipvs.Probe. Tests replace it.
-	Probe func() (ipvs.Family, error)
+	Probe func() (ipvs.GenlFamily, error)
 	// SkipRootCheck lets a test run the NCC as another user. The daemon
 	// never sets it.
 	SkipRootCheck bool
@@ -146,7 +146,7 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // probe looks for IPVS and records the answer, logging only when it changes.
-func probe(comp *ipc.Component, p func() (ipvs.Family, error)) {
+func probe(comp *ipc.Component, p func() (ipvs.GenlFamily, error)) {
 	f, err := p()
 	switch {
 	case err == nil:

@@ -32,11 +32,11 @@ func TestMain(m *testing.M) {
 func TestNCCReportsMissingIPVSAndKeepsServing(t *testing.T) {
 	testenv.RequireRoot(t) // the NCC answers root only
 	var present atomic.Bool
-	probe := func() (ipvs.Family, error) {
+	probe := func() (ipvs.GenlFamily, error) {
 		if present.Load() {
-			return ipvs.Family{ID: 33, Version: 1}, nil
+			return ipvs.GenlFamily{ID: 33, Version: 1}, nil
 		}
-		return ipvs.Family{}, fmt.Errorf("ipvs: probe: %w: %s", ipvs.ErrNotAvailable, ipvs.Hint)
+		return ipvs.GenlFamily{}, fmt.Errorf("ipvs: probe: %w: %s", ipvs.ErrNotAvailable, ipvs.Hint)
 	}
 	sock := filepath.Join(t.TempDir(), "ncc", "ncc.sock")
 	ctx, cancel := context.WithCancel(context.Background())

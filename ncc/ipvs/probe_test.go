@@ -23,7 +23,7 @@ func TestProbeConnFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f != (Family{ID: 31, Version: 1}) {
+	if f != (GenlFamily{ID: 31, Version: 1}) {
 		t.Errorf("family %+v", f)
 	}
 }
