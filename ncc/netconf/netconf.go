@@ -1,0 +1,428 @@
+// Package netconf is the NCC's view of the host's network configuration:
+// links (the LB interface, the dummy interface for dedicated VIPs, VLAN
+// interfaces, the macvlan that carries the IPv6 VRRP MAC), their addresses, policy routes and rules, and sysctls. It
+// defines the desired state the NCC keeps (State) and the kernel operations
+// it needs (Kernel), implemented on Linux with vishvananda/netlink (Linux)
+// and, for tests, by netconftest.
+package netconf
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// ErrNotExist is wrapped when a link does not exist.
+var ErrNotExist = errors.New("no such link")
+
+// Family is an address family (AF_INET, AF_INET6).
+type Family int
+
+// Address families.
+const (
+	IPv4 Family = 2
+	IPv6 Family = 10
+)
+
+func (f Family) String() string {
+	if f == IPv6 {
+		return "inet6"
+	}
+	return "inet"
+}
+
+// FamilyOf is the family of a prefix or address.
+func FamilyOf(a netip.Addr) Family {
+	if a.Unmap().Is4() {
+		return IPv4
+	}
+	return IPv6
+}
+
+// Link is a network interface as the kernel reports it.
+type Link struct {
+	Name    string
+	Index   int
+	Kind    string // "dummy", "vlan", "macvlan", "veth", ...; "" for a physical device
+	Up      bool   // administratively up
+	MAC     net.HardwareAddr
+	PermMAC net.HardwareAddr // the device's own address, when the kernel knows it
+	Parent  string           // a VLAN's or macvlan's parent (lower) link
+	VLANID  int
+}
+
+// Route is a route in a routing table.
+type Route struct {
+	Family  Family
+	Table   int
+	Dst     netip.Prefix // zero: the default route of Family
+	Gateway netip.Addr
+	Device  string
+	Src     netip.Addr
+	Local   bool // type local (in the local table: this host owns Dst)
+}
+
+func (r Route) family() Family {
+	switch {
+	case r.Family != 0:
+		return r.Family
+	case r.Dst.IsValid():
+		return FamilyOf(r.Dst.Addr())
+	case r.Gateway.IsValid():
+		return FamilyOf(r.Gateway)
+	}
+	return IPv4
+}
+
+// Normalize fills in the family and masks the destination, as the kernel
+// reports routes.
+func (r Route) Normalize() Route {
+	r.Family = r.family()
+	if r.Dst.IsValid() {
+		r.Dst = r.Dst.Masked()
+		if r.Dst.Bits() == 0 {
+			r.Dst = netip.Prefix{}
+		}
+	}
+	return r
+}
+
+// String is the route as `ip route show table N` puts it.
+func (r Route) String() string {
+	var b strings.Builder
+	if r.Local {
+		b.WriteString("local ")
+	}
+	if r.Dst.IsValid() {
+		if (r.Dst.Addr().Is4() && r.Dst.Bits() == 32) || (r.Dst.Addr().Is6() && r.Dst.Bits() == 128) {
+			b.WriteString(r.Dst.Addr().String())
+		} else {
+			b.WriteString(r.Dst.String())
+		}
+	} else {
+		b.WriteString("default")
+	}
+	if r.Gateway.IsValid() {
+		b.WriteString(" via " + r.Gateway.String())
+	}
+	if r.Device != "" {
+		b.WriteString(" dev " + r.Device)
+	}
+	if r.Src.IsValid() {
+		b.WriteString(" src " + r.Src.String())
+	}
+	return fmt.Sprintf("table %d %s %s", r.Table, r.family(), b.String())
+}
+
+// Rule is a policy-routing rule.
+type Rule struct {
+	Family   Family
+	Priority int // 0: let the kernel choose (then any priority matches)
+	Table    int
+	From     netip.Prefix // zero: all
+	To       netip.Prefix // zero: all
+	FWMark   uint32
+}
+
+func (r Rule) family() Family {
+	switch {
+	case r.Family != 0:
+		return r.Family
+	case r.From.IsValid():
+		return FamilyOf(r.From.Addr())
+	case r.To.IsValid():
+		return FamilyOf(r.To.Addr())
+	}
+	return IPv4
+}
+
+// Normalize fills in the family and masks the prefixes.
+func (r Rule) Normalize() Rule {
+	r.Family = r.family()
+	if r.From.IsValid() {
+		r.From = r.From.Masked()
+	}
+	if r.To.IsValid() {
+		r.To = r.To.Masked()
+	}
+	return r
+}
+
+// Matches says whether a rule the kernel holds is this desired one.
+func (r Rule) Matches(have Rule) bool {
+	w := r.Normalize()
+	if w.Priority == 0 {
+		have.Priority = 0
+	}
+	return w == have.Normalize()
+}
+
+// String is the rule as `ip rule` puts it.
+func (r Rule) String() string {
+	from, to := "all", ""
+	if r.From.IsValid() {
+		from = prefixString(r.From)
+	}
+	if r.To.IsValid() {
+		to = " to " + prefixString(r.To)
+	}
+	mark := ""
+	if r.FWMark != 0 {
+		mark = fmt.Sprintf(" fwmark %#x", r.FWMark)
+	}
+	return fmt.Sprintf("%s %d: from %s%s%s lookup %d", r.family(), r.Priority, from, to, mark, r.Table)
+}
+
+// prefixString writes a host prefix as its address, like ip does.
+func prefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+// LBInterface is the load-balancing interface and what goes with it.
+type LBInterface struct {
+	Name string // "": the NCC manages no links
+	Up   bool   // up on the master, down on the backup
+	VRID uint8
+	// UseVMAC gives the interface the IPv4 VRRP MAC 00:00:5e:00:01:<VRID>
+	// instead of its own, and its IPv6 VIPs the IPv6 VRRP MAC
+	// 00:00:5e:00:02:<VRID>: a NIC has one MAC, so they go on a macvlan
+	// on top of it (VMAC6Link), as keepalived's use_vmac does.
+	UseVMAC bool
+	Dummy   string // the interface for dedicated and anycast VIPs, created if missing
+	Table   int    // the policy-routing table for VIP traffic (0: none)
+}
+
+// VRRPMAC is the IPv4 VRRP virtual router MAC of vrid (RFC 5798).
+func VRRPMAC(vrid uint8) net.HardwareAddr {
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, vrid}
+}
+
+// VRRP6MAC is the IPv6 VRRP virtual router MAC of vrid (RFC 5798).
+func VRRP6MAC(vrid uint8) net.HardwareAddr {
+	return net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x02, vrid}
+}
+
+// vmac6Prefix starts the name of every IPv6 VRRP macvlan.
+const vmac6Prefix = "vrrp6."
+
+// VMAC6Name is the name of the macvlan that carries the IPv6 VRRP MAC of
+// vrid: "vrrp6.<vrid>", 9 characters at most.
+func VMAC6Name(vrid uint8) string { return fmt.Sprintf("%s%d", vmac6Prefix, vrid) }
+
+// ParseVMAC6Name says whether name is VMAC6Name of some VRID, and which.
+// A macvlan so named on the LB interface is the NCC's: it is how the NCC
+// knows the ones it made, after a restart or a change of VRID, as it knows
+// its VLAN interfaces by their "<parent>.<id>" names.
+func ParseVMAC6Name(name string) (uint8, bool) {
+	rest, ok := strings.CutPrefix(name, vmac6Prefix)
+	n, err := strconv.Atoi(rest)
+	// Only the name VMAC6Name gives: no sign, no leading zero.
+	if !ok || err != nil || n < 0 || n > 255 || strconv.Itoa(n) != rest {
+		return 0, false
+	}
+	return uint8(n), true
+}
+
+// VMAC6Link is the link that carries the LB interface's IPv6 VIPs: the
+// macvlan VMAC6Name(VRID) on it with UseVMAC, "" without.
+func (lb LBInterface) VMAC6Link() string {
+	if !lb.UseVMAC || lb.Name == "" {
+		return ""
+	}
+	return VMAC6Name(lb.VRID)
+}
+
+// VLAN is a VLAN interface on a parent link, with addresses of its own.
+type VLAN struct {
+	Parent string
+	ID     int
+	Addrs  []netip.Prefix
+}
+
+// Name is the VLAN interface's name, "<parent>.<id>".
+func (v VLAN) Name() string { return fmt.Sprintf("%s.%d", v.Parent, v.ID) }
+
+// VIP is an address the NCC places on a link.
+type VIP struct {
+	Addr     netip.Prefix // with the prefix length of the link's network (or /32, /128)
+	Link     string
+	Announce bool // gratuitous ARP / unsolicited NA while the LB interface is up
+}
+
+// State is the network configuration the NCC keeps.
+type State struct {
+	LB      LBInterface
+	VIPs    []VIP
+	VLANs   []VLAN
+	Routes  []Route
+	Rules   []Rule
+	Sysctls map[string]string
+}
+
+// Placed is s with the IPv6 VIPs of the LB interface on its VMAC6Link
+// when UseVMAC is on, where the kernel answers neighbour solicitations for
+// them with the IPv6 VRRP MAC; s itself otherwise. It is what the host is
+// to hold: the reconciler applies it, and a VIP's Link in it is the link
+// to announce the VIP from. s is not changed; Placed of a placed state is
+// itself.
+func (s State) Placed() State {
+	v6 := s.LB.VMAC6Link()
+	if v6 == "" {
+		return s
+	}
+	vips := slices.Clone(s.VIPs)
+	for i, v := range vips {
+		if v.Link == s.LB.Name && FamilyOf(v.Addr.Addr()) == IPv6 {
+			vips[i].Link = v6
+		}
+	}
+	s.VIPs = vips
+	return s
+}
+
+// NeedsVMAC6 says whether s (placed) has the macvlan VMAC6Link: UseVMAC
+// with IPv6 VIPs on it. Without them there is nothing for it to carry, and
+// it is not made.
+func (s State) NeedsVMAC6() bool {
+	v6 := s.LB.VMAC6Link()
+	return v6 != "" && slices.ContainsFunc(s.VIPs, func(v VIP) bool { return v.Link == v6 })
+}
+
+// SystemTable says whether a routing table is one of the kernel's own
+// (local 255, main 254, default 253), where the NCC adds routes but never
+// removes any.
+func SystemTable(t int) bool { return t >= 253 && t <= 255 }
+
+// OwnedTables are the routing tables the NCC owns wholly: its policy table
+// and any other non-system table the state routes or rules name.
+func (s State) OwnedTables() []int {
+	seen := map[int]bool{}
+	var out []int
+	add := func(t int) {
+		if t != 0 && !SystemTable(t) && !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	add(s.LB.Table)
+	for _, r := range s.Routes {
+		add(r.Table)
+	}
+	for _, r := range s.Rules {
+		add(r.Table)
+	}
+	return out
+}
+
+// Validate checks the state for what no kernel could hold.
+func (s State) Validate() error {
+	if s.LB.Name == "" && (len(s.VIPs) > 0 || len(s.VLANs) > 0) {
+		return errors.New("VIPs and VLANs need an LB interface")
+	}
+	vlans := map[string]bool{}
+	for _, v := range s.VLANs {
+		if v.ID < 1 || v.ID > 4094 {
+			return fmt.Errorf("VLAN id %d is not in 1..4094", v.ID)
+		}
+		if v.Parent == "" {
+			return fmt.Errorf("VLAN %d has no parent", v.ID)
+		}
+		if vlans[v.Name()] {
+			return fmt.Errorf("VLAN %s is listed twice", v.Name())
+		}
+		if v.Name() == s.LB.VMAC6Link() {
+			return fmt.Errorf("VLAN interface %s has the name of the IPv6 VRRP macvlan", v.Name())
+		}
+		if len(v.Name()) > 15 {
+			return fmt.Errorf("VLAN interface name %s is longer than 15 characters", v.Name())
+		}
+		vlans[v.Name()] = true
+	}
+	v6 := s.LB.VMAC6Link()
+	if v6 != "" && (s.LB.Dummy == v6 || s.LB.Name == v6) {
+		return fmt.Errorf("interface %s has the name of the IPv6 VRRP macvlan", v6)
+	}
+	for _, v := range s.VIPs {
+		if !v.Addr.IsValid() {
+			return errors.New("a VIP has no address")
+		}
+		if v.Link == "" {
+			return fmt.Errorf("VIP %s has no link", v.Addr)
+		}
+		if v.Link == v6 && v6 != "" {
+			if FamilyOf(v.Addr.Addr()) != IPv6 {
+				return fmt.Errorf("VIP %s is IPv4, on %s, the macvlan of the IPv6 VRRP MAC", v.Addr, v.Link)
+			}
+			continue
+		}
+		if v.Link != s.LB.Name && v.Link != s.LB.Dummy && !vlans[v.Link] {
+			return fmt.Errorf("VIP %s is on %s, which is not the LB interface, the dummy interface or a VLAN", v.Addr, v.Link)
+		}
+	}
+	for _, r := range s.Routes {
+		if r.Table == 0 {
+			return fmt.Errorf("route %s has no table", r)
+		}
+	}
+	for _, r := range s.Rules {
+		if r.Table == 0 {
+			return fmt.Errorf("rule %s has no table", r)
+		}
+	}
+	return nil
+}
+
+// ComparePrefixes orders prefixes by address, then length.
+func ComparePrefixes(a, b netip.Prefix) int {
+	return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+}
+
+// Kernel is what the NCC needs of the host's network stack. Links that do
+// not exist give errors matching ErrNotExist.
+type Kernel interface {
+	Links() ([]Link, error)
+	AddDummy(name string) error
+	AddVLAN(parent string, id int) error
+	// AddMACVLAN adds a macvlan in bridge mode on parent, with the given
+	// MAC, down.
+	AddMACVLAN(parent, name string, mac net.HardwareAddr) error
+	DeleteLink(name string) error
+	SetUp(name string, up bool) error
+	SetMAC(name string, mac net.HardwareAddr) error
+	// Addrs are a link's global addresses (link-local ones are the
+	// kernel's).
+	Addrs(link string) ([]netip.Prefix, error)
+	AddAddr(link string, p netip.Prefix) error
+	DeleteAddr(link string, p netip.Prefix) error
+	Routes(table int) ([]Route, error)
+	AddRoute(Route) error
+	DeleteRoute(Route) error
+	Rules() ([]Rule, error)
+	AddRule(Rule) error
+	DeleteRule(Rule) error
+	Sysctl(key string) (string, error)
+	SetSysctl(key, value string) error
+}
+
+// SysctlPath turns a sysctl key into its path under /proc/sys:
+// "net.ipv4.ip_forward" is net/ipv4/ip_forward. A key with slashes is a
+// path already, which is how to name an interface with a dot in it
+// ("net/ipv4/conf/eth1.100/arp_ignore").
+func SysctlPath(key string) string {
+	if strings.Contains(key, "/") {
+		return strings.Trim(key, "/")
+	}
+	return strings.ReplaceAll(key, ".", "/")
+}
+
+// SysctlValue normalizes a sysctl value for comparison: the kernel
+// separates the numbers of a vector with tabs.
+func SysctlValue(v string) string { return strings.Join(strings.Fields(v), " ") }
