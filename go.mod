@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/golang/glog v1.2.5
+	github.com/google/nftables v0.3.0
 	github.com/mdlayher/genetlink v1.4.0
 	github.com/mdlayher/netlink v1.9.0
 	github.com/miekg/dns v1.1.73
