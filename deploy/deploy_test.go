@@ -28,8 +28,10 @@ func TestUnitVerifies(t *testing.T) {
 	if out, err := exec.Command("cp", "-r", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
 		t.Fatalf("copy system units: %v: %s", err, out)
 	}
-	if err := os.WriteFile(filepath.Join(root, "usr/local/seesaw/seesaw_watchdog"), []byte("#!/bin/sh\n"), 0o755); err != nil {
-		t.Fatal(err)
+	for _, b := range []string{"seesaw_watchdog", "seesaw_ncc"} {
+		if err := os.WriteFile(filepath.Join(root, "usr/local/seesaw", b), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	unit, err := os.ReadFile("seesaw_watchdog.service")
 	if err != nil {
@@ -42,7 +44,7 @@ func TestUnitVerifies(t *testing.T) {
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "LimitNOFILE=", "ExecStart=/usr/local/seesaw/seesaw_watchdog"} {
+	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "LimitNOFILE=", "ExecStart=/usr/local/seesaw/seesaw_watchdog", "ExecStopPost=/usr/local/seesaw/seesaw_ncc --cleanup"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
 		}

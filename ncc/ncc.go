@@ -2,26 +2,47 @@
 // changes the host (IPVS, links, addresses, routes, nftables), on the
 // engine's behalf.
 //
-// This build is the skeleton: it serves the NCC service and its status on
-// its socket, finds out whether the kernel has IPVS and says so, and answers
-// every data-plane call with Unimplemented. It never exits for want of a
-// kernel facility, so the watchdog does not restart it in a loop.
+// Apply takes the whole desired state and makes the kernel match it with
+// the fewest writes (package reconcile), answering with what it changed;
+// GetState reports what the kernel holds; Announce sends gratuitous ARP
+// and unsolicited neighbour advertisements for the VIPs (which the NCC also
+// does when the LB interface comes up, and periodically while it is up).
+// It programs IPVS (services, destinations, sync daemons), the host's
+// network configuration (the LB interface and its VRRP MAC, the dummy
+// interface, VLANs, VIPs, policy routes and rules, sysctls) and the packet
+// rules in its own nftables table, inet "seesaw" (firewall marks for
+// fwmark services, source NAT for NAT-mode vservers; package nft).
+// On start the NCC adopts what IPVS and its nftables table hold (it never
+// flushes), and a periodic audit repairs what someone else changed. It
+// never exits for want of a kernel facility, so the watchdog does not
+// restart it in a loop.
 package ncc
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/seesawlb/seesaw/ncc/announce"
 	"github.com/seesawlb/seesaw/ncc/ipvs"
+	"github.com/seesawlb/seesaw/ncc/netconf"
+	"github.com/seesawlb/seesaw/ncc/nft"
+	"github.com/seesawlb/seesaw/ncc/reconcile"
 	"github.com/seesawlb/seesaw/proto/ipc"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
@@ -47,32 +68,531 @@ type Config struct {
 	ProbeInterval time.Duration
 	// Probe finds the kernel's IPVS; nil uses ipvs.Probe. Tests replace it.
 	Probe func() (ipvs.GenlFamily, error)
+	// IPVS opens the connection to the kernel's IPVS; nil uses ipvs.New.
+	// Tests give a fake kernel's client (ipvstest).
+	IPVS func() (reconcile.IPVS, error)
+	// Net opens the host's network stack; nil uses rtnetlink in the NCC's
+	// own namespace. Tests give a fake (netconftest).
+	Net func() (netconf.Kernel, error)
+	// NFT opens the kernel's nftables for the NCC's table; nil uses a
+	// netlink connection in the NCC's own namespace. Tests give one in a
+	// namespace of their own (nft.Open with its descriptor).
+	NFT func() (*nft.Reconciler, error)
+	// Sender opens what sends announcement frames; nil uses an AF_PACKET
+	// socket (announce.NewSender). Tests give a recorder.
+	Sender func() (FrameSender, error)
+	// AnnounceInterval is how often, while the LB interface is up, the
+	// NCC announces the VIPs marked for it. Default 10s.
+	AnnounceInterval time.Duration
+	// AuditInterval is how often the NCC reads the kernel and repairs
+	// drift from the last applied state. Default 30s.
+	AuditInterval time.Duration
+	// StateFile, when set, keeps the last applied desired state, so that
+	// Cleanup (seesaw_ncc --cleanup) knows which interface, routing tables
+	// and VLANs are the NCC's. (Its nftables table is known by its name.)
+	StateFile string
 	// SkipRootCheck lets a test run the NCC as another user. The daemon
 	// never sets it.
 	SkipRootCheck bool
 }
 
-// notInBuild is the answer to every data-plane call until the data plane exists.
-func notInBuild(method string) error {
-	return status.Errorf(codes.Unimplemented,
-		"ncc: %s: the data plane (IPVS, addresses, routes, nftables) is not in this build; this NCC only reports its status", method)
+// maxChanges caps the changes an Apply lists (ApplyResponse.changes_omitted
+// counts the rest): 100,000 would not fit gRPC's 4 MiB default.
+const maxChanges = 10000
+
+// FrameSender sends whole Ethernet frames on an interface (by index);
+// *announce.Sender is one.
+type FrameSender interface {
+	Send(ifindex int, frames ...[]byte) error
 }
 
 // server answers the NCC service.
 type server struct {
 	nccpb.UnimplementedNCCServer
+	open       func() (reconcile.IPVS, error)
+	openNet    func() (netconf.Kernel, error)
+	openSender func() (FrameSender, error)
+	openNFT    func() (*nft.Reconciler, error)
+	stateFile  string
+
+	mu   sync.Mutex
+	k    reconcile.IPVS // nil until IPVS could be opened
+	ipvs *reconcile.IPVSReconciler
+	net  *reconcile.NetReconciler // nil until first needed
+	netk netconf.Kernel
+	send FrameSender     // nil until first needed
+	nft  *nft.Reconciler // nil until first needed
 }
 
-func (server) Apply(context.Context, *nccpb.ApplyRequest) (*nccpb.ApplyResponse, error) {
-	return nil, notInBuild("Apply")
+// nftReconciler opens nftables on first use. Hold s.mu.
+func (s *server) nftReconciler() (*nft.Reconciler, error) {
+	if s.nft != nil {
+		return s.nft, nil
+	}
+	r, err := s.openNFT()
+	if err != nil {
+		return nil, err
+	}
+	s.nft = r
+	return r, nil
 }
 
-func (server) GetState(context.Context, *nccpb.GetStateRequest) (*nccpb.GetStateResponse, error) {
-	return nil, notInBuild("GetState")
+// netReconciler opens the network stack on first use. Hold s.mu.
+func (s *server) netReconciler() (*reconcile.NetReconciler, error) {
+	if s.net != nil {
+		return s.net, nil
+	}
+	k, err := s.openNet()
+	if err != nil {
+		return nil, err
+	}
+	s.net, s.netk = reconcile.NewNet(k, glog.Infof), k
+	return s.net, nil
 }
 
-func (server) Announce(context.Context, *nccpb.AnnounceRequest) (*nccpb.AnnounceResponse, error) {
-	return nil, notInBuild("Announce")
+// reconciler opens IPVS on first use (it may be loaded after the NCC
+// started). Hold s.mu.
+func (s *server) reconciler() (*reconcile.IPVSReconciler, error) {
+	if s.ipvs != nil {
+		return s.ipvs, nil
+	}
+	k, err := s.open()
+	if err != nil {
+		return nil, err
+	}
+	s.k, s.ipvs = k, reconcile.NewIPVS(k, glog.Infof)
+	return s.ipvs, nil
+}
+
+func (s *server) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.k.(io.Closer); ok {
+		c.Close()
+	}
+	s.k, s.ipvs = nil, nil
+	if s.nft != nil {
+		s.nft.Close()
+		s.nft = nil
+	}
+}
+
+func (s *server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.ApplyResponse, error) {
+	start := time.Now()
+	ds := req.GetDesired()
+	// The whole state is checked before anything is written.
+	want, err := ipvsFromProto(ds)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ncc: apply: desired state: %v", err)
+	}
+	var wantNet netconf.State
+	if hasNet(ds) {
+		if wantNet, err = netFromProto(ds); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "ncc: apply: desired state: %v", err)
+		}
+	}
+	wantNFT, err := nftFromProto(ds)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "ncc: apply: desired state: %v", err)
+	}
+	resp := &nccpb.ApplyResponse{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changes []reconcile.Change
+	if r, err := s.reconciler(); err != nil {
+		resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "ipvs", Message: err.Error()})
+	} else {
+		cs, err := r.Apply(want, req.GetDryRun())
+		if err != nil {
+			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "ipvs", Message: err.Error()})
+		}
+		changes = cs
+	}
+	if hasNet(ds) {
+		if r, err := s.netReconciler(); err != nil {
+			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "net", Message: err.Error()})
+		} else {
+			cs, err := r.Apply(wantNet, req.GetDryRun())
+			if err != nil {
+				resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "net", Message: err.Error()})
+			}
+			changes = append(changes, cs...)
+			// The LB interface just came up (this node became the
+			// master): tell the LAN at once, not at the next tick.
+			if !req.GetDryRun() && slices.ContainsFunc(cs, func(c reconcile.Change) bool {
+				return c.Kind == reconcile.KindLink && c.Object == wantNet.LB.Name && c.Detail == "up" && c.Err == nil
+			}) {
+				if _, errs := s.announce(nil); len(errs) > 0 {
+					glog.Warningf("ncc: announce after the LB interface came up: %s", strings.Join(errs, "; "))
+				}
+			}
+		}
+	}
+	// Packet rules, after the VIPs and services they are for. With no
+	// rules wanted the first Apply still looks, to remove a table an NCC
+	// before this one left; after that the reconciler's record says there
+	// is nothing, and nftables is not read again but by the audit.
+	if r, err := s.nftReconciler(); err != nil {
+		// Without nftables an empty rule set is already in place.
+		if !wantNFT.Empty() || !errors.Is(err, nft.ErrNotSupported) {
+			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "nft", Message: err.Error()})
+		}
+	} else {
+		cs, err := r.Apply(wantNFT, req.GetDryRun())
+		if err != nil {
+			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "nft", Message: err.Error()})
+		}
+		changes = append(changes, cs...)
+	}
+	if !req.GetDryRun() && s.stateFile != "" {
+		if err := saveState(s.stateFile, ds); err != nil {
+			glog.Warningf("ncc: %v", err)
+		}
+	}
+	for _, c := range changes {
+		if !req.GetDryRun() {
+			resp.KernelWrites++
+		}
+		if c.Err != nil {
+			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: c.Kind, Object: c.Object, Message: c.Err.Error()})
+			continue
+		}
+		if len(resp.Changes) == maxChanges {
+			resp.ChangesOmitted++
+			continue
+		}
+		resp.Changes = append(resp.Changes, changeToProto(c))
+	}
+	resp.Took = durationpb.New(time.Since(start))
+	if glog.V(2) {
+		glog.Infof("ncc: apply: %d changes, %d errors, %d kernel writes in %v", len(resp.Changes), len(resp.Errors), resp.KernelWrites, time.Since(start))
+	}
+	return resp, nil
+}
+
+func (s *server) GetState(_ context.Context, req *nccpb.GetStateRequest) (*nccpb.GetStateResponse, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &nccpb.DesiredState{}
+	if s.net != nil {
+		known, err := s.net.Known()
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "ncc: get state: %v", err)
+		}
+		netToProto(known, st)
+	}
+	// The packet rules the kernel holds in the NCC's table, adopted or
+	// applied.
+	if r, err := s.nftReconciler(); err == nil {
+		known, err := r.Known()
+		switch {
+		case errors.Is(err, nft.ErrNotSupported):
+		case err != nil:
+			return nil, status.Errorf(codes.Unavailable, "ncc: get state: %v", err)
+		default:
+			nftToProto(known, st)
+		}
+	}
+	r, err := s.reconciler()
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "ncc: get state: %v", err)
+	}
+	if !req.GetWithStats() {
+		known, err := r.Known()
+		if err != nil {
+			return nil, status.Errorf(codes.Unavailable, "ncc: get state: %v", err)
+		}
+		for _, v := range known.Services {
+			p := serviceToProto(v.Service)
+			for _, d := range v.Destinations {
+				p.Destinations = append(p.Destinations, destToProto(d))
+			}
+			st.Services = append(st.Services, p)
+		}
+		for _, d := range known.SyncDaemons {
+			st.SyncDaemons = append(st.SyncDaemons, daemonToProto(d))
+		}
+		return &nccpb.GetStateResponse{State: st}, nil
+	}
+	// Statistics are read from the kernel now, not from the record.
+	svcs, err := s.k.State()
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "ncc: get state: %v", err)
+	}
+	for _, sv := range svcs {
+		p := serviceToProto(sv.Service)
+		p.Stats = statsToProto(sv.Stats)
+		for _, d := range sv.Destinations {
+			pd := destToProto(d.Destination)
+			pd.Stats = statsToProto(d.Stats)
+			pd.ActiveConnections, pd.InactiveConnections, pd.PersistentConnections = d.ActiveConns, d.InactiveConns, d.PersistentConns
+			p.Destinations = append(p.Destinations, pd)
+		}
+		st.Services = append(st.Services, p)
+	}
+	daemons, err := s.k.SyncDaemons()
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "ncc: get state: %v", err)
+	}
+	for _, d := range daemons {
+		st.SyncDaemons = append(st.SyncDaemons, daemonToProto(d))
+	}
+	return &nccpb.GetStateResponse{State: st}, nil
+}
+
+func (s *server) Announce(_ context.Context, req *nccpb.AnnounceRequest) (*nccpb.AnnounceResponse, error) {
+	var only []netip.Addr
+	for _, a := range req.GetAddresses() {
+		ad, err := netip.ParseAddr(a)
+		if err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "ncc: announce: %q: %v", a, err)
+		}
+		only = append(only, ad.Unmap())
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.net == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "ncc: announce: no network state has been applied")
+	}
+	sent, errs := s.announce(only)
+	return &nccpb.AnnounceResponse{Sent: uint32(sent), Errors: errs}, nil
+}
+
+// announce sends a gratuitous ARP or unsolicited NA for each VIP of the
+// applied state that is marked for it (or, given addresses, for those), on
+// its link, with the link's current MAC. VIPs on the dummy interface are
+// routed to the node, not found on the LAN: they are not announced. Hold
+// s.mu.
+func (s *server) announce(only []netip.Addr) (sent int, errs []string) {
+	d, ok := s.net.Desired()
+	if !ok {
+		return 0, []string{"no network state has been applied"}
+	}
+	if s.send == nil {
+		snd, err := s.openSender()
+		if err != nil {
+			return 0, []string{err.Error()}
+		}
+		s.send = snd
+	}
+	links, err := s.netk.Links()
+	if err != nil {
+		return 0, []string{err.Error()}
+	}
+	byName := map[string]netconf.Link{}
+	for _, l := range links {
+		byName[l.Name] = l
+	}
+	for _, v := range d.VIPs {
+		addr := v.Addr.Addr()
+		if only != nil && !slices.Contains(only, addr) || only == nil && !v.Announce {
+			continue
+		}
+		if only != nil {
+			only = slices.DeleteFunc(only, func(a netip.Addr) bool { return a == addr })
+		}
+		l, ok := byName[v.Link]
+		switch {
+		case v.Link == d.LB.Dummy:
+			errs = append(errs, fmt.Sprintf("%s is on the dummy interface %s: not announced", addr, v.Link))
+			continue
+		case !ok:
+			errs = append(errs, fmt.Sprintf("%s: link %s does not exist", addr, v.Link))
+			continue
+		case !l.Up:
+			errs = append(errs, fmt.Sprintf("%s: link %s is down", addr, v.Link))
+			continue
+		}
+		f, err := announce.Frame(l.MAC, addr)
+		if err == nil {
+			err = s.send.Send(l.Index, f)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", addr, err))
+			continue
+		}
+		sent++
+	}
+	for _, a := range only {
+		errs = append(errs, fmt.Sprintf("%s is not a VIP of the applied state", a))
+	}
+	return sent, errs
+}
+
+// announcePeriodic re-announces the marked VIPs while the LB interface is
+// meant to be up (this node is the master), so that caches that missed the
+// first announcement, or aged it out, learn it.
+func (s *server) announcePeriodic() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.net == nil {
+		return
+	}
+	if d, ok := s.net.Desired(); !ok || !d.LB.Up {
+		return
+	}
+	if _, errs := s.announce(nil); len(errs) > 0 && glog.V(1) {
+		glog.Infof("ncc: periodic announcement: %s", strings.Join(errs, "; "))
+	}
+}
+
+// audit reads the kernel and repairs drift from the last applied state.
+// Before the first Apply it only adopts what the kernel holds.
+func (s *server) audit() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.net != nil {
+		changes, err := s.net.Audit()
+		if err != nil {
+			glog.Warningf("ncc: audit: %v", err)
+		} else if len(changes) > 0 {
+			glog.Warningf("ncc: audit: the host's network had drifted from the applied state; %d writes put it back", len(changes))
+		}
+	}
+	if s.nft != nil {
+		changes, err := s.nft.Audit()
+		if err != nil {
+			glog.Warningf("ncc: audit: %v", err)
+		} else if len(changes) > 0 {
+			glog.Warningf("ncc: audit: the NCC's nftables table had drifted from the applied state; %d writes put it back", len(changes))
+		}
+	}
+	r, err := s.reconciler()
+	if err != nil {
+		return // the probe reports a missing IPVS
+	}
+	changes, err := r.Audit()
+	if err != nil {
+		glog.Warningf("ncc: audit: %v", err)
+		return
+	}
+	if len(changes) > 0 {
+		glog.Warningf("ncc: audit: IPVS had drifted from the applied state; %d writes put it back", len(changes))
+	}
+}
+
+// saveState keeps the applied desired state for Cleanup, replacing the
+// file whole so that a crash leaves the old or the new one.
+func saveState(path string, ds *nccpb.DesiredState) error {
+	b, err := proto.Marshal(ds)
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+func loadState(path string) (*nccpb.DesiredState, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	ds := &nccpb.DesiredState{}
+	if err := proto.Unmarshal(b, ds); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ds, nil
+}
+
+// Cleanup is CleanupWith for the given IPVS and network openers and state
+// file, with nftables in the NCC's own namespace.
+func Cleanup(open func() (reconcile.IPVS, error), openNetFn func() (netconf.Kernel, error), stateFile string) error {
+	return CleanupWith(Config{IPVS: open, Net: openNetFn, StateFile: stateFile})
+}
+
+// CleanupWith removes everything the NCC owns: every IPVS service and sync
+// daemon, its nftables table (inet "seesaw", whatever it holds; no other
+// table is touched) and, when cfg.StateFile holds the last applied state,
+// the VIPs, VLANs, routes and rules it placed, with the LB interface down
+// and its own MAC back. It is for `seesaw_ncc --cleanup` (systemd
+// ExecStopPost), when the appliance stops for good. Of cfg it uses the
+// openers (nil ones use the host's) and StateFile.
+func CleanupWith(cfg Config) error {
+	open, openNetFn, stateFile := cfg.IPVS, cfg.Net, cfg.StateFile
+	if open == nil {
+		open = openIPVS
+	}
+	if openNetFn == nil {
+		openNetFn = openNet
+	}
+	if cfg.NFT == nil {
+		cfg.NFT = openNFT
+	}
+	var failed []error
+	collect := func(changes []reconcile.Change, err error) {
+		if err != nil {
+			failed = append(failed, err)
+		}
+		for _, c := range changes {
+			if c.Err != nil {
+				failed = append(failed, c.Err)
+			}
+		}
+	}
+	if stateFile != "" {
+		ds, err := loadState(stateFile)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			failed = append(failed, err)
+		case ds.GetLbInterface() != nil:
+			lb := ds.GetLbInterface()
+			k, err := openNetFn()
+			if err != nil {
+				failed = append(failed, err)
+				break
+			}
+			// What is left: the interface, down, with its own MAC, and
+			// nothing of the NCC's on it or in its table.
+			collect(reconcile.NewNet(k, glog.Infof).Apply(netconf.State{LB: netconf.LBInterface{
+				Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
+		}
+	}
+	// The table goes whether or not a state file says anything: it is
+	// known by its name.
+	if r, err := cfg.NFT(); err != nil {
+		failed = append(failed, err)
+	} else {
+		changes, err := r.Cleanup()
+		if errors.Is(err, nft.ErrNotSupported) {
+			err = nil // no nftables, no table
+		}
+		collect(changes, err)
+		r.Close()
+	}
+	k, err := open()
+	switch {
+	case errors.Is(err, ipvs.ErrNotAvailable):
+		// Nothing can be left in an IPVS that is not there.
+	case err != nil:
+		failed = append(failed, err)
+	default:
+		if c, ok := k.(io.Closer); ok {
+			defer c.Close()
+		}
+		collect(reconcile.NewIPVS(k, glog.Infof).Apply(reconcile.IPVSState{}, false))
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("ncc: cleanup: %w", errors.Join(failed...))
+	}
+	return nil
+}
+
+// openNFT is nftables in the NCC's own namespace.
+func openNFT() (*nft.Reconciler, error) { return nft.Open(0, glog.Infof) }
+
+func openIPVS() (reconcile.IPVS, error) {
+	c, err := ipvs.New()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // requireRoot refuses any user but root: the NCC changes the host's network
@@ -98,13 +618,31 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Probe == nil {
 		cfg.Probe = ipvs.Probe
 	}
+	if cfg.IPVS == nil {
+		cfg.IPVS = openIPVS
+	}
+	if cfg.AuditInterval <= 0 {
+		cfg.AuditInterval = 30 * time.Second
+	}
+	if cfg.Net == nil {
+		cfg.Net = openNet
+	}
+	if cfg.NFT == nil {
+		cfg.NFT = openNFT
+	}
+	if cfg.Sender == nil {
+		cfg.Sender = func() (FrameSender, error) { return announce.NewSender() }
+	}
+	if cfg.AnnounceInterval <= 0 {
+		cfg.AnnounceInterval = 10 * time.Second
+	}
 	policy, gid, err := policy(cfg.EngineUser)
 	if err != nil {
 		return err
 	}
 
 	comp := ipc.NewComponent("ncc")
-	comp.SetFacility("dataplane", false, "the NCC does not program IPVS, addresses, routes or nftables in this build: Apply, GetState and Announce return Unimplemented")
+	comp.SetFacility("dataplane", true, "programs IPVS, the host's links, VIPs, VLANs, routes, rules and sysctls, and the firewall marks and source NAT of its nftables table inet "+nft.Table+"; announces VIPs")
 	comp.SetDetail("socket", cfg.Socket)
 	probe(comp, cfg.Probe)
 
@@ -119,22 +657,20 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("ncc: %w", err)
 	}
-	nccpb.RegisterNCCServer(srv, server{})
+	nsrv := &server{open: cfg.IPVS, openNet: cfg.Net, openSender: cfg.Sender, openNFT: cfg.NFT, stateFile: cfg.StateFile}
+	defer nsrv.close()
+	nccpb.RegisterNCCServer(srv, nsrv)
 	seesawpb.RegisterComponentServer(srv, comp)
 	glog.Infof("ncc: serving on %s", cfg.Socket)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { every(ctx, cfg.ProbeInterval, func() { probe(comp, cfg.Probe) }) })
+	wg.Go(func() { every(ctx, cfg.AnnounceInterval, nsrv.announcePeriodic) })
 	wg.Go(func() {
-		t := time.NewTicker(cfg.ProbeInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				probe(comp, cfg.Probe)
-			}
-		}
+		// Adopt what IPVS holds now, then audit it (and the rest of the
+		// applied state) periodically.
+		nsrv.audit()
+		every(ctx, cfg.AuditInterval, nsrv.audit)
 	})
 	err = srv.Serve(ctx, 5*time.Second)
 	wg.Wait()
@@ -143,6 +679,20 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	glog.Infof("ncc: stopped")
 	return nil
+}
+
+// every calls fn every d until ctx is done.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // probe looks for IPVS and records the answer, logging only when it changes.

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/seesawlb/seesaw/ncc/ipvs"
+	"github.com/seesawlb/seesaw/ncc/reconcile"
 	"github.com/seesawlb/seesaw/proto/ipc"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
@@ -39,10 +40,14 @@ func TestNCCReportsMissingIPVSAndKeepsServing(t *testing.T) {
 		return ipvs.GenlFamily{}, fmt.Errorf("ipvs: probe: %w: %s", ipvs.ErrNotAvailable, ipvs.Hint)
 	}
 	sock := filepath.Join(t.TempDir(), "ncc", "ncc.sock")
+	_, openNFT := nftNS(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{Socket: sock, EngineUser: "", ProbeInterval: 20 * time.Millisecond, Probe: probe})
+		done <- Run(ctx, Config{Socket: sock, EngineUser: "", ProbeInterval: 20 * time.Millisecond, Probe: probe,
+			IPVS: func() (reconcile.IPVS, error) {
+				return nil, fmt.Errorf("ipvs: %w: %s", ipvs.ErrNotAvailable, ipvs.Hint)
+			}, NFT: openNFT})
 	}()
 	defer func() {
 		cancel()
@@ -71,9 +76,13 @@ func TestNCCReportsMissingIPVSAndKeepsServing(t *testing.T) {
 		t.Errorf("identity: %v", st)
 	}
 
-	_, err = nccpb.NewNCCClient(cc).Apply(cctx, &nccpb.ApplyRequest{})
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "not in this build") {
-		t.Errorf("Apply: %v, want Unimplemented saying the data plane is not in this build", err)
+	resp, err := nccpb.NewNCCClient(cc).Apply(cctx, &nccpb.ApplyRequest{})
+	if err != nil || len(resp.Errors) != 1 || resp.Errors[0].Kind != "ipvs" || !strings.Contains(resp.Errors[0].Message, "modprobe ip_vs") {
+		t.Errorf("Apply without IPVS: %v, %v; want an ipvs error with a hint", resp, err)
+	}
+	_, err = nccpb.NewNCCClient(cc).Announce(cctx, &nccpb.AnnounceRequest{})
+	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "no network state has been applied") {
+		t.Errorf("Announce before any state: %v, want FailedPrecondition", err)
 	}
 
 	// ip_vs is loaded later: the NCC notices without a restart.
@@ -87,9 +96,9 @@ func TestNCCReportsMissingIPVSAndKeepsServing(t *testing.T) {
 			if st.Details["ipvs_family_id"] != "33" {
 				t.Errorf("details %v", st.Details)
 			}
-			// Still not healthy: the data plane is not in this build.
-			if st.Healthy || facility(st, "dataplane") == nil {
-				t.Errorf("NCC claims to be healthy without a data plane: %v", st)
+			// Healthy now: the whole data plane is in this build.
+			if f := facility(st, "dataplane"); !st.Healthy || f == nil || !f.Available || !strings.Contains(f.Detail, "nftables") {
+				t.Errorf("NCC with IPVS and its whole data plane is not healthy: %v", st)
 			}
 			break
 		}

@@ -1389,6 +1389,7 @@ type SyncDaemon struct {
 	MulticastGroup string                 `protobuf:"bytes,4,opt,name=multicast_group,json=multicastGroup,proto3" json:"multicast_group,omitempty"`
 	Port           uint32                 `protobuf:"varint,5,opt,name=port,proto3" json:"port,omitempty"`
 	Ttl            uint32                 `protobuf:"varint,6,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	MaxLength      uint32                 `protobuf:"varint,7,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"` // sync message payload size; 0: the kernel's (from the MTU)
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -1461,6 +1462,13 @@ func (x *SyncDaemon) GetPort() uint32 {
 func (x *SyncDaemon) GetTtl() uint32 {
 	if x != nil {
 		return x.Ttl
+	}
+	return 0
+}
+
+func (x *SyncDaemon) GetMaxLength() uint32 {
+	if x != nil {
+		return x.MaxLength
 	}
 	return 0
 }
@@ -1754,13 +1762,16 @@ func (x *ApplyRequest) GetDryRun() bool {
 }
 
 type ApplyResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Changes       []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
-	Errors        []*ApplyError          `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"` // what could not be done; the rest was
-	KernelWrites  uint64                 `protobuf:"varint,3,opt,name=kernel_writes,json=kernelWrites,proto3" json:"kernel_writes,omitempty"`
-	Took          *durationpb.Duration   `protobuf:"bytes,4,opt,name=took,proto3" json:"took,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Changes      []*Change              `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	Errors       []*ApplyError          `protobuf:"bytes,2,rep,name=errors,proto3" json:"errors,omitempty"` // what could not be done; the rest was
+	KernelWrites uint64                 `protobuf:"varint,3,opt,name=kernel_writes,json=kernelWrites,proto3" json:"kernel_writes,omitempty"`
+	Took         *durationpb.Duration   `protobuf:"bytes,4,opt,name=took,proto3" json:"took,omitempty"`
+	// Changes made but not listed: the list stops at 10,000 entries so that a
+	// cold start of a large cluster fits a message.
+	ChangesOmitted uint64 `protobuf:"varint,5,opt,name=changes_omitted,json=changesOmitted,proto3" json:"changes_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ApplyResponse) Reset() {
@@ -1819,6 +1830,13 @@ func (x *ApplyResponse) GetTook() *durationpb.Duration {
 		return x.Took
 	}
 	return nil
+}
+
+func (x *ApplyResponse) GetChangesOmitted() uint64 {
+	if x != nil {
+		return x.ChangesOmitted
+	}
+	return 0
 }
 
 type GetStateRequest struct {
@@ -2105,7 +2123,7 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\tto_source\x18\x05 \x01(\tR\btoSource\"f\n" +
 	"\bNFTState\x120\n" +
 	"\afwmarks\x18\x01 \x03(\v2\x16.seesaw.ncc.FwmarkRuleR\afwmarks\x12(\n" +
-	"\x04snat\x18\x02 \x03(\v2\x14.seesaw.ncc.SNATRuleR\x04snat\"\xf9\x01\n" +
+	"\x04snat\x18\x02 \x03(\v2\x14.seesaw.ncc.SNATRuleR\x04snat\"\x98\x02\n" +
 	"\n" +
 	"SyncDaemon\x12/\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x1b.seesaw.ncc.SyncDaemon.RoleR\x04role\x12\x1c\n" +
@@ -2113,7 +2131,9 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\async_id\x18\x03 \x01(\rR\x06syncId\x12'\n" +
 	"\x0fmulticast_group\x18\x04 \x01(\tR\x0emulticastGroup\x12\x12\n" +
 	"\x04port\x18\x05 \x01(\rR\x04port\x12\x10\n" +
-	"\x03ttl\x18\x06 \x01(\rR\x03ttl\"4\n" +
+	"\x03ttl\x18\x06 \x01(\rR\x03ttl\x12\x1d\n" +
+	"\n" +
+	"max_length\x18\a \x01(\rR\tmaxLength\"4\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\n" +
 	"\n" +
@@ -2152,12 +2172,13 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\amessage\x18\x03 \x01(\tR\amessage\"[\n" +
 	"\fApplyRequest\x122\n" +
 	"\adesired\x18\x01 \x01(\v2\x18.seesaw.ncc.DesiredStateR\adesired\x12\x17\n" +
-	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\xc1\x01\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\xea\x01\n" +
 	"\rApplyResponse\x12,\n" +
 	"\achanges\x18\x01 \x03(\v2\x12.seesaw.ncc.ChangeR\achanges\x12.\n" +
 	"\x06errors\x18\x02 \x03(\v2\x16.seesaw.ncc.ApplyErrorR\x06errors\x12#\n" +
 	"\rkernel_writes\x18\x03 \x01(\x04R\fkernelWrites\x12-\n" +
-	"\x04took\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x04took\"0\n" +
+	"\x04took\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x04took\x12'\n" +
+	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"0\n" +
 	"\x0fGetStateRequest\x12\x1d\n" +
 	"\n" +
 	"with_stats\x18\x01 \x01(\bR\twithStats\"B\n" +

@@ -1,10 +1,17 @@
 // Command seesaw_ncc is the network control centre: the only Seesaw process
 // that changes the host. It runs as root under the watchdog.
+//
+// With --cleanup it removes everything the NCC owns (every IPVS service and
+// sync daemon; its nftables table, inet "seesaw", and no other; the VIPs,
+// VLANs, routes and rules of the last applied state, with the LB interface
+// down and its own MAC back) and exits, for systemd's ExecStopPost when the
+// appliance stops for good.
 package main
 
 import (
 	"context"
 	"flag"
+	"time"
 
 	"github.com/seesawlb/seesaw/ncc"
 	"github.com/seesawlb/seesaw/proto/ipc"
@@ -15,7 +22,14 @@ func main() {
 	flag.StringVar(&cfg.Socket, "socket", ncc.DefaultSocket, "path of the NCC's Unix socket")
 	flag.StringVar(&cfg.EngineUser, "engine_user", ncc.DefaultEngineUser,
 		"user the engine runs as, allowed to call the NCC besides root; empty for root only (the default user is skipped when it does not exist)")
+	flag.DurationVar(&cfg.AnnounceInterval, "announce_interval", 10*time.Second, "how often to announce the VIPs (gratuitous ARP, unsolicited NA) while the LB interface is up")
+	flag.DurationVar(&cfg.AuditInterval, "audit_interval", 30*time.Second, "how often to read the kernel and repair drift from the applied state")
+	flag.StringVar(&cfg.StateFile, "state_file", "/var/run/seesaw/ncc/desired.pb", "where to keep the last applied desired state, for --cleanup; empty keeps none")
+	cleanup := flag.Bool("cleanup", false, "remove everything the NCC owns (IPVS services and sync daemons; the nftables table inet seesaw; VIPs, VLANs, routes and rules of the last applied state) and exit")
 	flag.Parse()
 
+	if *cleanup {
+		ipc.Main("seesaw_ncc --cleanup", func(context.Context) error { return ncc.Cleanup(nil, nil, cfg.StateFile) })
+	}
 	ipc.Main("seesaw_ncc", func(ctx context.Context) error { return ncc.Run(ctx, cfg) })
 }
