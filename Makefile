@@ -100,10 +100,14 @@ fuzz-short:
 # same run, printed as bench: lines (root; a few minutes).
 #   HA: failover timings against keepalived on a veth pair.
 #   healthcheck: 10,000 TCP and 10,000 HTTP checks a second against HAProxy.
-bench: build
+#   NCC: IPVS applies and dumps at 1,000 and 10,000 services against
+#        ipvsadm-restore and ipvsadm -Sn, in one kernel-lab boot.
+bench: build lab
 	@deploy/deps.sh bench
 	$(GO) test -run='^$$' -bench='^BenchmarkFailover$$' -benchtime=1x -timeout=20m ./ha | grep -E '^(bench:|ok|FAIL|---)'
 	$(GO) run ./healthcheck/cmd/hcbench
+	bin/seesaw-lab prepare >&2
+	$(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchIPVS$$' -v ./ncc/reconcile -args -ipvs.bench=1000,10000 | grep -E '^(bench:|ok|FAIL|---)'
 
 clean:
 	rm -rf bin $(CACHE)/test-results.jsonl
