@@ -635,3 +635,52 @@ func TestAnnounce(t *testing.T) {
 		t.Errorf("%d announcements while down", len(rec.sent())-n)
 	}
 }
+
+// TestAnnounceIPv6VMAC: an IPv6 VIP of the LB interface, with use_vmac,
+// lives on the macvlan that carries the IPv6 VRRP MAC, and is announced
+// from there with that MAC. A link of someone else's that has taken the
+// macvlan's name is not announced from.
+func TestAnnounceIPv6VMAC(t *testing.T) {
+	for _, foreign := range []bool{false, true} {
+		nk := netconftest.New(map[string]string{"net.ipv4.ip_forward": "0"})
+		nk.AddPhysical("eth1", net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, false)
+		if foreign {
+			nk.AddPhysical(netconf.VMAC6Name(60), net.HardwareAddr{0x52, 0x54, 0, 0, 0, 2}, true)
+		}
+		rec := &recorder{}
+		c, stop := runNCCFull(t, ipvstest.New(), nk, "", time.Hour, rec, time.Hour, nil)
+		ds := netDesired()
+		ds.Vips = append(ds.Vips, &nccpb.VIP{Address: "2001:db8::20/64", Placement: nccpb.VIPPlacement_VIP_ON_LB_INTERFACE})
+		if _, err := call(t, c.Apply, &nccpb.ApplyRequest{Desired: ds}); err != nil {
+			t.Fatal(err)
+		}
+		links, _ := nk.Links()
+		var mv netconf.Link
+		for _, l := range links {
+			if l.Name == netconf.VMAC6Name(60) {
+				mv = l
+			}
+		}
+		n := len(rec.sent())
+		resp, err := call(t, c.Announce, &nccpb.AnnounceRequest{Addresses: []string{"2001:db8::20"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent := rec.sent()[n:]
+		if foreign {
+			if resp.Sent != 0 || len(sent) != 0 || len(resp.Errors) != 1 || !strings.Contains(resp.Errors[0], "not the NCC's macvlan") {
+				t.Errorf("with a foreign %s: %v, frames %v", mv.Name, resp, sent)
+			}
+			stop()
+			continue
+		}
+		want, err := announce.Frame(netconf.VRRP6MAC(60), netip.MustParseAddr("2001:db8::20"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Sent != 1 || len(sent) != 1 || sent[0].ifindex != mv.Index || !bytes.Equal(sent[0].frame, want) {
+			t.Errorf("announce: %v; frames %v, want one from %s (index %d) with %s", resp, sent, mv.Name, mv.Index, netconf.VRRP6MAC(60))
+		}
+		stop()
+	}
+}

@@ -399,6 +399,11 @@ func (s *server) announce(only []netip.Addr) (sent int, errs []string) {
 		case !ok:
 			errs = append(errs, fmt.Sprintf("%s: link %s does not exist", addr, v.Link))
 			continue
+		case v.Link == d.LB.VMAC6Link() && (l.Kind != "macvlan" || l.Parent != d.LB.Name):
+			// Someone else's link has the name: its MAC is not the
+			// VRRP one, and telling the LAN so would misdirect it.
+			errs = append(errs, fmt.Sprintf("%s: %s is not the NCC's macvlan on %s: not announced", addr, v.Link, d.LB.Name))
+			continue
 		case !l.Up:
 			errs = append(errs, fmt.Sprintf("%s: link %s is down", addr, v.Link))
 			continue
