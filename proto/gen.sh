@@ -12,7 +12,12 @@ want_protoc="libprotoc 3.21.12"
 have=$(protoc --version 2>/dev/null || true)
 if [ "$have" != "$want_protoc" ]; then
   echo "proto/gen.sh: need $want_protoc (Debian bookworm's protobuf-compiler), have '${have:-none}'" >&2
-  echo "  install it with: apt-get install -y protobuf-compiler" >&2
+  echo "  install it with: apt-get install -y protobuf-compiler libprotobuf-dev" >&2
+  exit 1
+fi
+if [ ! -f /usr/include/google/protobuf/descriptor.proto ]; then
+  echo "proto/gen.sh: protoc's well-known types are missing (/usr/include/google/protobuf)" >&2
+  echo "  install them with: apt-get install -y libprotobuf-dev" >&2
   exit 1
 fi
 bin=$(mktemp -d)
