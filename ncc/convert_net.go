@@ -83,7 +83,11 @@ func netFromProto(ds *nccpb.DesiredState) (netconf.State, error) {
 		if link == "" {
 			return st, fmt.Errorf("vips[%d] (%s): no interface and no placement (or no interface for it)", i, p)
 		}
-		st.VIPs = append(st.VIPs, netconf.VIP{Addr: p, Link: link, Announce: v.GetAnnounce()})
+		src, err := parseOptAddr(v.GetSource())
+		if err != nil {
+			return st, fmt.Errorf("vips[%d] (%s): source: %w", i, p, err)
+		}
+		st.VIPs = append(st.VIPs, netconf.VIP{Addr: p, Link: link, Announce: v.GetAnnounce(), Source: src})
 	}
 	for i, v := range ds.GetVlans() {
 		if v.GetId() > 4094 {
@@ -186,6 +190,12 @@ func ruleFromProto(r *nccpb.Rule) (netconf.Rule, error) {
 }
 
 func netToProto(st netconf.State, ds *nccpb.DesiredState) {
+	str := func(a netip.Addr) string {
+		if a.IsValid() {
+			return a.String()
+		}
+		return ""
+	}
 	if st.LB.Name != "" {
 		ds.LbInterface = &nccpb.LBInterface{Name: st.LB.Name, Up: st.LB.Up, Vrid: uint32(st.LB.VRID), UseVmac: st.LB.UseVMAC,
 			DummyInterface: st.LB.Dummy, RoutingTable: uint32(st.LB.Table)}
@@ -200,7 +210,7 @@ func netToProto(st netconf.State, ds *nccpb.DesiredState) {
 		case st.LB.Dummy:
 			pl = nccpb.VIPPlacement_VIP_ON_DUMMY
 		}
-		ds.Vips = append(ds.Vips, &nccpb.VIP{Address: v.Addr.String(), Placement: pl, Interface: v.Link})
+		ds.Vips = append(ds.Vips, &nccpb.VIP{Address: v.Addr.String(), Placement: pl, Interface: v.Link, Source: str(v.Source)})
 	}
 	for _, v := range st.VLANs {
 		pv := &nccpb.VLAN{Id: uint32(v.ID), Parent: v.Parent}
@@ -208,12 +218,6 @@ func netToProto(st netconf.State, ds *nccpb.DesiredState) {
 			pv.Addresses = append(pv.Addresses, a.String())
 		}
 		ds.Vlans = append(ds.Vlans, pv)
-	}
-	str := func(a netip.Addr) string {
-		if a.IsValid() {
-			return a.String()
-		}
-		return ""
 	}
 	pstr := func(p netip.Prefix) string {
 		if p.IsValid() {

@@ -152,3 +152,44 @@ func TestConvertNetVMAC6(t *testing.T) {
 		t.Errorf("a VIP on the macvlan without use_vmac: %v", err)
 	}
 }
+
+// TestConvertNetVIPSource: a VIP's source reads into the state, is
+// refused with the VIP's index when it is no address, of the other family
+// or the VIP itself, and is reported back (GetState) as it was given.
+func TestConvertNetVIPSource(t *testing.T) {
+	for _, tt := range []struct {
+		src, want string
+	}{
+		{"192.0.2", "vips[0] (192.0.2.10/24): source"},
+		{"2001:db8::1", "source 2001:db8::1 is not of its family"},
+		{"192.0.2.10", "is the VIP itself"},
+		{"127.0.0.1", "not a unicast address"},
+	} {
+		ds := netDesired()
+		ds.Vips[0].Source = tt.src
+		if _, err := netFromProto(ds); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("source %q: got %v, want %q", tt.src, err, tt.want)
+		}
+	}
+	ds := netDesired()
+	ds.Vips[0].Source = "10.0.0.5"
+	ds.Vips[2].Source = "203.0.113.2"
+	st, err := netFromProto(ds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.VIPs[0].Source.String(); got != "10.0.0.5" || st.VIPs[1].Source.IsValid() {
+		t.Errorf("sources %v", st.VIPs)
+	}
+	back := &nccpb.DesiredState{}
+	netToProto(st, back)
+	for i, v := range back.Vips {
+		if v.Source != ds.Vips[i].Source {
+			t.Errorf("vips[%d] reported with source %q, want %q", i, v.Source, ds.Vips[i].Source)
+		}
+	}
+	again, err := netFromProto(back)
+	if err != nil || again.VIPs[2].Source != st.VIPs[2].Source {
+		t.Errorf("converted back: %+v %v", again.VIPs, err)
+	}
+}

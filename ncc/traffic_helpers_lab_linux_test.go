@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/seesawlb/seesaw/deploy/labtest"
 	"github.com/seesawlb/seesaw/ncc/ipvs"
+	"github.com/seesawlb/seesaw/ncc/netconf"
 	"github.com/seesawlb/seesaw/ncc/reconcile"
 	"github.com/seesawlb/seesaw/proto/ipc"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
@@ -65,9 +67,10 @@ func newTrafficLab(t *testing.T, backends int) *trafficLab {
 	return lab
 }
 
-// startTrafficNCC runs the NCC with its IPVS connection opened inside n's
-// namespace and returns a client of its socket; both stop when the test
-// ends (before the topology is removed: cleanups run last first).
+// startTrafficNCC runs the NCC with its IPVS connection and its network
+// stack (used when a state has a network part) opened inside n's namespace
+// and returns a client of its socket; both stop when the test ends (before
+// the topology is removed: cleanups run last first).
 func startTrafficNCC(t *testing.T, n *labtest.Node) nccpb.NCCClient {
 	t.Helper()
 	open := func() (reconcile.IPVS, error) {
@@ -82,6 +85,7 @@ func startTrafficNCC(t *testing.T, n *labtest.Node) nccpb.NCCClient {
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, Config{Socket: sock, AuditInterval: time.Hour, IPVS: open, NFT: nodeNFT(n, t.Logf),
+			Net:   func() (netconf.Kernel, error) { return netconf.NewLinux(n.Handle(), n.Do), nil },
 			Probe: func() (ipvs.GenlFamily, error) { return ipvs.GenlFamily{ID: 1}, nil }})
 	}()
 	cc, err := ipc.Dial(sock, ipc.DialOptions{MaxBackoff: 50 * time.Millisecond})
@@ -403,4 +407,53 @@ func (l *trafficLab) requireScheduler(t *testing.T, vip netip.Addr, sched string
 		}
 	}
 	t.Fatalf("ipvsadm does not list TCP %s:\n%s", key, out)
+}
+
+// requireSources fails the test unless lb1 holds each of vips with a
+// local route whose src is source of the VIP's family, and not the
+// kernel's own, as ip lists the local table; and GetState reports each
+// VIP with that source.
+func (l *trafficLab) requireSources(t *testing.T, vips []netip.Addr, source map[nccpb.Family]netip.Addr) {
+	t.Helper()
+	resp, err := call(t, l.ncc.GetState, &nccpb.GetStateRequest{})
+	if err != nil {
+		t.Fatalf("get state: %v", err)
+	}
+	reported := map[netip.Addr]string{}
+	for _, v := range resp.GetState().GetVips() {
+		if p, err := netip.ParsePrefix(v.GetAddress()); err == nil {
+			reported[p.Addr()] = v.GetSource()
+		}
+	}
+	tables := map[nccpb.Family]string{}
+	for f, arg := range map[nccpb.Family]string{nccpb.Family_INET: "-4", nccpb.Family_INET6: "-6"} {
+		out, err := l.lb.Output("ip", arg, "route", "show", "table", "local")
+		if err != nil {
+			t.Fatalf("ip %s route show table local on lb1: %v: %s", arg, err, out)
+		}
+		tables[f] = string(out)
+	}
+	for _, v := range vips {
+		f := trafficFamily(v)
+		src := source[f]
+		if got := reported[v]; got != src.String() {
+			t.Errorf("GetState reports VIP %s with source %q, want %s", v, got, src)
+		}
+		var ours, kernels int
+		for _, line := range strings.Split(tables[f], "\n") {
+			fs := strings.Fields(line)
+			if len(fs) < 2 || fs[0] != "local" || fs[1] != v.String() {
+				continue
+			}
+			if i := slices.Index(fs, "src"); i > 0 && i+1 < len(fs) && fs[i+1] == src.String() {
+				ours++
+			}
+			if strings.Contains(line, "proto kernel") {
+				kernels++
+			}
+		}
+		if ours != 1 || kernels != 0 {
+			t.Errorf("lb1's local table has for %s %d routes with src %s and %d of the kernel's, want 1 and 0:\n%s", v, ours, src, kernels, tables[f])
+		}
+	}
 }

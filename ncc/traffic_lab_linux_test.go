@@ -304,12 +304,15 @@ func TestLabTrafficSchedulers(t *testing.T) {
 //     good backends only (the engine would have taken backend3 out), are
 //     answered by them.
 //
-// The checker binds its socket to lb1's own address on the backend net: a
-// socket dialling a local address (the VIP) would otherwise take the VIP
-// as its source too, and the backend, which holds the VIP, would send its
-// answer to itself. The answer comes back from the VIP, which is lb1's
-// own as well, and is a martian to IPv4 unless accept_local is on
-// (newTrafficLab turns it on).
+// The checker binds no address: a socket dialling a local address (the
+// VIP) would take the VIP as its source, and the backend, which holds the
+// VIP, would send its answer to itself. The NCC puts the VIPs on lb1
+// (eth0, its LB interface here) with a source, lb1's own address on the
+// backend net (eth1), as Seesaw v2 does: each VIP's route in the local
+// table has that src (checked with ip and GetState), and the probes come
+// from it. The answer comes back from the VIP, which is lb1's own as well,
+// and is a martian to IPv4 unless accept_local is on (newTrafficLab turns
+// it on).
 func TestLabTrafficHealthCheckMarks(t *testing.T) {
 	lab := newTrafficLab(t, 3)
 	good, bad := lab.topo.Backends[:2], lab.topo.Backends[2]
@@ -334,11 +337,21 @@ func TestLabTrafficHealthCheckMarks(t *testing.T) {
 	// ten per (method, family): base + backend number.
 	mark := func(m, f, backend int) uint32 { return 65536 + uint32(20*f+10*m+backend) }
 
+	// The VIPs go on eth0, with the sources; the NCC owns every address
+	// of its LB interface, so lb1's own on eth0 are in the state too.
+	eth0, _ := lab.lb.Iface("eth0")
+	eth1, _ := lab.lb.Iface("eth1")
+	source := map[nccpb.Family]netip.Addr{nccpb.Family_INET: eth1.IPv4.Addr(), nccpb.Family_INET6: eth1.IPv6.Addr()}
+	ds := &nccpb.DesiredState{LbInterface: &nccpb.LBInterface{Name: "eth0", Up: true}}
+	for _, a := range []netip.Prefix{eth0.IPv4, eth0.IPv6} {
+		ds.Vips = append(ds.Vips, &nccpb.VIP{Address: a.String(), Placement: nccpb.VIPPlacement_VIP_ON_LB_INTERFACE})
+	}
 	var vips []netip.Addr
 	for _, f := range families {
 		for _, m := range modes {
 			v := trafficHost(f.node, m.host)
-			trafficMust(t, lab.lb.AddAddr("eth0", trafficHostPrefix(v)))
+			ds.Vips = append(ds.Vips, &nccpb.VIP{Address: trafficHostPrefix(v).String(), Placement: nccpb.VIPPlacement_VIP_ON_LB_INTERFACE,
+				Source: source[f.family].String()})
 			vips = append(vips, v)
 		}
 	}
@@ -351,7 +364,6 @@ func TestLabTrafficHealthCheckMarks(t *testing.T) {
 	trafficTunnels(t, bad)
 	serveTraffic(t, bad, bad.IPv4(), bad.IPv6())
 
-	ds := &nccpb.DesiredState{}
 	for fi, f := range families {
 		for mi, m := range modes {
 			v := trafficHost(f.node, m.host)
@@ -369,21 +381,18 @@ func TestLabTrafficHealthCheckMarks(t *testing.T) {
 		}
 	}
 	lab.apply(t, ds)
+	lab.requireSources(t, vips, source)
 
 	for fi, f := range families {
 		for mi, m := range modes {
 			t.Run(m.name+"/"+f.name, func(t *testing.T) {
 				vip := netip.AddrPortFrom(trafficHost(f.node, m.host), trafficPort)
-				eth1, _ := lab.lb.Iface("eth1")
-				src := eth1.IPv4.Addr()
-				if f.family == nccpb.Family_INET6 {
-					src = eth1.IPv6.Addr()
-				}
+				src := source[f.family] // where the NCC's local route has the probes come from
 				// Each backend twice in a row: unmarked probes, which the
 				// VIP's rr service would take, could not do that.
 				for i, b := range []*labtest.Node{good[0], good[0], good[1], good[1]} {
 					m := int(mark(mi, fi, 1+i/2))
-					a, err := trafficAsk(lab.lb, "tcp", src, vip, m, trafficConnTimeout)
+					a, err := trafficAsk(lab.lb, "tcp", netip.Addr{}, vip, m, trafficConnTimeout)
 					if err != nil {
 						t.Fatalf("probe of %s with mark %d: %v\nipvsadm -Ln --stats on lb1:\n%s", b.Role, m, err, lab.stats())
 					}
@@ -395,7 +404,7 @@ func TestLabTrafficHealthCheckMarks(t *testing.T) {
 				// (IPVS sent them there: its connection entry says so) and
 				// go nowhere, so the probe times out.
 				m3 := mark(mi, fi, 3)
-				if a, err := trafficAsk(lab.lb, "tcp", src, vip, int(m3), 2*time.Second); err == nil {
+				if a, err := trafficAsk(lab.lb, "tcp", netip.Addr{}, vip, int(m3), 2*time.Second); err == nil {
 					t.Errorf("probe of %s, which lacks the VIP, with mark %d: answered by %v, want no answer\nipvsadm -Ln --stats on lb1:\n%s", bad.Role, m3, a, lab.stats())
 				}
 				if n := lab.destConns(t, m3); n == 0 {

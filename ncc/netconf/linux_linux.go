@@ -261,7 +261,8 @@ func (l *Linux) Routes(table int) ([]Route, error) {
 		if r.Type != unix.RTN_UNICAST && r.Type != unix.RTN_LOCAL {
 			continue // broadcast, multicast and the like are the kernel's
 		}
-		rt := Route{Family: Family(r.Family), Table: table, Device: names[r.LinkIndex], Local: r.Type == unix.RTN_LOCAL}
+		rt := Route{Family: Family(r.Family), Table: table, Device: names[r.LinkIndex], Local: r.Type == unix.RTN_LOCAL,
+			Kernel: r.Protocol == unix.RTPROT_KERNEL}
 		if r.Dst != nil {
 			rt.Dst = toPrefix(r.Dst)
 		}
@@ -276,7 +277,9 @@ func (l *Linux) Routes(table int) ([]Route, error) {
 	return out, nil
 }
 
-func (l *Linux) route(r Route) (*netlink.Route, error) {
+// route is r as netlink puts it; del for a deletion, where the origin
+// (protocol) is a match rather than a property.
+func (l *Linux) route(r Route, del bool) (*netlink.Route, error) {
 	r = r.Normalize()
 	nr := &netlink.Route{Table: r.Table, Family: int(r.Family), Dst: toIPNet(r.Dst), Type: unix.RTN_UNICAST, Scope: netlink.SCOPE_UNIVERSE}
 	if r.Gateway.IsValid() {
@@ -290,6 +293,15 @@ func (l *Linux) route(r Route) (*netlink.Route, error) {
 	if r.Local {
 		nr.Type, nr.Scope = unix.RTN_LOCAL, netlink.SCOPE_HOST
 	}
+	switch {
+	case r.Kernel:
+		nr.Protocol = unix.RTPROT_KERNEL
+	case r.Local && del:
+		// The NCC's own local routes are proto boot, as netlink adds
+		// them. Deleting one of them must not take the kernel's route to
+		// the same address: IPv6 does not match a deletion on its src.
+		nr.Protocol = unix.RTPROT_BOOT
+	}
 	if r.Device != "" {
 		lk, err := l.link(r.Device)
 		if err != nil {
@@ -301,7 +313,7 @@ func (l *Linux) route(r Route) (*netlink.Route, error) {
 }
 
 func (l *Linux) AddRoute(r Route) error {
-	nr, err := l.route(r)
+	nr, err := l.route(r, false)
 	if err == nil {
 		err = l.h.RouteAdd(nr)
 	}
@@ -311,8 +323,19 @@ func (l *Linux) AddRoute(r Route) error {
 	return nil
 }
 
+func (l *Linux) ReplaceRoute(r Route) error {
+	nr, err := l.route(r, false)
+	if err == nil {
+		err = l.h.RouteReplace(nr)
+	}
+	if err != nil {
+		return fmt.Errorf("netconf: replace route %s: %w", r, err)
+	}
+	return nil
+}
+
 func (l *Linux) DeleteRoute(r Route) error {
-	nr, err := l.route(r)
+	nr, err := l.route(r, true)
 	if err == nil {
 		err = l.h.RouteDel(nr)
 	}

@@ -65,6 +65,11 @@ type Route struct {
 	Device  string
 	Src     netip.Addr
 	Local   bool // type local (in the local table: this host owns Dst)
+	// Kernel: the kernel made it (proto kernel), as it makes a local
+	// route for each address of the host. A route added with Kernel set
+	// is added as the kernel's own, which the kernel then removes with
+	// the address as it would its own.
+	Kernel bool
 }
 
 func (r Route) family() Family {
@@ -115,6 +120,9 @@ func (r Route) String() string {
 	}
 	if r.Src.IsValid() {
 		b.WriteString(" src " + r.Src.String())
+	}
+	if r.Kernel {
+		b.WriteString(" proto kernel")
 	}
 	return fmt.Sprintf("table %d %s %s", r.Table, r.family(), b.String())
 }
@@ -255,7 +263,28 @@ type VIP struct {
 	Addr     netip.Prefix // with the prefix length of the link's network (or /32, /128)
 	Link     string
 	Announce bool // gratuitous ARP / unsolicited NA while the LB interface is up
+	// Source, when valid, is the source address of connections this host
+	// opens to the VIP: its route in the local table is LocalRoute's
+	// instead of the kernel's, whose src is the VIP itself. A DSR or TUN
+	// health check dials the VIP, and a backend that holds the VIP too
+	// would answer a probe from the VIP to itself. Of the VIP's family,
+	// and an address of the host (the kernel refuses any other).
+	Source netip.Addr
 }
+
+// LocalRoute is the route of the VIP's address in the local table with
+// Source as its src (the kernel's own has the VIP's address, or none for
+// IPv6); the zero Route without a Source.
+func (v VIP) LocalRoute() Route {
+	if !v.Source.IsValid() {
+		return Route{}
+	}
+	a := v.Addr.Addr()
+	return Route{Family: FamilyOf(a), Table: LocalTable, Dst: netip.PrefixFrom(a, a.BitLen()), Device: v.Link, Src: v.Source, Local: true}
+}
+
+// LocalTable is the kernel's local routing table.
+const LocalTable = 255
 
 // State is the network configuration the NCC keeps.
 type State struct {
@@ -367,6 +396,9 @@ func (s State) Validate() error {
 			return fmt.Errorf("VIP %s is on %s, which is not the LB interface, the dummy interface or a VLAN", v.Addr, v.Link)
 		}
 	}
+	if err := s.validateSources(); err != nil {
+		return err
+	}
 	for _, r := range s.Routes {
 		if r.Table == 0 {
 			return fmt.Errorf("route %s has no table", r)
@@ -375,6 +407,52 @@ func (s State) Validate() error {
 	for _, r := range s.Rules {
 		if r.Table == 0 {
 			return fmt.Errorf("rule %s has no table", r)
+		}
+	}
+	return nil
+}
+
+// validateSources checks the VIPs' sources: of the VIP's family, a unicast
+// address other than the VIP's own, one per VIP address (its local route
+// is one), and no route of the state's own in its place.
+//
+// That the source is an address of the host is not checked here: the
+// host's own addresses (the node's address on a link the NCC does not own)
+// are not in the state. The reconciler checks it against the host, keeps
+// the kernel's route when it is not, and reports a failed change.
+func (s State) validateSources() error {
+	type placed struct {
+		link string
+		src  netip.Addr
+	}
+	with := map[netip.Addr]placed{}
+	for _, v := range s.VIPs {
+		if !v.Source.IsValid() {
+			continue
+		}
+		a, src := v.Addr.Addr(), v.Source
+		switch {
+		case FamilyOf(src) != FamilyOf(a):
+			return fmt.Errorf("VIP %s: source %s is not of its family", v.Addr, src)
+		case src.Unmap() == a.Unmap():
+			return fmt.Errorf("VIP %s: source %s is the VIP itself (leave it empty for the kernel's route)", v.Addr, src)
+		case src.IsLoopback() || src.IsUnspecified() || src.IsMulticast() || src.IsLinkLocalUnicast() || src == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+			return fmt.Errorf("VIP %s: source %s is not a unicast address the host can hold for it", v.Addr, src)
+		}
+		if o, ok := with[a]; ok && o != (placed{v.Link, src}) {
+			return fmt.Errorf("VIP %s is listed with source %s on %s and %s on %s: it has one local route", a, o.src, o.link, src, v.Link)
+		}
+		with[a] = placed{v.Link, src}
+	}
+	for _, v := range s.VIPs {
+		if o, ok := with[v.Addr.Addr()]; ok && v.Link != o.link {
+			return fmt.Errorf("VIP %s is on %s and %s, with a source on %s: it has one local route", v.Addr.Addr(), v.Link, o.link, o.link)
+		}
+	}
+	for _, r := range s.Routes {
+		r = r.Normalize()
+		if _, ok := with[r.Dst.Addr()]; ok && r.Table == LocalTable && r.Dst.IsSingleIP() {
+			return fmt.Errorf("route %s is the local route of a VIP with a source, which the VIP's source decides", r)
 		}
 	}
 	return nil
@@ -402,8 +480,26 @@ type Kernel interface {
 	Addrs(link string) ([]netip.Prefix, error)
 	AddAddr(link string, p netip.Prefix) error
 	DeleteAddr(link string, p netip.Prefix) error
+	// Routes are the unicast and local routes of a table, in the
+	// kernel's order: of two routes to one destination the first is the
+	// one a lookup finds.
 	Routes(table int) ([]Route, error)
 	AddRoute(Route) error
+	// ReplaceRoute puts r in place of the route the kernel takes for the
+	// same one, at once, or adds it: for IPv4 the first route to the
+	// same destination in the table (refused, EEXIST, when another route
+	// to it is r already); for IPv6 the first to it with the same metric,
+	// which is never one of the local routes the kernel makes for its
+	// addresses: those have metric 0, and a route added over netlink
+	// asking for 0 gets 1024.
+	ReplaceRoute(Route) error
+	// DeleteRoute deletes the first route matching r: same table, type
+	// and destination; its device and gateway when r names them; for
+	// IPv4 its src when r has one; and its origin: with Kernel the
+	// kernel's (proto kernel), for a local route without Kernel one
+	// added as the NCC adds them (proto boot). IPv6 does not match on
+	// src: the origin is what keeps the kernel's local route from being
+	// taken for the NCC's to the same address.
 	DeleteRoute(Route) error
 	Rules() ([]Rule, error)
 	AddRule(Rule) error

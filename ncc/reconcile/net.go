@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/seesawlb/seesaw/ncc/netconf"
 )
@@ -41,6 +42,31 @@ const (
 // the system tables (local, main) it adds but never removes. Unlike the
 // IPVS reconciler it reads the kernel on every run: the objects are few,
 // and links going down take routes with them behind anyone's back.
+//
+// A VIP with a Source has its route in the local table rewritten: the
+// kernel's (src the VIP for IPv4, none for IPv6) gives way to
+// netconf.VIP.LocalRoute, so that connections the host opens to the VIP
+// come from the Source (Seesaw v2 does the same for its health checks). In
+// the local table the reconciler owns those kernel routes, and the local
+// routes to single addresses on the links whose addresses it owns that are
+// not the kernel's (proto kernel): the kernel makes none of those, the
+// reconciler makes them. One whose address no longer has a source goes back
+// to the kernel's form, one whose address is gone from those links is
+// deleted: the kernel leaves a local route it did not make when the
+// address goes, and the host would go on taking the address for its own.
+// Every other local route, of the VIPs without a source and of every
+// other address, stays as the kernel made it.
+//
+// IPv4 replaces the kernel's route in place, at once (a lookup finds the
+// first of the routes to an address, and a replacement takes its place).
+// IPv6 cannot: the kernel's own has metric 0, and a route added over
+// netlink asking for 0 gets 1024; so the VIP's route goes in beside the
+// kernel's, which is then deleted. IPv6 takes no route through a link that is down, and drops
+// them all when the link goes down: an IPv6 VIP on a link that is down
+// has no local route at all (nor its source) until the link comes up.
+// The kernel puts its own local routes back when an address is added and
+// when its link comes up, IPv6 a moment later from a work queue: after
+// such writes Apply waits for them (up to settle) and looks again.
 type NetReconciler struct {
 	mu      sync.Mutex
 	k       netconf.Kernel
@@ -50,6 +76,9 @@ type NetReconciler struct {
 	// links whose permanent MAC the kernel does not know (veth, some
 	// virtual NICs).
 	origMAC map[string]net.HardwareAddr
+	// settle bounds the wait for the kernel's IPv6 local routes after
+	// writes that make it add them; poll is how often it looks.
+	settle, poll time.Duration
 }
 
 // NewNet returns a reconciler over k; logf as for NewIPVS.
@@ -57,13 +86,41 @@ func NewNet(k netconf.Kernel, logf func(format string, args ...any)) *NetReconci
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &NetReconciler{k: k, logf: logf, origMAC: map[string]net.HardwareAddr{}}
+	return &NetReconciler{k: k, logf: logf, origMAC: map[string]net.HardwareAddr{}, settle: 2 * time.Second, poll: 2 * time.Millisecond}
+}
+
+// OriginalMACs are the MACs the reconciler found on links before it gave
+// them the VRRP MAC, for those whose permanent MAC the kernel does not
+// report: what it puts back when the VRRP MAC goes. A caller keeps them
+// across restarts (RememberMACs).
+func (r *NetReconciler) OriginalMACs() map[string]net.HardwareAddr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]net.HardwareAddr, len(r.origMAC))
+	for name, mac := range r.origMAC {
+		out[name] = slices.Clone(mac)
+	}
+	return out
+}
+
+// RememberMACs tells a new reconciler the MACs an earlier one found
+// (OriginalMACs): once a link carries the VRRP MAC its own can no longer be
+// read from it. A MAC this reconciler has seen itself is kept.
+func (r *NetReconciler) RememberMACs(macs map[string]net.HardwareAddr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for name, mac := range macs {
+		if _, seen := r.origMAC[name]; !seen && len(mac) == 6 && !isVRRPMAC(mac) {
+			r.origMAC[name] = slices.Clone(mac)
+		}
+	}
 }
 
 // netOp is one planned write.
 type netOp struct {
 	change Change
 	do     func(netconf.Kernel) error
+	local  bool // of the local routes of VIPs with a source
 }
 
 // Apply makes the host hold desired and returns the writes it made (or
@@ -104,6 +161,13 @@ func (r *NetReconciler) apply(desired netconf.State, dryRun bool) ([]Change, err
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: net: read the host's state: %w", err)
 	}
+	if !dryRun && slices.ContainsFunc(ops, func(o netOp) bool { return o.change.Kind == KindLink }) {
+		// Links going down and up change the local routes behind the
+		// plan's back (IPv4 puts its own back as a link comes up, IPv6
+		// takes them all with a link that goes down): they are planned
+		// again, and written, once the links are as wanted.
+		ops = slices.DeleteFunc(ops, func(o netOp) bool { return o.local })
+	}
 	changes := failed
 	again := false
 	for _, o := range ops {
@@ -116,6 +180,14 @@ func (r *NetReconciler) apply(desired netconf.State, dryRun bool) ([]Change, err
 			again = again || c.Kind == KindLink || c.Kind == KindAddress && c.Op == Delete
 		}
 		changes = append(changes, c)
+	}
+	if !dryRun {
+		if pending := localPending(desired, changes); len(pending) > 0 {
+			if err := r.awaitLocal(pending); err != nil {
+				return changes, fmt.Errorf("reconcile: net: read the host's state: %w", err)
+			}
+			again = true
+		}
 	}
 	if !again {
 		return changes, nil
@@ -222,7 +294,8 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 	// The macvlan of the IPv6 VRRP MAC. v6 is its name once it is sure to
 	// be the NCC's, and only then do the IPv6 VIPs go on it.
 	var v6 string
-	v6Down := false
+	v6Down := false     // the macvlan goes down and its IPv6 addresses with it
+	v6GoesDown := false // the macvlan goes down (its routes go with it)
 	if d.NeedsVMAC6() && lbExists {
 		name, parent, mac := d.LB.VMAC6Link(), d.LB.Name, netconf.VRRP6MAC(d.LB.VRID)
 		l, ok := byName[name]
@@ -274,6 +347,7 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 				add(Change{Op: Update, Kind: KindLink, Object: name, Detail: upDown(want)},
 					func(k netconf.Kernel) error { return k.SetUp(name, want) })
 				v6Down = up && netconf.SysctlValue(keep) != "1"
+				v6GoesDown = up
 			}
 		}
 	}
@@ -402,7 +476,7 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 				matched[i] = true
 				old := have[i]
 				add(Change{Op: Delete, Kind: KindRoute, Object: old.String(), Detail: "replaced"},
-					func(k netconf.Kernel) error { return k.DeleteRoute(old) })
+					func(k netconf.Kernel) error { return deleteRoute(k, old) })
 			}
 			add(Change{Op: Add, Kind: KindRoute, Object: w.String()}, func(k netconf.Kernel) error { return k.AddRoute(w) })
 		}
@@ -411,10 +485,24 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 		}
 		for i, h := range have {
 			if !matched[i] {
-				add(Change{Op: Delete, Kind: KindRoute, Object: h.String()}, func(k netconf.Kernel) error { return k.DeleteRoute(h) })
+				add(Change{Op: Delete, Kind: KindRoute, Object: h.String()}, func(k netconf.Kernel) error { return deleteRoute(k, h) })
 			}
 		}
 	}
+
+	// The local routes of the VIPs with a source, and the NCC's others.
+	goingDown := func(link string) bool {
+		l := byName[link]
+		return lbDown && (link == d.LB.Name || l.Kind == "vlan" && l.Parent == d.LB.Name) || v6GoesDown && link == v6
+	}
+	addLocal := func(c Change, do func(netconf.Kernel) error) {
+		ops = append(ops, netOp{change: c, do: do, local: true})
+	}
+	lf, err := r.planLocal(d, byName, want, owned, goingDown, addLocal)
+	if err != nil {
+		return nil, nil, err
+	}
+	failed = append(failed, lf...)
 
 	// Rules: the desired ones, and none other leading to an owned table.
 	haveRules, err := r.k.Rules()
@@ -481,6 +569,280 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 			func(k netconf.Kernel) error { return k.SetSysctl(key, val) })
 	}
 	return ops, failed, nil
+}
+
+// deleteRoute deletes a route that the plan saw. The kernel may have gone
+// first: deleting a link's last IPv4 address, earlier in the same plan,
+// takes every IPv4 route through the link with it, in every table. A
+// route that is no longer there is deleted.
+func deleteRoute(k netconf.Kernel, r netconf.Route) error {
+	if err := k.DeleteRoute(r); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return err
+	}
+	return nil
+}
+
+// planLocal plans the local routes of the VIPs with a source, and of the
+// other addresses the NCC gave one (see NetReconciler), after the
+// addresses: want is what the owned links hold once they are placed, and
+// goingDown says which links this plan takes down.
+func (r *NetReconciler) planLocal(d netconf.State, byName map[string]netconf.Link, want map[string][]netip.Prefix, owned []string,
+	goingDown func(string) bool, add func(Change, func(netconf.Kernel) error)) (failed []Change, err error) {
+	all, err := r.k.Routes(netconf.LocalTable)
+	if err != nil {
+		return nil, err
+	}
+	// What will be there when the routes are written: IPv6 routes through
+	// a link that goes down go with it.
+	all = slices.DeleteFunc(all, func(h netconf.Route) bool { return h.Family == netconf.IPv6 && goingDown(h.Device) })
+	isOwned := func(link string) bool { return slices.Contains(owned, link) }
+	mine := func(h netconf.Route) bool { return h.Local && h.Dst.IsSingleIP() && isOwned(h.Device) }
+
+	// Where each address of the owned links is, and the sources wanted.
+	heldOn := map[netip.Addr]string{}
+	for _, link := range owned {
+		for _, p := range want[link] {
+			heldOn[p.Addr()] = link
+		}
+	}
+	sources := map[netip.Addr]netconf.VIP{}
+	var hostAddrs map[netip.Addr]bool
+	for _, v := range d.VIPs {
+		if !v.Source.IsValid() || !isOwned(v.Link) {
+			continue
+		}
+		if hostAddrs == nil {
+			if hostAddrs, err = r.hostAddrs(byName, want); err != nil {
+				return nil, err
+			}
+		}
+		if !hostAddrs[v.Source] {
+			failed = append(failed, Change{Op: Add, Kind: KindRoute, Object: v.LocalRoute().String(),
+				Err: fmt.Errorf("source %s is not an address of this host: the VIP keeps the kernel's route", v.Source)})
+			continue
+		}
+		sources[v.Addr.Addr()] = v
+	}
+
+	var dsts []netip.Addr
+	for a := range sources {
+		dsts = append(dsts, a)
+	}
+	for _, h := range all {
+		if mine(h) && !h.Kernel && !slices.Contains(dsts, h.Dst.Addr()) {
+			dsts = append(dsts, h.Dst.Addr())
+		}
+	}
+	slices.SortFunc(dsts, netip.Addr.Compare)
+
+	for _, a := range dsts {
+		var hs, ours []netconf.Route // the NCC's to a, in the kernel's order
+		for _, h := range all {
+			if h.Dst.Addr() == a && mine(h) {
+				hs = append(hs, h)
+				if !h.Kernel {
+					ours = append(ours, h)
+				}
+			}
+		}
+		fam := netconf.FamilyOf(a)
+		usable := func(link string) bool {
+			l, ok := byName[link]
+			return ok && (fam == netconf.IPv4 || l.Up && !goingDown(link))
+		}
+		// The route a replacement takes the place of: for IPv4 the
+		// first to a, for IPv6 the first not of the kernel's making.
+		var target netconf.Route
+		if i := slices.IndexFunc(all, func(h netconf.Route) bool { return h.Dst.Addr() == a && (fam == netconf.IPv4 || !h.Kernel) }); i >= 0 {
+			target = all[i]
+		}
+		// put makes w a's route, in place of target; the others of hs
+		// go after it, and only if it was done.
+		put := func(w netconf.Route, others []netconf.Route) {
+			if target != (netconf.Route{}) && !mine(target) {
+				failed = append(failed, Change{Op: Add, Kind: KindRoute, Object: w.String(),
+					Err: fmt.Errorf("the first local route to %s is %s, not the NCC's: left alone", a, target)})
+				return
+			}
+			done := false
+			c := Change{Op: Add, Kind: KindRoute, Object: w.String()}
+			if target != (netconf.Route{}) {
+				c.Op, c.Detail = Update, "in place of "+target.String()
+			}
+			add(c, func(k netconf.Kernel) error {
+				err := k.ReplaceRoute(w)
+				done = err == nil
+				return err
+			})
+			for _, h := range others {
+				if h != target && h != w {
+					r.deleteLocal(add, h, &done)
+				}
+			}
+		}
+		if v, ok := sources[a]; ok {
+			if !usable(v.Link) {
+				// IPv6 on a link that is down has no local route; a
+				// link yet to be made gets one when it is.
+				for _, h := range ours {
+					if h.Device != v.Link {
+						r.deleteLocal(add, h, nil)
+					}
+				}
+				continue
+			}
+			w := v.LocalRoute()
+			if slices.Contains(hs, w) {
+				for _, h := range hs {
+					if h != w {
+						r.deleteLocal(add, h, nil)
+					}
+				}
+				continue
+			}
+			put(w, hs)
+			continue
+		}
+		link, held := heldOn[a]
+		switch {
+		case len(ours) == 0:
+		case !held || !usable(link) || slices.ContainsFunc(hs, func(h netconf.Route) bool { return h.Kernel && h.Device == link }):
+			// Gone from the owned links, or without a source now and
+			// the kernel's route back: the NCC's go.
+			for _, h := range ours {
+				r.deleteLocal(add, h, nil)
+			}
+		default:
+			// The kernel's form again, for an address that had a source.
+			back := kernelForm(a, link)
+			if slices.Contains(ours, back) {
+				for _, h := range ours {
+					if h != back {
+						r.deleteLocal(add, h, nil)
+					}
+				}
+				continue
+			}
+			put(back, ours)
+		}
+	}
+	return failed, nil
+}
+
+// kernelForm is the local route of an address as the kernel makes it, or
+// as close as it can be added: IPv4's is the kernel's own (src the address,
+// proto kernel), which the kernel deletes with the address; IPv6's has no
+// src, but is the NCC's (the kernel's own has metric 0, which no route
+// added over netlink can have), deleted by the NCC when the address goes.
+func kernelForm(a netip.Addr, link string) netconf.Route {
+	r := netconf.Route{Family: netconf.FamilyOf(a), Table: netconf.LocalTable, Dst: netip.PrefixFrom(a, a.BitLen()), Device: link, Local: true}
+	if r.Family == netconf.IPv4 {
+		r.Src, r.Kernel = a, true
+	}
+	return r
+}
+
+// deleteLocal plans the deletion of a local route; after is, when not
+// nil, the replacement it must follow, done or not.
+func (r *NetReconciler) deleteLocal(add func(Change, func(netconf.Kernel) error), h netconf.Route, after *bool) {
+	add(Change{Op: Delete, Kind: KindRoute, Object: h.String()}, func(k netconf.Kernel) error {
+		if after != nil && !*after {
+			return errors.New("not done: the route to put in its place was not")
+		}
+		// Gone already (an address that went took it): as wanted.
+		if err := k.DeleteRoute(h); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return err
+		}
+		return nil
+	})
+}
+
+// hostAddrs are the host's addresses, as they are and as the plan makes
+// them on the owned links: the kernel takes no other as a route's src.
+func (r *NetReconciler) hostAddrs(byName map[string]netconf.Link, want map[string][]netip.Prefix) (map[netip.Addr]bool, error) {
+	out := map[netip.Addr]bool{}
+	for name := range byName {
+		as, err := r.k.Addrs(name)
+		if isNotExist(err) {
+			continue // gone since it was listed
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range as {
+			out[p.Addr()] = true
+		}
+	}
+	for _, ps := range want {
+		for _, p := range ps {
+			out[p.Addr()] = true
+		}
+	}
+	return out, nil
+}
+
+// localPending are the kernel's IPv6 local routes that the writes done
+// (changes) make the kernel add, a moment later, for VIPs with a source:
+// those of the addresses added and of the links brought up (VLANs come up
+// with their parent).
+func localPending(d netconf.State, changes []Change) []netconf.Route {
+	var out []netconf.Route
+	for _, v := range d.VIPs {
+		a := v.Addr.Addr()
+		if !v.Source.IsValid() || !a.Is6() {
+			continue
+		}
+		if slices.ContainsFunc(changes, func(c Change) bool {
+			if c.Err != nil {
+				return false
+			}
+			switch {
+			case c.Kind == KindAddress && c.Op == Add:
+				return c.Object == v.Link+" "+v.Addr.String()
+			case c.Kind == KindLink && c.Detail == "up":
+				return c.Object == v.Link || c.Object == d.LB.Name && slices.ContainsFunc(d.VLANs, func(l netconf.VLAN) bool {
+					return l.Name() == v.Link && l.Parent == d.LB.Name
+				})
+			}
+			return false
+		}) {
+			out = append(out, kernelLocal(v.Link, a))
+		}
+	}
+	return out
+}
+
+// kernelLocal is the IPv6 local route the kernel makes for an address.
+func kernelLocal(link string, a netip.Addr) netconf.Route {
+	return netconf.Route{Family: netconf.IPv6, Table: netconf.LocalTable, Dst: netip.PrefixFrom(a, a.BitLen()), Device: link, Local: true, Kernel: true}
+}
+
+// awaitLocal waits, up to r.settle, for the kernel to add the pending
+// local routes, forgetting those of links that are not up.
+func (r *NetReconciler) awaitLocal(pending []netconf.Route) error {
+	deadline := time.Now().Add(r.settle)
+	for {
+		links, err := r.k.Links()
+		if err != nil {
+			return err
+		}
+		have, err := r.k.Routes(netconf.LocalTable)
+		if err != nil {
+			return err
+		}
+		pending = slices.DeleteFunc(pending, func(p netconf.Route) bool {
+			up := slices.ContainsFunc(links, func(l netconf.Link) bool { return l.Name == p.Device && l.Up })
+			return !up || slices.Contains(have, p)
+		})
+		if len(pending) == 0 {
+			return nil
+		}
+		if !time.Now().Before(deadline) {
+			r.logf("net: the kernel's local routes of %d IPv6 VIPs did not come in %v", len(pending), r.settle)
+			return nil
+		}
+		time.Sleep(r.poll)
+	}
 }
 
 // sameRouteKey is the kernel's identity of a route: one per table, family,
@@ -562,8 +924,9 @@ func (r *NetReconciler) Desired() (netconf.State, bool) {
 
 // Known reads what the host holds of what the last applied state owns:
 // the LB interface's state, the addresses on the owned links (on the LB
-// interface, its IPv6 VRRP macvlan and the dummy as VIPs, on VLANs as VLAN
-// addresses), the routes
+// interface, its IPv6 VRRP macvlan and the dummy as VIPs, each with the
+// src of its local route as its Source when that route is the NCC's, on
+// VLANs as VLAN addresses), the routes
 // and rules of the owned tables, and the desired sysctls' values. Before
 // the first Apply it knows nothing.
 func (r *NetReconciler) Known() (netconf.State, error) {
@@ -576,6 +939,18 @@ func (r *NetReconciler) Known() (netconf.State, error) {
 	links, err := r.k.Links()
 	if err != nil {
 		return netconf.State{}, err
+	}
+	local, err := r.k.Routes(netconf.LocalTable)
+	if err != nil {
+		return netconf.State{}, err
+	}
+	source := func(link string, a netip.Addr) netip.Addr {
+		for _, h := range local {
+			if h.Local && !h.Kernel && h.Device == link && h.Dst == netip.PrefixFrom(a, a.BitLen()) && h.Src.IsValid() && h.Src != a {
+				return h.Src
+			}
+		}
+		return netip.Addr{}
 	}
 	st := netconf.State{LB: d.LB}
 	for _, l := range links {
@@ -590,7 +965,7 @@ func (r *NetReconciler) Known() (netconf.State, error) {
 				return netconf.State{}, err
 			}
 			for _, a := range as {
-				st.VIPs = append(st.VIPs, netconf.VIP{Addr: a, Link: l.Name})
+				st.VIPs = append(st.VIPs, netconf.VIP{Addr: a, Link: l.Name, Source: source(l.Name, a.Addr())})
 			}
 		case l.Kind == "vlan" && l.Parent == d.LB.Name && l.Parent != "":
 			as, err := r.k.Addrs(l.Name)

@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"errors"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -61,6 +63,17 @@ func netTable() []netCase {
 	withVLAN.VLANs = []netconf.VLAN{{Parent: "eth1", ID: 100, Addrs: []netip.Prefix{p("203.0.113.2/24")}}}
 	withVLAN.VIPs = append(append([]netconf.VIP(nil), master.VIPs...), netconf.VIP{Addr: p("203.0.113.10/24"), Link: "eth1.100"})
 	withVLAN.Sysctls = map[string]string{"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.arp_ignore": "1", "net/ipv4/conf/eth1.100/arp_ignore": "1"}
+	// VIPs with sources: one on the LB interface with the node's own
+	// address on eth0 (a link the NCC does not own), one on the dummy and
+	// the IPv6 one (on the macvlan) with the VLAN's addresses; one without.
+	sources := withVLAN
+	sources.VLANs = []netconf.VLAN{{Parent: "eth1", ID: 100, Addrs: []netip.Prefix{p("203.0.113.2/24"), p("2001:db8:100::2/64")}}}
+	sources.VIPs = []netconf.VIP{
+		{Addr: p("192.0.2.10/24"), Link: "eth1", Source: netip.MustParseAddr("10.0.0.5")},
+		{Addr: p("192.0.2.20/24"), Link: "eth1"},
+		{Addr: p("2001:db8::10/64"), Link: "eth1", Source: netip.MustParseAddr("2001:db8:100::2")},
+		{Addr: p("198.51.100.5/32"), Link: "dummy0", Source: netip.MustParseAddr("203.0.113.2")},
+	}
 	return []netCase{
 		{
 			name: "backup with the VRRP MAC",
@@ -128,6 +141,37 @@ link eth1.100 up vlan eth1 100
 link vrrp6.42 up macvlan eth1 00:00:5e:00:02:2a
 route table 2 inet 192.0.2.0/24 dev eth1
 route table 2 inet default via 192.0.2.1 dev eth1
+rule inet 100: from 192.0.2.10 lookup 2
+rule inet 101: from all to 192.0.2.10 lookup 2
+sysctl net/ipv4/conf/all/arp_ignore 1
+sysctl net/ipv4/conf/eth1.100/arp_ignore 1
+sysctl net/ipv4/conf/vrrp6.42/arp_ignore 1
+sysctl net/ipv4/ip_forward 1
+sysctl net/ipv6/conf/vrrp6.42/accept_dad 0
+sysctl net/ipv6/conf/vrrp6.42/accept_ra 0
+sysctl net/ipv6/conf/vrrp6.42/keep_addr_on_down 1
+`,
+		},
+		{
+			name: "master with VIP sources: their local routes rewritten",
+			in:   sources,
+			want: `addr dummy0 198.51.100.5/32
+addr eth0 10.0.0.5/24
+addr eth1 192.0.2.10/24
+addr eth1 192.0.2.20/24
+addr eth1.100 2001:db8:100::2/64
+addr eth1.100 203.0.113.2/24
+addr vrrp6.42 2001:db8::10/64
+link dummy0 up dummy
+link eth0 up 52:54:00:00:00:00
+link eth1 up 00:00:5e:00:01:2a
+link eth1.100 up vlan eth1 100
+link vrrp6.42 up macvlan eth1 00:00:5e:00:02:2a
+route table 2 inet 192.0.2.0/24 dev eth1
+route table 2 inet default via 192.0.2.1 dev eth1
+route table 255 inet local 192.0.2.10 dev eth1 src 10.0.0.5
+route table 255 inet local 198.51.100.5 dev dummy0 src 203.0.113.2
+route table 255 inet6 local 2001:db8::10 dev vrrp6.42 src 2001:db8:100::2
 rule inet 100: from 192.0.2.10 lookup 2
 rule inet 101: from all to 192.0.2.10 lookup 2
 sysctl net/ipv4/conf/all/arp_ignore 1
@@ -292,6 +336,62 @@ func TestNetRestoresTheMACItFound(t *testing.T) {
 	}
 }
 
+// TestNetRestoresTheMACAcrossRestarts: a new reconciler (a restarted NCC,
+// or --cleanup) finds the link with the VRRP MAC; told what the first one
+// found, it puts the link's own MAC back all the same.
+func TestNetRestoresTheMACAcrossRestarts(t *testing.T) {
+	k := netconftest.New(nil)
+	k.AddPhysical("veth1", net.HardwareAddr{0x0a, 1, 2, 3, 4, 5}, true)
+	first := NewNet(&noPermMAC{k}, nil)
+	lb := netconf.LBInterface{Name: "veth1", Up: true, VRID: 7, UseVMAC: true}
+	if _, err := first.Apply(netconf.State{LB: lb}, false); err != nil {
+		t.Fatal(err)
+	}
+	saved := first.OriginalMACs()
+	if got := saved["veth1"].String(); got != "0a:01:02:03:04:05" {
+		t.Fatalf("OriginalMACs: %v", saved)
+	}
+	second := NewNet(&noPermMAC{k}, nil)
+	second.RememberMACs(map[string]net.HardwareAddr{"veth1": saved["veth1"], "x": netconf.VRRPMAC(1), "y": {1}})
+	lb.UseVMAC = false
+	if _, err := second.Apply(netconf.State{LB: lb}, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(k.String(), "link veth1 up 0a:01:02:03:04:05") {
+		t.Errorf("MAC not restored by a new reconciler:\n%s", k)
+	}
+	if m := second.OriginalMACs(); len(m) != 1 {
+		t.Errorf("a VRRP MAC or a malformed one was remembered: %v", m)
+	}
+}
+
+// TestNetRouteGoneWithTheLastAddress: deleting a link's last IPv4 address
+// takes every IPv4 route through the link with it, before the plan's own
+// delete of such a route comes; that is not a failure.
+func TestNetRouteGoneWithTheLastAddress(t *testing.T) {
+	k := netconftest.New(nil)
+	k.AddPhysical("eth1", net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, true)
+	r := NewNet(k, nil)
+	lb := netconf.LBInterface{Name: "eth1", Up: true, VRID: 7, Dummy: "dummy0", Table: 2}
+	with := netconf.State{LB: lb,
+		VIPs:   []netconf.VIP{{Addr: p("198.51.100.1/32"), Link: "dummy0"}},
+		Routes: []netconf.Route{{Table: 2, Dst: p("198.51.100.0/24"), Device: "dummy0"}}}
+	for _, st := range []netconf.State{with, {LB: lb}} {
+		changes, err := r.Apply(st, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range changes {
+			if c.Err != nil {
+				t.Errorf("%s", c)
+			}
+		}
+	}
+	if strings.Contains(k.String(), "198.51.100") {
+		t.Errorf("left behind:\n%s", k)
+	}
+}
+
 // noPermMAC hides the permanent MACs, as the kernel does for veth.
 type noPermMAC struct{ *netconftest.Kernel }
 
@@ -412,6 +512,18 @@ func TestNetValidate(t *testing.T) {
 		"rule, no table":   {Rules: []netconf.Rule{{Priority: 5}}},
 		"long VLAN name":   {LB: netconf.LBInterface{Name: "enp0s31f6long"}, VLANs: []netconf.VLAN{{Parent: "enp0s31f6long", ID: 4000}}},
 		"VIP without link": {LB: netconf.LBInterface{Name: "eth1"}, VIPs: []netconf.VIP{{Addr: p("192.0.2.1/32")}}},
+		"source of the other family": {LB: netconf.LBInterface{Name: "eth1"},
+			VIPs: []netconf.VIP{{Addr: p("192.0.2.1/32"), Link: "eth1", Source: netip.MustParseAddr("2001:db8::1")}}},
+		"source the VIP": {LB: netconf.LBInterface{Name: "eth1"},
+			VIPs: []netconf.VIP{{Addr: p("192.0.2.1/24"), Link: "eth1", Source: netip.MustParseAddr("192.0.2.1")}}},
+		"two sources": {LB: netconf.LBInterface{Name: "eth1"}, VIPs: []netconf.VIP{
+			{Addr: p("192.0.2.1/32"), Link: "eth1", Source: netip.MustParseAddr("10.0.0.5")},
+			{Addr: p("192.0.2.1/32"), Link: "eth1", Source: netip.MustParseAddr("10.0.0.6")}}},
+		"a source, and on two links": {LB: netconf.LBInterface{Name: "eth1", Dummy: "dummy0"}, VIPs: []netconf.VIP{
+			{Addr: p("192.0.2.1/32"), Link: "eth1", Source: netip.MustParseAddr("10.0.0.5")}, {Addr: p("192.0.2.1/32"), Link: "dummy0"}}},
+		"a route in place of a source": {LB: netconf.LBInterface{Name: "eth1"},
+			VIPs:   []netconf.VIP{{Addr: p("192.0.2.1/32"), Link: "eth1", Source: netip.MustParseAddr("10.0.0.5")}},
+			Routes: []netconf.Route{{Table: 255, Dst: p("192.0.2.1/32"), Device: "eth1", Local: true}}},
 	} {
 		if err := s.Validate(); err == nil {
 			t.Errorf("%s: valid", name)
@@ -720,5 +832,346 @@ func TestNetVMAC6Desired(t *testing.T) {
 	}
 	if in.VIPs[1].Link != "eth1" {
 		t.Errorf("the caller's state was changed")
+	}
+}
+
+// The local routes of VIPs with a source. newSourceFake is newNetFake with
+// more addresses of the node's own on eth0, for sources, and the LB
+// interface up with its own MAC.
+func newSourceFake(t *testing.T) *netconftest.Kernel {
+	t.Helper()
+	k := newNetFake(t)
+	for _, a := range []string{"10.0.0.6/24", "2001:db8:ff::5/64", "2001:db8:ff::6/64"} {
+		if err := k.AddAddr("eth0", p(a)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
+var (
+	a4       = netip.MustParseAddr
+	lbOwnUp  = netconf.LBInterface{Name: "eth1", Up: true, VRID: 42}
+	vip4     = p("192.0.2.10/24")
+	vip6     = p("2001:db8::10/64")
+	srcState = func(s4, s6 string) netconf.State {
+		st := netconf.State{LB: lbOwnUp, VIPs: []netconf.VIP{{Addr: vip4, Link: "eth1"}, {Addr: vip6, Link: "eth1"},
+			{Addr: p("198.51.100.20/32"), Link: "eth1"}}}
+		if s4 != "" {
+			st.VIPs[0].Source = a4(s4)
+		}
+		if s6 != "" {
+			st.VIPs[1].Source = a4(s6)
+		}
+		return st
+	}
+)
+
+// localRoutes are the host's routes in the local table to the given
+// addresses, the kernel's included, in the kernel's order, one a line.
+func localRoutes(t *testing.T, k netconf.Kernel, addrs ...string) string {
+	t.Helper()
+	rs, err := k.Routes(netconf.LocalTable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// By destination, as Linux lists them; in the kernel's order for one.
+	slices.SortStableFunc(rs, func(a, b netconf.Route) int { return a.Dst.Addr().Compare(b.Dst.Addr()) })
+	var b strings.Builder
+	for _, r := range rs {
+		if slices.Contains(addrs, r.Dst.Addr().String()) {
+			b.WriteString(r.String() + "\n")
+		}
+	}
+	return b.String()
+}
+
+// applySource applies s, checks that it wrote without errors, that the
+// local routes of the VIPs are want and that a second apply writes
+// nothing; it returns the changes.
+func applySource(t *testing.T, r *NetReconciler, k *netconftest.Kernel, name string, s netconf.State, want string) string {
+	t.Helper()
+	changes, err := r.Apply(s, false)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, c := range changes {
+		if c.Err != nil {
+			t.Errorf("%s: %s", name, c)
+		}
+	}
+	if got := localRoutes(t, k, "192.0.2.10", "2001:db8::10", "198.51.100.20", "10.0.0.5"); got != want {
+		t.Fatalf("%s: local routes:\n%s\nwant:\n%s\nchanges:\n%s", name, got, want, changeList(changes))
+	}
+	w := k.Writes()
+	if again, err := r.Apply(s, false); err != nil || len(again) != 0 || k.Writes() != w {
+		t.Fatalf("%s applied twice: %d writes:\n%s%v", name, k.Writes()-w, changeList(again), err)
+	}
+	return changeList(changes)
+}
+
+// The local routes the kernel makes for the addresses (localRoutes lists
+// the node's address first, then 192.0.2.10, 198.51.100.20, 2001:db8::10): the VIP
+// without a source and the node's own address keep theirs throughout.
+const (
+	kernel20  = "table 255 inet local 198.51.100.20 dev eth1 src 198.51.100.20 proto kernel\n"
+	kernelEth = "table 255 inet local 10.0.0.5 dev eth0 src 10.0.0.5 proto kernel\n"
+	kernel4   = "table 255 inet local 192.0.2.10 dev eth1 src 192.0.2.10 proto kernel\n"
+	kernel6   = "table 255 inet6 local 2001:db8::10 dev eth1 proto kernel\n"
+	// The NCC's: with the sources, and IPv6's back without one.
+	ours4 = "table 255 inet local 192.0.2.10 dev eth1 src 10.0.0.5\n"
+	ours6 = "table 255 inet6 local 2001:db8::10 dev eth1 src 2001:db8:ff::5\n"
+	back6 = "table 255 inet6 local 2001:db8::10 dev eth1\n"
+)
+
+// loc is what localRoutes lists with r4 and r6 the routes of the VIPs
+// 192.0.2.10 and 2001:db8::10.
+func loc(r4, r6 string) string { return kernelEth + r4 + kernel20 + r6 }
+
+// TestNetVIPSource: a VIP given a source has its local route, and no
+// other: IPv4's in place of the kernel's (one write), IPv6's beside it and
+// the kernel's deleted (two); a new source takes the place of the old (one
+// write each); without a source the kernel's form comes back (IPv4 the
+// kernel's own, IPv6 the NCC's without a src); the VIP removed, no local
+// route of it is left, though the kernel does not delete one it did not
+// make. The node's address and the VIP without a source keep the kernel's
+// routes all along.
+func TestNetVIPSource(t *testing.T) {
+	k := newSourceFake(t)
+	r := NewNet(k, t.Logf)
+	applySource(t, r, k, "no sources", srcState("", ""), loc(kernel4, kernel6))
+
+	got := applySource(t, r, k, "sources", srcState("10.0.0.5", "2001:db8:ff::5"),
+		loc(ours4, ours6))
+	want := "update route table 255 inet local 192.0.2.10 dev eth1 src 10.0.0.5: in place of " + strings.TrimSuffix(kernel4, "\n") + "\n" +
+		"add route table 255 inet6 local 2001:db8::10 dev eth1 src 2001:db8:ff::5\n" +
+		"delete route " + kernel6
+	if got != want {
+		t.Errorf("setting the sources:\n%s\nwant:\n%s", got, want)
+	}
+
+	got = applySource(t, r, k, "other sources", srcState("10.0.0.6", "2001:db8:ff::6"),
+		loc("table 255 inet local 192.0.2.10 dev eth1 src 10.0.0.6\n", "table 255 inet6 local 2001:db8::10 dev eth1 src 2001:db8:ff::6\n"))
+	if n := strings.Count(got, "\n"); n != 2 || strings.Count(got, "update route") != 2 {
+		t.Errorf("changing the sources:\n%s", got)
+	}
+
+	got = applySource(t, r, k, "sources cleared", srcState("", ""),
+		loc(kernel4, back6))
+	if n := strings.Count(got, "update route"); n != 2 || strings.Count(got, "\n") != 2 {
+		t.Errorf("clearing the sources:\n%s", got)
+	}
+
+	// The VIPs go, with and without a source: nothing of them is left.
+	applySource(t, r, k, "sources again", srcState("10.0.0.5", "2001:db8:ff::5"),
+		loc(ours4, ours6))
+	gone := netconf.State{LB: lbOwnUp}
+	applySource(t, r, k, "VIPs removed", gone, kernelEth)
+	applySource(t, r, k, "sources once more", srcState("10.0.0.5", "2001:db8:ff::5"),
+		loc(ours4, ours6))
+	applySource(t, r, k, "sources cleared once more", srcState("", ""), loc(kernel4, back6))
+	applySource(t, r, k, "VIPs removed once more", gone, kernelEth)
+}
+
+// TestNetVIPSourceKernelLeavesIt: the fake, as Linux, deletes the
+// kernel's local route of an address that goes, and leaves one with
+// another src; the reconciler deletes those. (The host kernel and the
+// lab show it of Linux itself.)
+func TestNetVIPSourceKernelLeavesIt(t *testing.T) {
+	k := newSourceFake(t)
+	r := NewNet(k, nil)
+	applySource(t, r, k, "sources", srcState("10.0.0.5", "2001:db8:ff::5"),
+		loc(ours4, ours6))
+	// (Another IPv4 address stays on the link: with its last one, IPv4
+	// takes every route through the link.)
+	for _, v := range []netip.Prefix{vip4, vip6} {
+		if err := k.DeleteAddr("eth1", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := kernelEth + ours4 + kernel20 + ours6
+	if got := localRoutes(t, k, "192.0.2.10", "2001:db8::10", "198.51.100.20", "10.0.0.5"); got != want {
+		t.Fatalf("after the addresses went:\n%s\nwant:\n%s", got, want)
+	}
+	changes, err := r.Apply(netconf.State{LB: lbOwnUp}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := localRoutes(t, k, "192.0.2.10", "2001:db8::10", "198.51.100.20", "10.0.0.5"); got != kernelEth {
+		t.Errorf("the reconciler left:\n%s\nchanges:\n%s", got, changeList(changes))
+	}
+}
+
+// TestNetVIPSourceAdoption: a restarted NCC finds the local routes it
+// made, writes nothing, and reports the sources it finds (GetState).
+func TestNetVIPSourceAdoption(t *testing.T) {
+	k := newSourceFake(t)
+	s := srcState("10.0.0.5", "2001:db8:ff::5")
+	if _, err := NewNet(k, nil).Apply(s, false); err != nil {
+		t.Fatal(err)
+	}
+	w := k.Writes()
+	fresh := NewNet(k, nil)
+	if changes, err := fresh.Apply(s, false); err != nil || len(changes) != 0 || k.Writes() != w {
+		t.Fatalf("a new reconciler wrote %d times: %s%v", k.Writes()-w, changeList(changes), err)
+	}
+	known, err := fresh.Known()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, v := range known.VIPs {
+		got[v.Addr.String()] = v.Source.String()
+	}
+	if want := map[string]string{"192.0.2.10/24": "10.0.0.5", "2001:db8::10/64": "2001:db8:ff::5", "198.51.100.20/32": "invalid IP"}; !maps.Equal(got, want) {
+		t.Errorf("known sources %v, want %v", got, want)
+	}
+}
+
+// TestNetVIPSourceAuditRepairs: the kernel's local routes come back when
+// someone adds the VIP again (IPv4 after the NCC's, IPv6 before it, where
+// a lookup finds it first) or takes the link down and up (IPv6 loses the
+// NCC's route with it), or someone puts the kernel's in place of the
+// NCC's; each audit makes it as it was.
+func TestNetVIPSourceAuditRepairs(t *testing.T) {
+	k := newSourceFake(t)
+	r := NewNet(k, nil)
+	s := srcState("10.0.0.5", "2001:db8:ff::5")
+	want := loc(ours4, ours6)
+	applySource(t, r, k, "sources", s, want)
+	for name, drift := range map[string]func() error{
+		"the VIPs added again": func() error {
+			return errors.Join(k.DeleteAddr("eth1", vip4), k.AddAddr("eth1", vip4), k.DeleteAddr("eth1", vip6), k.AddAddr("eth1", vip6))
+		},
+		"the link down and up": func() error { return errors.Join(k.SetUp("eth1", false), k.SetUp("eth1", true)) },
+		"the kernel's routes put back": func() error {
+			return errors.Join(k.ReplaceRoute(netconf.Route{Table: 255, Dst: p("192.0.2.10/32"), Device: "eth1", Src: a4("192.0.2.10"), Local: true, Kernel: true}),
+				k.ReplaceRoute(netconf.Route{Table: 255, Dst: p("2001:db8::10/128"), Device: "eth1", Local: true}))
+		},
+	} {
+		if err := drift(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := localRoutes(t, k, "192.0.2.10", "2001:db8::10", "198.51.100.20", "10.0.0.5"); got == want {
+			t.Fatalf("%s: nothing changed", name)
+		}
+		changes, err := r.Audit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := localRoutes(t, k, "192.0.2.10", "2001:db8::10", "198.51.100.20", "10.0.0.5"); got != want || len(changes) == 0 {
+			t.Errorf("%s: after the audit:\n%s\nwant:\n%s\nchanges:\n%s", name, got, want, changeList(changes))
+		}
+		if changes, err := r.Audit(); err != nil || len(changes) != 0 {
+			t.Errorf("%s: a second audit: %s%v", name, changeList(changes), err)
+		}
+	}
+}
+
+// TestNetVIPSourceDryRun: the plan names the rewrites and writes nothing.
+func TestNetVIPSourceDryRun(t *testing.T) {
+	k := newSourceFake(t)
+	r := NewNet(k, nil)
+	applySource(t, r, k, "no sources", srcState("", ""), loc(kernel4, kernel6))
+	before, w := k.String(), k.Writes()
+	changes, err := r.Apply(srcState("10.0.0.5", "2001:db8:ff::5"), true)
+	if err != nil || k.Writes() != w || k.String() != before {
+		t.Fatalf("a dry run wrote: %d writes, %v", k.Writes()-w, err)
+	}
+	want := "update route table 255 inet local 192.0.2.10 dev eth1 src 10.0.0.5: in place of " + strings.TrimSuffix(kernel4, "\n") + "\n" +
+		"add route table 255 inet6 local 2001:db8::10 dev eth1 src 2001:db8:ff::5\n" +
+		"delete route " + kernel6
+	if got := changeList(changes); got != want {
+		t.Errorf("plan:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestNetVIPSourceNotHeld: a source that is no address of the host is
+// refused by the kernel; the apply says so and leaves the VIP the
+// kernel's route (putting it back if the VIP had another source), and
+// does the rest.
+func TestNetVIPSourceNotHeld(t *testing.T) {
+	k := newSourceFake(t)
+	r := NewNet(k, nil)
+	for _, from := range []netconf.State{srcState("", ""), srcState("10.0.0.5", "")} {
+		if _, err := r.Apply(from, false); err != nil {
+			t.Fatal(err)
+		}
+		s := srcState("10.9.9.9", "2001:db8:ff::5")
+		changes, err := r.Apply(s, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failed []string
+		for _, c := range changes {
+			if c.Err != nil {
+				failed = append(failed, c.String())
+			}
+		}
+		if len(failed) != 1 || !strings.Contains(failed[0], "source 10.9.9.9 is not an address of this host") {
+			t.Errorf("failures: %q", failed)
+		}
+		want := loc(kernel4, ours6)
+		if got := localRoutes(t, k, "192.0.2.10", "2001:db8::10", "198.51.100.20", "10.0.0.5"); got != want {
+			t.Errorf("local routes:\n%s\nwant:\n%s", got, want)
+		}
+	}
+	// The kernel's refusal, had the reconciler tried: the fake knows it.
+	err := k.ReplaceRoute(netconf.Route{Table: 255, Dst: p("192.0.2.10/32"), Device: "eth1", Src: a4("10.9.9.9"), Local: true})
+	if !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("a src the host does not hold: %v", err)
+	}
+}
+
+// TestNetVIPSourceFailover: with the IPv6 VIPs on the IPv6 VRRP macvlan,
+// the backup keeps the IPv4 VIP's route (IPv4 keeps local routes on a link
+// that is down) and has none for the IPv6 one (IPv6 takes them down with
+// the link); becoming the master, the links come up, the kernel puts its
+// routes back, and the reconciler deletes IPv4's and puts the IPv6 VIP's
+// in place of the kernel's. The VIPs without a source cost nothing more.
+func TestNetVIPSourceFailover(t *testing.T) {
+	k := newSourceFake(t)
+	r := NewNet(k, nil)
+	lb := netconf.LBInterface{Name: "eth1", Up: true, VRID: 42, UseVMAC: true}
+	master := netconf.State{LB: lb, VIPs: []netconf.VIP{{Addr: vip4, Link: "eth1", Source: a4("10.0.0.5")},
+		{Addr: vip6, Link: "eth1", Source: a4("2001:db8:ff::5")}, {Addr: p("198.51.100.20/32"), Link: "eth1"}}}
+	backup := master
+	backup.LB.Up = false
+	src4, src6 := "table 255 inet local 192.0.2.10 dev eth1 src 10.0.0.5\n", "table 255 inet6 local 2001:db8::10 dev vrrp6.42 src 2001:db8:ff::5\n"
+	applySource(t, r, k, "master", master, loc(src4, src6))
+	if got, want := applySource(t, r, k, "backup", backup, loc(src4, "")), "update link eth1: down\nupdate link vrrp6.42: down\n"; got != want {
+		t.Errorf("becoming the backup:\n%s\nwant:\n%s", got, want)
+	}
+	want := "update link eth1: up\nupdate link vrrp6.42: up\n" +
+		"delete route " + kernel4 +
+		"add route " + src6 +
+		"delete route table 255 inet6 local 2001:db8::10 dev vrrp6.42 proto kernel\n"
+	if got := applySource(t, r, k, "master again", master, loc(src4, src6)); got != want {
+		t.Errorf("becoming the master:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestNetVIPSourceNeverTouchesOthers: local routes that are not the NCC's
+// (on links it does not own, of the kernel's making for addresses without
+// a source) stay as they are through every state.
+func TestNetVIPSourceNeverTouchesOthers(t *testing.T) {
+	k := newSourceFake(t)
+	for _, rt := range []netconf.Route{
+		{Table: 255, Dst: p("10.9.0.1/32"), Device: "eth0", Src: a4("10.0.0.5"), Local: true},
+		{Table: 255, Dst: p("2001:db8:ff::99/128"), Device: "eth0", Src: a4("2001:db8:ff::5"), Local: true},
+	} {
+		if err := k.AddRoute(rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := localRoutes(t, k, "10.9.0.1", "2001:db8:ff::99", "10.0.0.5", "10.0.0.6", "2001:db8:ff::5", "2001:db8:ff::6")
+	r := NewNet(k, nil)
+	for _, s := range []netconf.State{srcState("10.0.0.5", "2001:db8:ff::5"), srcState("", ""), srcState("10.0.0.6", ""), {LB: lbOwnUp}} {
+		if _, err := r.Apply(s, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := localRoutes(t, k, "10.9.0.1", "2001:db8:ff::99", "10.0.0.5", "10.0.0.6", "2001:db8:ff::5", "2001:db8:ff::6"); got != before {
+			t.Fatalf("the local routes of others:\n%s\nwere:\n%s", got, before)
+		}
 	}
 }

@@ -382,7 +382,7 @@ func (x Change_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Change_Op.Descriptor instead.
 func (Change_Op) EnumDescriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{13, 0}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{14, 0}
 }
 
 // Counters and rates as IPVS keeps them. Set only in answers.
@@ -787,11 +787,16 @@ func (x *Service) GetStats() *Stats {
 }
 
 type VIP struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"` // with prefix, e.g. "192.0.2.10/32"
-	Placement     VIPPlacement           `protobuf:"varint,2,opt,name=placement,proto3,enum=seesaw.ncc.VIPPlacement" json:"placement,omitempty"`
-	Interface     string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"` // the interface it goes on; empty: decided by placement
-	Announce      bool                   `protobuf:"varint,4,opt,name=announce,proto3" json:"announce,omitempty"`  // send gratuitous ARP / unsolicited NA while master
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Address   string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"` // with prefix, e.g. "192.0.2.10/32"
+	Placement VIPPlacement           `protobuf:"varint,2,opt,name=placement,proto3,enum=seesaw.ncc.VIPPlacement" json:"placement,omitempty"`
+	Interface string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"` // the interface it goes on; empty: decided by placement
+	Announce  bool                   `protobuf:"varint,4,opt,name=announce,proto3" json:"announce,omitempty"`  // send gratuitous ARP / unsolicited NA while master
+	// The preferred source address of connections this node opens to the
+	// VIP (its DSR and TUN health checks): the VIP's route in the local
+	// table gets it as its src. Empty keeps the kernel's choice, the VIP
+	// itself. Same family as the VIP; an address of this node.
+	Source        string `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -852,6 +857,13 @@ func (x *VIP) GetAnnounce() bool {
 		return x.Announce
 	}
 	return false
+}
+
+func (x *VIP) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
 }
 
 type LBInterface struct {
@@ -1581,6 +1593,64 @@ func (x *DesiredState) GetSyncDaemons() []*SyncDaemon {
 	return nil
 }
 
+// What the NCC keeps in its -state_file between runs, for a restarted NCC
+// and for seesaw_ncc --cleanup.
+type SavedState struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Desired *DesiredState          `protobuf:"bytes,1,opt,name=desired,proto3" json:"desired,omitempty"` // the last state applied
+	// The MAC each link had before the NCC gave it the VRRP MAC, by link
+	// name ("52:54:00:12:34:01"), for links whose permanent MAC the kernel
+	// does not report (veth, some virtual NICs): without it the link's own
+	// MAC could not be put back once the NCC that saw it has gone.
+	OriginalMacs  map[string]string `protobuf:"bytes,2,rep,name=original_macs,json=originalMacs,proto3" json:"original_macs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavedState) Reset() {
+	*x = SavedState{}
+	mi := &file_ncc_ncc_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavedState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavedState) ProtoMessage() {}
+
+func (x *SavedState) ProtoReflect() protoreflect.Message {
+	mi := &file_ncc_ncc_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavedState.ProtoReflect.Descriptor instead.
+func (*SavedState) Descriptor() ([]byte, []int) {
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SavedState) GetDesired() *DesiredState {
+	if x != nil {
+		return x.Desired
+	}
+	return nil
+}
+
+func (x *SavedState) GetOriginalMacs() map[string]string {
+	if x != nil {
+		return x.OriginalMacs
+	}
+	return nil
+}
+
 type Change struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Op            Change_Op              `protobuf:"varint,1,opt,name=op,proto3,enum=seesaw.ncc.Change_Op" json:"op,omitempty"`
@@ -1593,7 +1663,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_ncc_ncc_proto_msgTypes[13]
+	mi := &file_ncc_ncc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1675,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[13]
+	mi := &file_ncc_ncc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1688,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{13}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Change) GetOp() Change_Op {
@@ -1660,7 +1730,7 @@ type ApplyError struct {
 
 func (x *ApplyError) Reset() {
 	*x = ApplyError{}
-	mi := &file_ncc_ncc_proto_msgTypes[14]
+	mi := &file_ncc_ncc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1672,7 +1742,7 @@ func (x *ApplyError) String() string {
 func (*ApplyError) ProtoMessage() {}
 
 func (x *ApplyError) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[14]
+	mi := &file_ncc_ncc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1685,7 +1755,7 @@ func (x *ApplyError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyError.ProtoReflect.Descriptor instead.
 func (*ApplyError) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{14}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ApplyError) GetKind() string {
@@ -1719,7 +1789,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[15]
+	mi := &file_ncc_ncc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1731,7 +1801,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[15]
+	mi := &file_ncc_ncc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1744,7 +1814,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{15}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ApplyRequest) GetDesired() *DesiredState {
@@ -1776,7 +1846,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1788,7 +1858,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1801,7 +1871,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApplyResponse) GetChanges() []*Change {
@@ -1848,7 +1918,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1930,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1943,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetStateRequest) GetWithStats() bool {
@@ -1893,7 +1963,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +1975,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +1988,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetStateResponse) GetState() *DesiredState {
@@ -1937,7 +2007,7 @@ type AnnounceRequest struct {
 
 func (x *AnnounceRequest) Reset() {
 	*x = AnnounceRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2019,7 @@ func (x *AnnounceRequest) String() string {
 func (*AnnounceRequest) ProtoMessage() {}
 
 func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2032,7 @@ func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceRequest.ProtoReflect.Descriptor instead.
 func (*AnnounceRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AnnounceRequest) GetAddresses() []string {
@@ -1982,7 +2052,7 @@ type AnnounceResponse struct {
 
 func (x *AnnounceResponse) Reset() {
 	*x = AnnounceResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2064,7 @@ func (x *AnnounceResponse) String() string {
 func (*AnnounceResponse) ProtoMessage() {}
 
 func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2077,7 @@ func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AnnounceResponse) GetSent() uint32 {
@@ -2076,12 +2146,13 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\x13persistence_netmask\x18\n" +
 	" \x01(\rR\x12persistenceNetmask\x12;\n" +
 	"\fdestinations\x18\v \x03(\v2\x17.seesaw.ncc.DestinationR\fdestinations\x12'\n" +
-	"\x05stats\x18\x14 \x01(\v2\x11.seesaw.ncc.StatsR\x05stats\"\x91\x01\n" +
+	"\x05stats\x18\x14 \x01(\v2\x11.seesaw.ncc.StatsR\x05stats\"\xa9\x01\n" +
 	"\x03VIP\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x126\n" +
 	"\tplacement\x18\x02 \x01(\x0e2\x18.seesaw.ncc.VIPPlacementR\tplacement\x12\x1c\n" +
 	"\tinterface\x18\x03 \x01(\tR\tinterface\x12\x1a\n" +
-	"\bannounce\x18\x04 \x01(\bR\bannounce\"\xae\x01\n" +
+	"\bannounce\x18\x04 \x01(\bR\bannounce\x12\x16\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\xae\x01\n" +
 	"\vLBInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x12\n" +
@@ -2151,6 +2222,13 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\asysctls\x18\b \x03(\v2%.seesaw.ncc.DesiredState.SysctlsEntryR\asysctls\x129\n" +
 	"\fsync_daemons\x18\t \x03(\v2\x16.seesaw.ncc.SyncDaemonR\vsyncDaemons\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
+	"\n" +
+	"SavedState\x122\n" +
+	"\adesired\x18\x01 \x01(\v2\x18.seesaw.ncc.DesiredStateR\adesired\x12M\n" +
+	"\roriginal_macs\x18\x02 \x03(\v2(.seesaw.ncc.SavedState.OriginalMacsEntryR\foriginalMacs\x1a?\n" +
+	"\x11OriginalMacsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xae\x01\n" +
 	"\x06Change\x12%\n" +
@@ -2233,7 +2311,7 @@ func file_ncc_ncc_proto_rawDescGZIP() []byte {
 }
 
 var file_ncc_ncc_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_ncc_ncc_proto_goTypes = []any{
 	(Family)(0),                 // 0: seesaw.ncc.Family
 	(Protocol)(0),               // 1: seesaw.ncc.Protocol
@@ -2255,16 +2333,18 @@ var file_ncc_ncc_proto_goTypes = []any{
 	(*NFTState)(nil),            // 17: seesaw.ncc.NFTState
 	(*SyncDaemon)(nil),          // 18: seesaw.ncc.SyncDaemon
 	(*DesiredState)(nil),        // 19: seesaw.ncc.DesiredState
-	(*Change)(nil),              // 20: seesaw.ncc.Change
-	(*ApplyError)(nil),          // 21: seesaw.ncc.ApplyError
-	(*ApplyRequest)(nil),        // 22: seesaw.ncc.ApplyRequest
-	(*ApplyResponse)(nil),       // 23: seesaw.ncc.ApplyResponse
-	(*GetStateRequest)(nil),     // 24: seesaw.ncc.GetStateRequest
-	(*GetStateResponse)(nil),    // 25: seesaw.ncc.GetStateResponse
-	(*AnnounceRequest)(nil),     // 26: seesaw.ncc.AnnounceRequest
-	(*AnnounceResponse)(nil),    // 27: seesaw.ncc.AnnounceResponse
-	nil,                         // 28: seesaw.ncc.DesiredState.SysctlsEntry
-	(*durationpb.Duration)(nil), // 29: google.protobuf.Duration
+	(*SavedState)(nil),          // 20: seesaw.ncc.SavedState
+	(*Change)(nil),              // 21: seesaw.ncc.Change
+	(*ApplyError)(nil),          // 22: seesaw.ncc.ApplyError
+	(*ApplyRequest)(nil),        // 23: seesaw.ncc.ApplyRequest
+	(*ApplyResponse)(nil),       // 24: seesaw.ncc.ApplyResponse
+	(*GetStateRequest)(nil),     // 25: seesaw.ncc.GetStateRequest
+	(*GetStateResponse)(nil),    // 26: seesaw.ncc.GetStateResponse
+	(*AnnounceRequest)(nil),     // 27: seesaw.ncc.AnnounceRequest
+	(*AnnounceResponse)(nil),    // 28: seesaw.ncc.AnnounceResponse
+	nil,                         // 29: seesaw.ncc.DesiredState.SysctlsEntry
+	nil,                         // 30: seesaw.ncc.SavedState.OriginalMacsEntry
+	(*durationpb.Duration)(nil), // 31: google.protobuf.Duration
 }
 var file_ncc_ncc_proto_depIdxs = []int32{
 	0,  // 0: seesaw.ncc.Destination.family:type_name -> seesaw.ncc.Family
@@ -2292,25 +2372,27 @@ var file_ncc_ncc_proto_depIdxs = []int32{
 	13, // 22: seesaw.ncc.DesiredState.routes:type_name -> seesaw.ncc.Route
 	14, // 23: seesaw.ncc.DesiredState.rules:type_name -> seesaw.ncc.Rule
 	17, // 24: seesaw.ncc.DesiredState.nft:type_name -> seesaw.ncc.NFTState
-	28, // 25: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
+	29, // 25: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
 	18, // 26: seesaw.ncc.DesiredState.sync_daemons:type_name -> seesaw.ncc.SyncDaemon
-	6,  // 27: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
-	19, // 28: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
-	20, // 29: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
-	21, // 30: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
-	29, // 31: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
-	19, // 32: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
-	22, // 33: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
-	24, // 34: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
-	26, // 35: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
-	23, // 36: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
-	25, // 37: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
-	27, // 38: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
-	36, // [36:39] is the sub-list for method output_type
-	33, // [33:36] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	19, // 27: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
+	30, // 28: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
+	6,  // 29: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
+	19, // 30: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
+	21, // 31: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
+	22, // 32: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
+	31, // 33: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
+	19, // 34: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
+	23, // 35: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
+	25, // 36: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
+	27, // 37: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
+	24, // 38: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
+	26, // 39: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
+	28, // 40: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
+	38, // [38:41] is the sub-list for method output_type
+	35, // [35:38] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_ncc_ncc_proto_init() }
@@ -2324,7 +2406,7 @@ func file_ncc_ncc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncc_ncc_proto_rawDesc), len(file_ncc_ncc_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2,9 +2,11 @@
 // tests: links, addresses, routes, rules and sysctls in memory, with the
 // kernel's answers to what it refuses (errno for errno where it matters)
 // and its side effects (a link going down takes the routes through it; a
-// deleted link takes its addresses, routes, VLANs and macvlans). It renders its state
-// as text, one line per object, sorted, so that tests compare states as
-// strings; the lab runs the same sequences on a real kernel.
+// deleted link takes its addresses, routes, VLANs and macvlans; an address
+// has a local route of the kernel's, made and removed with it, as Linux
+// makes them; a link's last IPv4 address takes its IPv4 routes). It renders its state as text, one line per object,
+// sorted, so that tests compare states as strings; the lab runs the same
+// sequences on a real kernel.
 package netconftest
 
 import (
@@ -25,12 +27,21 @@ type link struct {
 	addrs []netip.Prefix
 }
 
+// route is a route with the metric the kernel orders the routes to one
+// destination by: IPv6 gives the local routes it makes for addresses 0 and
+// every route added over netlink 1024 (a 0 asked for becomes 1024); IPv4
+// routes are all 0 here. A lookup takes the first route of a destination.
+type route struct {
+	netconf.Route
+	metric int
+}
+
 // Kernel is a fake network stack. The zero value is not usable; call New.
 type Kernel struct {
 	mu      sync.Mutex
 	links   map[string]*link
 	next    int
-	routes  []netconf.Route
+	routes  []route // in the kernel's order
 	rules   []netconf.Rule
 	sysctls map[string]string
 	writes  int
@@ -196,7 +207,7 @@ func (k *Kernel) deleteLink(name string) {
 			delete(k.sysctls, p)
 		}
 	}
-	k.routes = slices.DeleteFunc(k.routes, func(r netconf.Route) bool { return r.Device == name })
+	k.routes = slices.DeleteFunc(k.routes, func(r route) bool { return r.Device == name })
 	for n, l := range k.links {
 		if (l.Kind == "vlan" || l.Kind == "macvlan") && l.Parent == name {
 			k.deleteLink(n)
@@ -222,17 +233,27 @@ func (k *Kernel) SetUp(name string, up bool) error {
 }
 
 // setUp changes a link's state with the kernel's side effects: a link
-// that goes down loses the routes through it and, unless told to keep
-// them, its IPv6 addresses; VLANs follow their parent up and down.
+// that goes down loses the routes through it but its IPv4 local ones (IPv6
+// takes its local routes too) and, unless told to keep them, its IPv6
+// addresses; a link that comes up gets the kernel's local routes of its
+// addresses again (IPv4 puts them after any other to the same address);
+// VLANs follow their parent up and down.
 func (k *Kernel) setUp(l *link, up bool) {
 	if l.Up && !up {
-		k.routes = slices.DeleteFunc(k.routes, func(r netconf.Route) bool { return r.Device == l.Name && !r.Local })
+		k.routes = slices.DeleteFunc(k.routes, func(r route) bool {
+			return r.Device == l.Name && (!r.Local || r.Family == netconf.IPv6)
+		})
 		if k.sysctls["net/ipv6/conf/"+l.Name+"/keep_addr_on_down"] != "1" {
 			l.addrs = slices.DeleteFunc(l.addrs, func(p netip.Prefix) bool { return p.Addr().Is6() })
 		}
 	}
 	changed := l.Up != up
 	l.Up = up
+	if changed && up {
+		for _, a := range l.addrs {
+			k.addKernelLocal(l, a)
+		}
+	}
 	if changed {
 		for _, c := range k.links {
 			if c.Kind == "vlan" && c.Parent == l.Name {
@@ -280,7 +301,74 @@ func (k *Kernel) AddAddr(name string, p netip.Prefix) error {
 		return syscall.EEXIST
 	}
 	l.addrs = append(l.addrs, p)
+	k.addKernelLocal(l, p)
 	return nil
+}
+
+// kernelLocal is the local route the kernel makes for an address: in the
+// local table, through the address's link, proto kernel; IPv4 gives it the
+// address as its src, IPv6 no src.
+func kernelLocal(link string, p netip.Prefix) route {
+	a := p.Addr()
+	r := netconf.Route{Family: netconf.FamilyOf(a), Table: netconf.LocalTable, Dst: netip.PrefixFrom(a, a.BitLen()),
+		Device: link, Local: true, Kernel: true}
+	if r.Family == netconf.IPv4 {
+		r.Src = a
+	}
+	return route{Route: r}
+}
+
+// addKernelLocal adds the kernel's local route for an address of l, as
+// Linux does when the address is added and when l comes up: IPv4 whether
+// l is up or not, after the other routes to the address (the kernel
+// appends it); IPv6 only while l is up, before the others (metric 0).
+// Linux adds the IPv6 one from a work queue, a moment after the write
+// that causes it; here it is there at once.
+func (k *Kernel) addKernelLocal(l *link, p netip.Prefix) {
+	r := kernelLocal(l.Name, p)
+	if r.Family == netconf.IPv6 && !l.Up {
+		return
+	}
+	if !slices.Contains(k.routes, r) {
+		k.insert(r)
+	}
+}
+
+// insert puts r among the routes in the kernel's order: after the routes
+// to its destination with the same or a lower metric, before those with a
+// higher one.
+func (k *Kernel) insert(r route) {
+	at := len(k.routes)
+	for i := len(k.routes) - 1; i >= 0; i-- {
+		if o := k.routes[i]; sameRoute(o.Route, r.Route) {
+			if o.metric <= r.metric {
+				at = i + 1
+				break
+			}
+			at = i
+		}
+	}
+	k.routes = slices.Insert(k.routes, at, r)
+}
+
+// removeKernelLocal is what the kernel does to routes when an address
+// of link goes: IPv4 deletes the local route that is the kernel's form for
+// it (as made, or added again as such); IPv6 deletes the one it made
+// itself, and drops the address as the src of the routes through link.
+// (IPv4's flush of the main table's routes with the address as their src
+// is not modelled.)
+func (k *Kernel) removeKernelLocal(link string, p netip.Prefix) {
+	want := kernelLocal(link, p)
+	if i := slices.Index(k.routes, want); i >= 0 {
+		k.routes = slices.Delete(k.routes, i, i+1)
+	}
+	if want.Family == netconf.IPv6 {
+		for i, r := range k.routes {
+			if r.Device == link && r.Src == p.Addr() {
+				k.routes[i].Src = netip.Addr{}
+			}
+		}
+	}
 }
 
 func (k *Kernel) DeleteAddr(name string, p netip.Prefix) error {
@@ -298,12 +386,24 @@ func (k *Kernel) DeleteAddr(name string, p netip.Prefix) error {
 		return syscall.EADDRNOTAVAIL
 	}
 	l.addrs = slices.Delete(l.addrs, i, i+1)
+	k.removeKernelLocal(name, p)
 	// An IPv4 primary address takes the secondaries of its subnet with
 	// it, unless they are to be promoted.
 	primary := !slices.ContainsFunc(l.addrs[:i], func(q netip.Prefix) bool { return q.Addr().Is4() && q.Masked() == p.Masked() })
 	promote := k.sysctls["net/ipv4/conf/"+name+"/promote_secondaries"] == "1" || k.sysctls["net/ipv4/conf/all/promote_secondaries"] == "1"
 	if p.Addr().Is4() && primary && !promote {
-		l.addrs = slices.DeleteFunc(l.addrs, func(q netip.Prefix) bool { return q.Addr().Is4() && q.Masked() == p.Masked() })
+		l.addrs = slices.DeleteFunc(l.addrs, func(q netip.Prefix) bool {
+			if q.Addr().Is4() && q.Masked() == p.Masked() {
+				k.removeKernelLocal(name, q)
+				return true
+			}
+			return false
+		})
+	}
+	// The link's last IPv4 address gone, IPv4 is off on it: every IPv4
+	// route through it goes, local ones too.
+	if p.Addr().Is4() && !slices.ContainsFunc(l.addrs, func(q netip.Prefix) bool { return q.Addr().Is4() }) {
+		k.routes = slices.DeleteFunc(k.routes, func(r route) bool { return r.Device == name && r.Family == netconf.IPv4 })
 	}
 	return nil
 }
@@ -314,7 +414,7 @@ func (k *Kernel) Routes(table int) ([]netconf.Route, error) {
 	var out []netconf.Route
 	for _, r := range k.routes {
 		if r.Table == table {
-			out = append(out, r)
+			out = append(out, r.Route)
 		}
 	}
 	return out, nil
@@ -326,6 +426,43 @@ func sameRoute(a, b netconf.Route) bool {
 	return a.Table == b.Table && a.Family == b.Family && a.Dst == b.Dst && a.Local == b.Local
 }
 
+// userMetric is the metric the kernel gives a route added over netlink.
+func userMetric(r netconf.Route) int {
+	if r.Family == netconf.IPv6 {
+		return 1024
+	}
+	return 0
+}
+
+// check is what the kernel refuses of a route to add: a device that does
+// not exist or is down (IPv4 takes local routes on a down device, IPv6
+// nothing), and a src that is not an address of the host.
+func (k *Kernel) check(r netconf.Route) error {
+	if r.Device != "" {
+		l, err := k.get(r.Device)
+		if err != nil {
+			return err
+		}
+		if !l.Up && (!r.Local || r.Family == netconf.IPv6) {
+			return syscall.ENETDOWN // "Nexthop device is not up"
+		}
+	}
+	if r.Src.IsValid() && !(r.Local && r.Family == netconf.IPv4 && r.Src == r.Dst.Addr()) && !k.holds(r.Src) {
+		return syscall.EINVAL // "Invalid prefsrc address" / "Invalid source address"
+	}
+	return nil
+}
+
+// holds says whether an address is one of the host's.
+func (k *Kernel) holds(a netip.Addr) bool {
+	for _, l := range k.links {
+		if slices.ContainsFunc(l.addrs, func(p netip.Prefix) bool { return p.Addr() == a }) {
+			return true
+		}
+	}
+	return false
+}
+
 func (k *Kernel) AddRoute(r netconf.Route) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -333,19 +470,38 @@ func (k *Kernel) AddRoute(r netconf.Route) error {
 		return err
 	}
 	r = r.Normalize()
-	if r.Device != "" {
-		l, err := k.get(r.Device)
-		if err != nil {
-			return err
-		}
-		if !l.Up && !r.Local {
-			return syscall.ENETDOWN // "Nexthop device is not up"
-		}
+	if err := k.check(r); err != nil {
+		return err
 	}
-	if slices.ContainsFunc(k.routes, func(o netconf.Route) bool { return sameRoute(o, r) }) {
+	m := userMetric(r)
+	if slices.ContainsFunc(k.routes, func(o route) bool { return sameRoute(o.Route, r) && o.metric == m }) {
 		return syscall.EEXIST
 	}
-	k.routes = append(k.routes, r)
+	k.insert(route{Route: r, metric: m})
+	return nil
+}
+
+func (k *Kernel) ReplaceRoute(r netconf.Route) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.write("ReplaceRoute"); err != nil {
+		return err
+	}
+	r = r.Normalize()
+	if err := k.check(r); err != nil {
+		return err
+	}
+	m := userMetric(r)
+	if i := slices.IndexFunc(k.routes, func(o route) bool { return sameRoute(o.Route, r) && o.metric == m }); i >= 0 {
+		// IPv4 refuses to put r in the first route's place while another
+		// route to the destination is r already.
+		if j := slices.Index(k.routes, route{Route: r, metric: m}); r.Family == netconf.IPv4 && j >= 0 && j != i {
+			return syscall.EEXIST
+		}
+		k.routes[i].Route = r
+		return nil
+	}
+	k.insert(route{Route: r, metric: m})
 	return nil
 }
 
@@ -356,7 +512,13 @@ func (k *Kernel) DeleteRoute(r netconf.Route) error {
 		return err
 	}
 	r = r.Normalize()
-	i := slices.IndexFunc(k.routes, func(o netconf.Route) bool { return sameRoute(o, r) })
+	i := slices.IndexFunc(k.routes, func(o route) bool {
+		return sameRoute(o.Route, r) &&
+			(r.Device == "" || o.Device == r.Device) &&
+			(!r.Gateway.IsValid() || o.Gateway == r.Gateway) &&
+			(r.Family == netconf.IPv6 || !r.Src.IsValid() || o.Src == r.Src) &&
+			(!r.Kernel || o.Kernel) && (!r.Local || r.Kernel || !o.Kernel)
+	})
 	if i < 0 {
 		return syscall.ESRCH
 	}
@@ -473,7 +635,11 @@ func (k *Kernel) String() string {
 			addrs[l.Name] = l.addrs
 		}
 	}
-	out := Render(links, addrs, k.routes, k.rules, k.sysctls)
+	routes := make([]netconf.Route, 0, len(k.routes))
+	for _, r := range k.routes {
+		routes = append(routes, r.Route)
+	}
+	out := Render(links, addrs, routes, k.rules, k.sysctls)
 	k.mu.Unlock()
 	return out
 }
@@ -490,7 +656,10 @@ func (k *Kernel) String() string {
 //
 // Dummies and VLANs show their kind instead of their made-up or inherited
 // MAC; a macvlan shows its kind, parent and MAC (the NCC sets it); the
-// kernel's default rules are left out.
+// kernel's default rules are left out, and so are the local routes of the
+// kernel's making or form (every address has one; its src, if any, is the
+// address itself): a local route shows when it has another src, as a VIP's
+// with a source does.
 func Render(links []netconf.Link, addrs map[string][]netip.Prefix, routes []netconf.Route, rules []netconf.Rule, sysctls map[string]string) string {
 	var lines []string
 	for _, l := range links {
@@ -513,6 +682,9 @@ func Render(links []netconf.Link, addrs map[string][]netip.Prefix, routes []netc
 		}
 	}
 	for _, r := range routes {
+		if r.Local && r.Table == netconf.LocalTable && (r.Kernel || !r.Src.IsValid() || r.Src == r.Dst.Addr()) {
+			continue
+		}
 		lines = append(lines, "route "+r.String())
 	}
 	for _, r := range rules {
