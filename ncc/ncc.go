@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -147,6 +148,14 @@ func (s *server) netReconciler() (*reconcile.NetReconciler, error) {
 		return nil, err
 	}
 	s.net, s.netk = reconcile.NewNet(k, glog.Infof), k
+	// The links' own MACs, as an NCC before this one found them.
+	if s.stateFile != "" {
+		if st, err := loadState(s.stateFile); err == nil {
+			s.net.RememberMACs(savedMACs(st))
+		} else if !errors.Is(err, os.ErrNotExist) {
+			glog.Warningf("ncc: %v", err)
+		}
+	}
 	return s.net, nil
 }
 
@@ -198,16 +207,11 @@ func (s *server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 	resp := &nccpb.ApplyResponse{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The network first: a sync daemon on the LB interface cannot start
+	// before the interface is up (becoming the master). In a failover the
+	// backup's services are in place already, so the VIPs do not arrive
+	// before them.
 	var changes []reconcile.Change
-	if r, err := s.reconciler(); err != nil {
-		resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "ipvs", Message: err.Error()})
-	} else {
-		cs, err := r.Apply(want, req.GetDryRun())
-		if err != nil {
-			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "ipvs", Message: err.Error()})
-		}
-		changes = cs
-	}
 	if hasNet(ds) {
 		if r, err := s.netReconciler(); err != nil {
 			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "net", Message: err.Error()})
@@ -228,6 +232,15 @@ func (s *server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 			}
 		}
 	}
+	if r, err := s.reconciler(); err != nil {
+		resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "ipvs", Message: err.Error()})
+	} else {
+		cs, err := r.Apply(want, req.GetDryRun())
+		if err != nil {
+			resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "ipvs", Message: err.Error()})
+		}
+		changes = append(changes, cs...)
+	}
 	// Packet rules, after the VIPs and services they are for. With no
 	// rules wanted the first Apply still looks, to remove a table an NCC
 	// before this one left; after that the reconciler's record says there
@@ -245,7 +258,7 @@ func (s *server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 		changes = append(changes, cs...)
 	}
 	if !req.GetDryRun() && s.stateFile != "" {
-		if err := saveState(s.stateFile, ds); err != nil {
+		if err := saveState(s.stateFile, ds, s.originalMACs()); err != nil {
 			glog.Warningf("ncc: %v", err)
 		}
 	}
@@ -476,10 +489,27 @@ func (s *server) audit() {
 	}
 }
 
-// saveState keeps the applied desired state for Cleanup, replacing the
-// file whole so that a crash leaves the old or the new one.
-func saveState(path string, ds *nccpb.DesiredState) error {
-	b, err := proto.Marshal(ds)
+// originalMACs are the links' own MACs to keep in the state file: the
+// network reconciler's, or before it is opened, the file's. Hold s.mu.
+func (s *server) originalMACs() map[string]net.HardwareAddr {
+	if s.net != nil {
+		return s.net.OriginalMACs()
+	}
+	if st, err := loadState(s.stateFile); err == nil {
+		return savedMACs(st)
+	}
+	return nil
+}
+
+// saveState keeps the applied desired state, and the links' own MACs, for
+// a restarted NCC and for Cleanup, replacing the file whole so that a
+// crash leaves the old or the new one.
+func saveState(path string, ds *nccpb.DesiredState, macs map[string]net.HardwareAddr) error {
+	st := &nccpb.SavedState{Desired: ds, OriginalMacs: map[string]string{}}
+	for name, mac := range macs {
+		st.OriginalMacs[name] = mac.String()
+	}
+	b, err := proto.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("save state: %w", err)
 	}
@@ -493,16 +523,31 @@ func saveState(path string, ds *nccpb.DesiredState) error {
 	return nil
 }
 
-func loadState(path string) (*nccpb.DesiredState, error) {
+func loadState(path string) (*nccpb.SavedState, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	ds := &nccpb.DesiredState{}
-	if err := proto.Unmarshal(b, ds); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	st := &nccpb.SavedState{}
+	if err := proto.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("state file %s: %w", path, err)
 	}
-	return ds, nil
+	return st, nil
+}
+
+// savedMACs reads the MACs of a state file, skipping (and logging) any
+// that does not parse.
+func savedMACs(st *nccpb.SavedState) map[string]net.HardwareAddr {
+	out := map[string]net.HardwareAddr{}
+	for name, s := range st.GetOriginalMacs() {
+		mac, err := net.ParseMAC(s)
+		if err != nil {
+			glog.Warningf("ncc: state file: the MAC of %s: %v", name, err)
+			continue
+		}
+		out[name] = mac
+	}
+	return out
 }
 
 // Cleanup is CleanupWith for the given IPVS and network openers and state
@@ -541,13 +586,13 @@ func CleanupWith(cfg Config) error {
 		}
 	}
 	if stateFile != "" {
-		ds, err := loadState(stateFile)
+		st, err := loadState(stateFile)
 		switch {
 		case errors.Is(err, os.ErrNotExist):
 		case err != nil:
 			failed = append(failed, err)
-		case ds.GetLbInterface() != nil:
-			lb := ds.GetLbInterface()
+		case st.GetDesired().GetLbInterface() != nil:
+			lb := st.GetDesired().GetLbInterface()
 			k, err := openNetFn()
 			if err != nil {
 				failed = append(failed, err)
@@ -555,7 +600,9 @@ func CleanupWith(cfg Config) error {
 			}
 			// What is left: the interface, down, with its own MAC, and
 			// nothing of the NCC's on it or in its table.
-			collect(reconcile.NewNet(k, glog.Infof).Apply(netconf.State{LB: netconf.LBInterface{
+			r := reconcile.NewNet(k, glog.Infof)
+			r.RememberMACs(savedMACs(st))
+			collect(r.Apply(netconf.State{LB: netconf.LBInterface{
 				Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
 		}
 	}
