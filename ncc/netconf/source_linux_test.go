@@ -112,18 +112,7 @@ func TestVIPSourceOnTheHostKernel(t *testing.T) {
 	}
 	apply := func(name string, s netconf.State) {
 		t.Helper()
-		changes, err := r.Apply(s, false)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for _, c := range changes {
-			if c.Err != nil {
-				t.Errorf("%s: %s", name, c)
-			}
-		}
-		if again, err := r.Apply(s, false); err != nil || len(again) != 0 {
-			t.Errorf("%s applied twice: %v %v", name, again, err)
-		}
+		applyCleanly(t, r, name, s)
 		agree(name, func(netconf.Kernel) error { _, err := rf.Apply(s, false); return err })
 	}
 	audit := func(name string) {

@@ -70,18 +70,7 @@ func TestVMAC6OnTheHostKernel(t *testing.T) {
 
 	apply := func(name string, s netconf.State) {
 		t.Helper()
-		changes, err := r.Apply(s, false)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		for _, c := range changes {
-			if c.Err != nil {
-				t.Errorf("%s: %s", name, c)
-			}
-		}
-		if again, err := r.Apply(s, false); err != nil || len(again) != 0 {
-			t.Errorf("%s applied twice: %v %v", name, again, err)
-		}
+		applyCleanly(t, r, name, s)
 		if _, err := rf.Apply(s, false); err != nil {
 			t.Fatal(err)
 		}
@@ -299,5 +288,23 @@ func arpReplies(t *testing.T, fd int, addr netip.Addr, window time.Duration) []s
 		if ip, _ := netip.AddrFromSlice(f[14+14 : 14+18]); ip == addr {
 			macs = append(macs, net.HardwareAddr(f[14+8:14+14]).String())
 		}
+	}
+}
+
+// applyCleanly applies s with r: every change must land, and a second
+// apply must write nothing.
+func applyCleanly(t *testing.T, r *reconcile.NetReconciler, name string, s netconf.State) {
+	t.Helper()
+	changes, err := r.Apply(s, false)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, c := range changes {
+		if c.Err != nil {
+			t.Errorf("%s: %s", name, c)
+		}
+	}
+	if again, err := r.Apply(s, false); err != nil || len(again) != 0 {
+		t.Errorf("%s applied twice: %v %v", name, again, err)
 	}
 }

@@ -680,6 +680,18 @@ func (r *NetReconciler) planLocal(d netconf.State, byName map[string]netconf.Lin
 				}
 			}
 		}
+		// keep: when w is among rs already, the others of rs go.
+		keep := func(w netconf.Route, rs []netconf.Route) bool {
+			if !slices.Contains(rs, w) {
+				return false
+			}
+			for _, h := range rs {
+				if h != w {
+					r.deleteLocal(add, h, nil)
+				}
+			}
+			return true
+		}
 		if v, ok := sources[a]; ok {
 			if !usable(v.Link) {
 				// IPv6 on a link that is down has no local route; a
@@ -691,16 +703,9 @@ func (r *NetReconciler) planLocal(d netconf.State, byName map[string]netconf.Lin
 				}
 				continue
 			}
-			w := v.LocalRoute()
-			if slices.Contains(hs, w) {
-				for _, h := range hs {
-					if h != w {
-						r.deleteLocal(add, h, nil)
-					}
-				}
-				continue
+			if w := v.LocalRoute(); !keep(w, hs) {
+				put(w, hs)
 			}
-			put(w, hs)
 			continue
 		}
 		link, held := heldOn[a]
@@ -714,16 +719,9 @@ func (r *NetReconciler) planLocal(d netconf.State, byName map[string]netconf.Lin
 			}
 		default:
 			// The kernel's form again, for an address that had a source.
-			back := kernelForm(a, link)
-			if slices.Contains(ours, back) {
-				for _, h := range ours {
-					if h != back {
-						r.deleteLocal(add, h, nil)
-					}
-				}
-				continue
+			if back := kernelForm(a, link); !keep(back, ours) {
+				put(back, ours)
 			}
-			put(back, ours)
 		}
 	}
 	return failed, nil
