@@ -29,7 +29,59 @@ if [ "$(id -u)" != 0 ]; then
   echo "deploy/deps.sh: missing ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2
   exit 1
 fi
+
+# Another apt or dpkg run (unattended-upgrades, a person, a parallel make)
+# may hold the package manager's locks; wait for it rather than fail, for up
+# to DEPS_LOCK_TIMEOUT seconds in all. apt-get's DPkg::Lock::Timeout covers
+# dpkg's locks only, and silently: update fails at once on
+# /var/lib/apt/lists/lock and install on /var/cache/apt/archives/lock. So
+# apt-get waits for dpkg briefly, and a run that it says failed on a lock is
+# tried again every DEPS_LOCK_POLL seconds. (flock(1) cannot watch these
+# locks for us: apt and dpkg take fcntl locks, which flock does not see.)
+lock_timeout=${DEPS_LOCK_TIMEOUT:-600}
+lock_poll=${DEPS_LOCK_POLL:-3}
+lock_deadline=$((SECONDS + lock_timeout))
+lock_told=
+# "Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 1234 (apt)"
+lock_re='Could not get lock (/[^ ]*[^. ])\.?( It is held by process ([0-9]+)( \(([^)]*)\))?)?'
+# what apt-get says once its DPkg::Lock::Timeout has run out
+lock_summary_re='Unable to (acquire the dpkg frontend lock|lock the administration directory) \((/[^)]*)\)'
+
+# apt_get ARGS...: runs apt-get quietly, waiting for the package manager's
+# locks; its output is shown only when it fails.
+apt_get() {
+  local out left lock held
+  while :; do
+    left=$((lock_deadline - SECONDS))
+    ((left > 10)) && left=10
+    ((left > 0)) || left=1
+    if out=$(apt-get -o DPkg::Lock::Timeout="$left" "$@" 2>&1); then
+      return 0
+    fi
+    if [[ $out =~ $lock_re ]]; then
+      lock=${BASH_REMATCH[1]}
+      held="another process"
+      [ -z "${BASH_REMATCH[3]}" ] || held="PID ${BASH_REMATCH[3]}${BASH_REMATCH[5]:+ (${BASH_REMATCH[5]})}"
+    elif [[ $out =~ $lock_summary_re ]]; then
+      lock=${BASH_REMATCH[2]}
+      held="another process"
+    else
+      printf '%s\n' "$out" >&2
+      return 1
+    fi
+    if ((SECONDS >= lock_deadline)); then
+      echo "deploy/deps.sh: the package manager's lock $lock is still held by $held after ${lock_timeout}s; let that apt or dpkg run finish (or stop it) and run again" >&2
+      return 1
+    fi
+    if [ -z "$lock_told" ]; then
+      echo "deploy/deps.sh: waiting for the package manager's lock held by $held on $lock (up to ${lock_timeout}s)" >&2
+      lock_told=1
+    fi
+    sleep "$lock_poll"
+  done
+}
+
 echo "deploy/deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt_get update -qq
+apt_get install -y -qq --no-install-recommends "${missing[@]}"

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 )
@@ -53,7 +52,8 @@ func PinnedKernels() []Kernel {
 
 // fetchKernel returns the path of a verified .deb of one of kernels in dir,
 // downloading it with apt-get when it is not there yet. A cached file whose
-// hash is wrong is removed and fetched again.
+// hash is wrong is removed and fetched again. apt-get waits for the package
+// manager's locks (see aptGet); when it gives up, so does fetchKernel.
 func fetchKernel(ctx context.Context, dir string, kernels []Kernel, logf func(string, ...any)) (Kernel, string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Kernel{}, "", fmt.Errorf("lab: fetch kernel: %w", err)
@@ -64,25 +64,40 @@ func fetchKernel(ctx context.Context, dir string, kernels []Kernel, logf func(st
 			return k, p, nil
 		}
 	}
-	try := func() (Kernel, string, []error) {
+	apt := newAptGet(logf)
+	// try downloads the first kernel it can. It stops at a lock apt-get
+	// gave up waiting for: every kernel would wait for the same lock.
+	try := func() (Kernel, string, []error, error) {
 		var errs []error
 		for _, k := range kernels {
-			p, err := downloadDeb(ctx, dir, k, logf)
+			p, err := downloadDeb(ctx, apt, dir, k, logf)
 			if err == nil {
-				return k, p, nil
+				return k, p, nil, nil
+			}
+			if isLockError(err) || ctx.Err() != nil {
+				return Kernel{}, "", nil, err
 			}
 			errs = append(errs, err)
 		}
-		return Kernel{}, "", errs
+		return Kernel{}, "", errs, nil
 	}
-	k, p, errs := try()
+	k, p, errs, err := try()
+	if err != nil {
+		return Kernel{}, "", err
+	}
 	if errs != nil && os.Geteuid() == 0 {
 		// A fresh machine has no package lists yet, or stale ones.
 		logf("lab: no pinned kernel could be downloaded; running apt-get update and trying again")
-		if out, err := exec.CommandContext(ctx, "apt-get", "update", "-q").CombinedOutput(); err != nil {
+		out, err := apt.run(ctx, "", "update", "-q")
+		switch {
+		case isLockError(err) || ctx.Err() != nil:
+			return Kernel{}, "", err
+		case err != nil:
 			errs = append(errs, fmt.Errorf("apt-get update: %w: %s", err, lastLines(out, 5)))
-		} else {
-			k, p, errs = try()
+		default:
+			if k, p, errs, err = try(); err != nil {
+				return Kernel{}, "", err
+			}
 		}
 	}
 	if errs != nil {
@@ -97,7 +112,7 @@ func fetchKernel(ctx context.Context, dir string, kernels []Kernel, logf func(st
 
 // downloadDeb runs apt-get download for the exact package and version into a
 // scratch directory, checks the hash, and moves the file into dir.
-func downloadDeb(ctx context.Context, dir string, k Kernel, logf func(string, ...any)) (string, error) {
+func downloadDeb(ctx context.Context, apt *aptGet, dir string, k Kernel, logf func(string, ...any)) (string, error) {
 	tmp, err := os.MkdirTemp(dir, "download-")
 	if err != nil {
 		return "", fmt.Errorf("download %s: %w", k, err)
@@ -107,9 +122,10 @@ func downloadDeb(ctx context.Context, dir string, k Kernel, logf func(string, ..
 	// directory that user may write keeps it from warning about that.
 	_ = os.Chmod(tmp, 0o777)
 	logf("lab: downloading kernel package %s", k)
-	cmd := exec.CommandContext(ctx, "apt-get", "download", "-q", k.String())
-	cmd.Dir = tmp
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := apt.run(ctx, tmp, "download", "-q", k.String()); err != nil {
+		if isLockError(err) {
+			return "", err
+		}
 		return "", fmt.Errorf("download %s: apt-get download: %w: %s", k, err, lastLines(out, 3))
 	}
 	got := filepath.Join(tmp, k.DebName())

@@ -47,8 +47,9 @@ func missingPackages(ctx context.Context, pkgs []string) ([]string, error) {
 }
 
 // EnsurePackages installs those of pkgs that are missing. As root it runs
-// apt-get (updating the package lists first when the install fails); as
-// anyone else it returns an error that says the command to run.
+// apt-get (updating the package lists first when the install fails),
+// waiting up to packageLockTimeout for another apt or dpkg run to finish;
+// as anyone else it returns an error that says the command to run.
 func EnsurePackages(ctx context.Context, pkgs []string, logf func(string, ...any)) error {
 	missing, err := missingPackages(ctx, pkgs)
 	if err != nil || len(missing) == 0 {
@@ -59,21 +60,18 @@ func EnsurePackages(ctx context.Context, pkgs []string, logf func(string, ...any
 		return fmt.Errorf("lab: missing Debian packages %s; run: sudo apt-get update && sudo %s", strings.Join(missing, ", "), install)
 	}
 	logf("lab: installing %s", strings.Join(missing, " "))
-	run := func(args ...string) ([]byte, error) {
-		cmd := exec.CommandContext(ctx, "apt-get", args...)
-		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		return cmd.CombinedOutput()
-	}
+	apt := newAptGet(logf)
+	run := func(args ...string) ([]byte, error) { return apt.run(ctx, "", args...) }
 	args := append([]string{"install", "-y", "-q", "--no-install-recommends"}, missing...)
-	if _, err := run(args...); err == nil {
-		return nil
+	if _, err := run(args...); err == nil || isLockError(err) || ctx.Err() != nil {
+		return err
 	}
 	// Most often the package lists are missing (a fresh machine) or stale.
 	if out, err := run("update", "-q"); err != nil {
-		return fmt.Errorf("lab: apt-get update: %w: %s", err, lastLines(out, 5))
+		return aptError("apt-get update", out, err, 5)
 	}
 	if out, err := run(args...); err != nil {
-		return fmt.Errorf("lab: %s: %w: %s", install, err, lastLines(out, 8))
+		return aptError(install, out, err, 8)
 	}
 	return nil
 }
