@@ -93,8 +93,8 @@ func TestParseConfigErrors(t *testing.T) {
 		{"key outside section", "binary=/a\n[a]\n", 1, "binary", "outside of any section"},
 		{"duplicate key", "[a]\nbinary=/a\nbinary=/b\n", 3, "binary", "already set at line 2"},
 		{"duplicate section", "[a]\nbinary=/a\n[a]\n", 3, "", "already defined at line 1"},
-		{"bad header", "[a\nbinary=/a\n", 1, "", "closing"},
-		{"no separator", "[a]\nbinary /a\n", 2, "", "expected"},
+		{"bad header", "[a\nbinary=/a\n", 1, "", "malformed section header"},
+		{"no separator", "[a]\nbinary /a\n", 2, "", `want "key = value"`},
 		{"bad name", "[a/b]\nbinary=/a\n", 1, "", "may only contain"},
 		{"binary in default", "[default]\nbinary=/a\n[a]\nbinary=/a\n", 2, "binary", "not allowed in [default]"},
 		{"dependency in default", "[default]\ndependency=a\n[a]\nbinary=/a\n", 2, "dependency", "not allowed in [default]"},
@@ -119,6 +119,21 @@ func TestParseConfigErrors(t *testing.T) {
 				t.Errorf("err = %q, want prefix %q", err, prefix)
 			}
 		})
+	}
+}
+
+// TestParseConfigSharedSyntax pins what watchdog.cfg gained from sharing
+// seesaw.cfg's INI parser: comments after a value (but not inside double
+// quotes), a byte order mark and CRLF line ends.
+func TestParseConfigSharedSyntax(t *testing.T) {
+	text := "\uFEFF[a]\r\nbinary = /bin/a # the binary\r\nargs = -x \"-y #1 ;2\" ; two args\r\n"
+	cfg, err := ParseConfig(strings.NewReader(text), "w.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Services[0]
+	if s.Binary != "/bin/a" || !reflect.DeepEqual(s.Args, []string{"-x", "-y #1 ;2"}) {
+		t.Errorf("binary %q, args %q", s.Binary, s.Args)
 	}
 }
 

@@ -1,10 +1,10 @@
 package watchdog
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/seesawlb/seesaw/engine/config/ini"
 )
 
 // iniKey is one "key = value" line, remembered with its line number so that
@@ -32,57 +32,52 @@ func (s *iniSection) key(name string) (iniKey, bool) {
 	return iniKey{}, false
 }
 
-// readINI reads the subset of INI that Seesaw's watchdog.cfg uses: "[section]"
-// headers, "key = value" (or "key: value") lines, and full-line comments
-// starting with '#' or ';'. Keys before the first section, duplicate sections
-// and duplicate keys are errors rather than silently merged, because a
-// supervisor config with an ambiguous entry is more likely a typo than intent.
+// readINI reads watchdog.cfg with the shared INI parser (package ini has the
+// syntax, the same as seesaw.cfg's) and applies watchdog.cfg's own rules:
+// names are case-sensitive, and keys before the first section, duplicate
+// sections and duplicate keys are errors rather than silently merged,
+// because a supervisor config with an ambiguous entry is more likely a typo
+// than intent. It returns the first problem in the file.
 func readINI(r io.Reader, file string) ([]*iniSection, error) {
-	var (
-		sections []*iniSection
-		cur      *iniSection
-		seen     = map[string]int{}
-	)
-	sc := bufio.NewScanner(r)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		switch {
-		case line == "" || line[0] == '#' || line[0] == ';':
-			continue
-		case line[0] == '[':
-			if line[len(line)-1] != ']' {
-				return nil, &ConfigError{File: file, Line: n, Msg: "section header without closing ']'"}
-			}
-			name := strings.TrimSpace(line[1 : len(line)-1])
-			if name == "" {
-				return nil, &ConfigError{File: file, Line: n, Msg: "empty section name"}
-			}
-			if prev, ok := seen[name]; ok {
-				return nil, &ConfigError{File: file, Line: n, Msg: fmt.Sprintf("section [%s] already defined at line %d", name, prev)}
-			}
-			seen[name] = n
-			cur = &iniSection{name: name, line: n}
-			sections = append(sections, cur)
-			continue
-		}
-		i := strings.IndexAny(line, "=:")
-		if i < 0 {
-			return nil, &ConfigError{File: file, Line: n, Msg: fmt.Sprintf("expected \"key = value\", got %q", line)}
-		}
-		name := strings.TrimSpace(line[:i])
-		if name == "" {
-			return nil, &ConfigError{File: file, Line: n, Msg: "missing key name"}
-		}
-		if cur == nil {
-			return nil, &ConfigError{File: file, Line: n, Key: name, Msg: "key outside of any section"}
-		}
-		if prev, ok := cur.key(name); ok {
-			return nil, &ConfigError{File: file, Line: n, Key: name, Msg: fmt.Sprintf("already set at line %d", prev.line)}
-		}
-		cur.keys = append(cur.keys, iniKey{name: name, value: strings.TrimSpace(line[i+1:]), line: n})
-	}
-	if err := sc.Err(); err != nil {
+	data, err := io.ReadAll(r)
+	if err != nil {
 		return nil, &ConfigError{File: file, Msg: "read", Err: err}
+	}
+	secs, synErrs := ini.Parse(file, data)
+	var first *ConfigError
+	if len(synErrs) > 0 {
+		first = &ConfigError{File: file, Line: synErrs[0].Line, Msg: synErrs[0].Msg}
+	}
+	// The first problem in file order, whether a malformed line or a
+	// conflict: sections come in file order and their entries after them.
+	problem := func(e *ConfigError) error {
+		if first != nil && first.Line < e.Line {
+			return first
+		}
+		return e
+	}
+	var sections []*iniSection
+	seen := map[string]int{}
+	for _, s := range secs {
+		if s.Name == "" {
+			e := s.Entries[0]
+			return nil, problem(&ConfigError{File: file, Line: e.Line, Key: e.Key, Msg: "key outside of any section"})
+		}
+		if prev, ok := seen[s.Name]; ok {
+			return nil, problem(&ConfigError{File: file, Line: s.Line, Msg: fmt.Sprintf("section [%s] already defined at line %d", s.Name, prev)})
+		}
+		seen[s.Name] = s.Line
+		cur := &iniSection{name: s.Name, line: s.Line}
+		for _, e := range s.Entries {
+			if prev, ok := cur.key(e.Key); ok {
+				return nil, problem(&ConfigError{File: file, Line: e.Line, Key: e.Key, Msg: fmt.Sprintf("already set at line %d", prev.line)})
+			}
+			cur.keys = append(cur.keys, iniKey{name: e.Key, value: e.Value, line: e.Line})
+		}
+		sections = append(sections, cur)
+	}
+	if first != nil {
+		return nil, first
 	}
 	return sections, nil
 }

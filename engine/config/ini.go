@@ -1,9 +1,9 @@
 package config
 
 import (
-	"bytes"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/seesawlb/seesaw/engine/config/ini"
 )
 
 // iniEntry is one "key = value" line.
@@ -21,90 +21,30 @@ type iniSection struct {
 	Entries []iniEntry
 }
 
-// parseINI reads the subset of INI that seesaw.cfg uses (and that goconf,
-// which Seesaw v2 used, accepts): "[section]" headers, "key = value" or
-// "key: value" lines, whole-line comments starting with '#' or ';', and
-// comments after a value when the '#' or ';' follows whitespace. Section and
-// key names are case-insensitive and returned in lower case. A repeated
-// section is returned once with the entries of every occurrence.
+// parseINI reads seesaw.cfg with the shared INI parser (package ini has the
+// rules, which are goconf's, as Seesaw v2 used) and applies seesaw.cfg's own:
+// section and key names are case-insensitive and returned in lower case, and
+// a repeated section is returned once, with the entries of every occurrence.
 // Every malformed line is reported, not just the first.
 func parseINI(file string, data []byte) ([]*iniSection, Errors) {
-	var (
-		errs     Errors
-		sections []*iniSection
-		byName   = map[string]*iniSection{}
-		cur      *iniSection
-	)
-	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
-	for i, raw := range strings.Split(string(data), "\n") {
-		lineNo := i + 1
-		if !utf8.ValidString(raw) {
-			errs = append(errs, Issue{File: file, Line: lineNo, Msg: "line is not valid UTF-8"})
-			continue
-		}
-		line := strings.TrimSpace(raw)
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		if line[0] == '[' {
-			end := strings.IndexByte(line, ']')
-			rest := ""
-			if end >= 0 {
-				rest = strings.TrimSpace(line[end+1:])
-			}
-			if end < 0 || (rest != "" && rest[0] != '#' && rest[0] != ';') {
-				errs = append(errs, Issue{File: file, Line: lineNo, Msg: `malformed section header, want "[name]"`})
-				cur = nil
-				continue
-			}
-			name := strings.ToLower(strings.TrimSpace(line[1:end]))
-			if name == "" {
-				errs = append(errs, Issue{File: file, Line: lineNo, Msg: "empty section name"})
-				cur = nil
-				continue
-			}
-			if s, ok := byName[name]; ok {
-				cur = s
-				continue
-			}
-			cur = &iniSection{Name: name, Line: lineNo}
+	secs, synErrs := ini.Parse(file, data)
+	var errs Errors
+	for _, e := range synErrs {
+		errs = append(errs, Issue{File: e.File, Line: e.Line, Msg: e.Msg})
+	}
+	var sections []*iniSection
+	byName := map[string]*iniSection{}
+	for _, s := range secs {
+		name := strings.ToLower(s.Name)
+		cur := byName[name]
+		if cur == nil {
+			cur = &iniSection{Name: name, Line: s.Line}
 			byName[name] = cur
 			sections = append(sections, cur)
-			continue
 		}
-		sep := strings.IndexAny(line, "=:")
-		if sep < 0 {
-			errs = append(errs, Issue{File: file, Line: lineNo, Msg: `want "key = value" or "[section]"`})
-			continue
+		for _, e := range s.Entries {
+			cur.Entries = append(cur.Entries, iniEntry{Key: strings.ToLower(e.Key), Value: e.Value, Line: e.Line})
 		}
-		key := strings.ToLower(strings.TrimSpace(line[:sep]))
-		if key == "" {
-			errs = append(errs, Issue{File: file, Line: lineNo, Msg: "missing key before " + quote(line[sep:sep+1])})
-			continue
-		}
-		if cur == nil {
-			// Keys before the first header (or after a broken one) are kept
-			// in an unnamed section so the caller can warn about them.
-			cur = byName[""]
-			if cur == nil {
-				cur = &iniSection{Line: lineNo}
-				byName[""] = cur
-				sections = append(sections, cur)
-			}
-		}
-		cur.Entries = append(cur.Entries, iniEntry{Key: key, Value: stripComment(line[sep+1:]), Line: lineNo})
 	}
 	return sections, errs
-}
-
-// stripComment removes a trailing " # comment" or " ; comment" and the
-// surrounding whitespace from a value.
-func stripComment(v string) string {
-	for i := 1; i < len(v); i++ {
-		if (v[i] == '#' || v[i] == ';') && (v[i-1] == ' ' || v[i-1] == '\t') {
-			v = v[:i]
-			break
-		}
-	}
-	return strings.TrimSpace(v)
 }
