@@ -11,10 +11,12 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/seesawlb/seesaw/proto/ipc"
 )
 
 // DefaultEngineSocket is where the engine listens by default.
-const DefaultEngineSocket = "/var/run/seesaw/engine/engine.sock"
+var DefaultEngineSocket = ipc.DefaultSocket("engine")
 
 // rootOptions are the root command's flags, shared with subcommands that will
 // talk to the engine.

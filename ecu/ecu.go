@@ -27,16 +27,19 @@ import (
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
-// Defaults of the ECU's paths and address.
-const (
-	DefaultSocket            = "/var/run/seesaw/ecu/ecu.sock"
-	DefaultEngineSocket      = "/var/run/seesaw/engine/engine.sock"
-	DefaultNCCSocket         = "/var/run/seesaw/ncc/ncc.sock"
-	DefaultHASocket          = "/var/run/seesaw/ha/ha.sock"
-	DefaultHealthcheckSocket = "/var/run/seesaw/healthcheck/healthcheck.sock"
-	DefaultWatchdogSocket    = "/var/run/seesaw/watchdog/watchdog.sock"
-	DefaultHTTPAddr          = ":10257"
+// Defaults of the ECU's socket paths: its own and those of the daemons it
+// reports on.
+var (
+	DefaultSocket            = ipc.DefaultSocket("ecu")
+	DefaultEngineSocket      = ipc.DefaultSocket("engine")
+	DefaultNCCSocket         = ipc.DefaultSocket("ncc")
+	DefaultHASocket          = ipc.DefaultSocket("ha")
+	DefaultHealthcheckSocket = ipc.DefaultSocket("healthcheck")
+	DefaultWatchdogSocket    = ipc.DefaultSocket("watchdog")
 )
+
+// DefaultHTTPAddr is the ECU's monitoring listener unless told otherwise.
+const DefaultHTTPAddr = ":10257"
 
 // notInBuild is what the ECU does not do yet.
 const notInBuild = "only /healthz and a minimal plain-text status at / in this build: no HTML status page, JSON API, Prometheus metrics or authenticated remote control"

@@ -33,11 +33,11 @@ import (
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
-const (
+var (
 	// DefaultSocket is where HA serves its status.
-	DefaultSocket = "/var/run/seesaw/ha/ha.sock"
+	DefaultSocket = ipc.DefaultSocket("ha")
 	// DefaultEngineSocket is where HA finds the engine.
-	DefaultEngineSocket = "/var/run/seesaw/engine/engine.sock"
+	DefaultEngineSocket = ipc.DefaultSocket("engine")
 )
 
 // Config is what HA runs with.

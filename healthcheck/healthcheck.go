@@ -33,11 +33,11 @@ import (
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
-const (
+var (
 	// DefaultSocket is where healthcheck serves its status.
-	DefaultSocket = "/var/run/seesaw/healthcheck/healthcheck.sock"
+	DefaultSocket = ipc.DefaultSocket("healthcheck")
 	// DefaultEngineSocket is where healthcheck finds the engine.
-	DefaultEngineSocket = "/var/run/seesaw/engine/engine.sock"
+	DefaultEngineSocket = ipc.DefaultSocket("engine")
 )
 
 // Config is what healthcheck runs with.

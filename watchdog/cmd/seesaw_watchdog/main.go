@@ -30,7 +30,6 @@ import (
 const (
 	defaultConfig    = "/etc/seesaw/watchdog.cfg"
 	defaultLogDir    = "/var/log/seesaw"
-	defaultSocket    = "/var/run/seesaw/watchdog/watchdog.sock"
 	defaultReadGroup = "seesaw"
 )
 
@@ -52,7 +51,7 @@ func main() {
 	flag.StringVar(&o.config, "config", defaultConfig, "path of watchdog.cfg")
 	flag.StringVar(&o.logDir, "service_log_dir", defaultLogDir,
 		"directory for the services' stdout/stderr (seesaw_<name>.log.<time>, with a seesaw_<name>.log symlink)")
-	flag.StringVar(&o.socket, "socket", defaultSocket, "path of the watchdog's status socket")
+	flag.StringVar(&o.socket, "socket", ipc.DefaultSocket("watchdog"), "path of the watchdog's status socket")
 	flag.StringVar(&o.readGroup, "read_group", defaultReadGroup,
 		"group whose members may read the status besides root; empty for root only (the default group is skipped when it does not exist)")
 	flag.DurationVar(&o.backoff, "restart_delay", watchdog.DefaultBackoffBase,
