@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
+	"github.com/mdlayher/netlink/nltest"
 	"golang.org/x/sys/unix"
 
 	"github.com/seesawlb/seesaw/ncc/reconcile"
@@ -23,9 +24,15 @@ import (
 // does; Audit always reads, and repairs. It is safe for concurrent use;
 // runs are serialised.
 type Reconciler struct {
-	mu      sync.Mutex
-	c       *nftables.Conn
-	nsfd    int // the namespace Open was given, duplicated; -1 when none
+	mu   sync.Mutex
+	c    *nftables.Conn
+	nsfd int // the namespace Open was given, duplicated; -1 when none
+	// dial opens the connection the table is read on (the library's
+	// own connections go the same way: see Open and OpenTestDial).
+	dial func() (*netlink.Conn, error)
+	// socket says the connections are the kernel's sockets, whose
+	// buffers can be sized and peeked at.
+	socket  bool
 	logf    func(format string, args ...any)
 	desired *State // the last state applied; nil before the first
 	writes  atomic.Uint64
@@ -46,7 +53,10 @@ func Open(netns int, logf func(format string, args ...any)) (*Reconciler, error)
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	r := &Reconciler{nsfd: -1, logf: logf}
+	r := &Reconciler{nsfd: -1, logf: logf, socket: true}
+	r.dial = func() (*netlink.Conn, error) {
+		return netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.c.NetNS})
+	}
 	// No lasting socket: a failed batch may leave answers unread on it.
 	opts := []nftables.ConnOption{nftables.WithSockOptions(r.sizeBuffers)}
 	if netns != 0 {
@@ -64,6 +74,28 @@ func Open(netns int, logf func(format string, args ...any)) (*Reconciler, error)
 	}
 	r.c = c
 	return r, nil
+}
+
+// OpenTestDial returns a reconciler that talks to nf_tables through dial
+// rather than a socket to the kernel: every connection it opens, its own
+// and google/nftables' (nftables.WithTestDial), is nltest.Dial(dial). A
+// connection sends once (a request, or a batch) and then reads the
+// answers, so dial answers a send with nothing and gives the kernel's
+// answers one datagram per call with a nil request, as a socket would
+// (package nfttest's Kernel does). A reconciler's calls to dial never
+// overlap. logf is as for Open.
+func OpenTestDial(dial nltest.Func, logf func(format string, args ...any)) (*Reconciler, error) {
+	if dial == nil {
+		return nil, errors.New("nft: open: no dial function")
+	}
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	c, err := nftables.New(nftables.WithTestDial(dial))
+	if err != nil {
+		return nil, fmt.Errorf("nft: open: %w", err)
+	}
+	return &Reconciler{c: c, nsfd: -1, logf: logf, dial: func() (*netlink.Conn, error) { return nltest.Dial(dial), nil }}, nil
 }
 
 // Socket buffer sizes for a batch: what it sends, and what the kernel
@@ -295,7 +327,7 @@ func (r *Reconciler) write(ops []op) []reconcile.Change {
 // inet chains are read (the kernel lists chains by family, not by table).
 func (r *Reconciler) read() (kernelState, error) {
 	var st kernelState
-	conn, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: r.c.NetNS})
+	conn, err := r.dial()
 	if err != nil {
 		if errors.Is(err, unix.EPROTONOSUPPORT) {
 			err = fmt.Errorf("%w (no nfnetlink in this kernel): %w", ErrNotSupported, err)
@@ -317,7 +349,7 @@ func (r *Reconciler) read() (kernelState, error) {
 	if err != nil {
 		return st, fmt.Errorf("nft: list chains: %w", err)
 	}
-	rules, err := getRules(conn)
+	rules, err := getRules(conn, r.socket)
 	if err != nil {
 		return st, fmt.Errorf("nft: list rules of table inet %s: %w", Table, err)
 	}
@@ -396,7 +428,8 @@ func getTable(conn *netlink.Conn) (*nftables.Table, error) {
 
 // getRules lists the rules of the NCC's table by chain, with their handles
 // and userdata only: the digest in the userdata says what a rule is.
-func getRules(conn *netlink.Conn) (map[string][]kernelRule, error) {
+// socket says conn is a socket to the kernel (see below).
+func getRules(conn *netlink.Conn, socket bool) (map[string][]kernelRule, error) {
 	msg, err := message(unix.NFT_MSG_GETRULE, unix.NFTA_RULE_TABLE, netlink.Dump)
 	if err != nil {
 		return nil, err
@@ -410,16 +443,18 @@ func getRules(conn *netlink.Conn) (map[string][]kernelRule, error) {
 	// waiting) the parts stay at a page and a large table costs time
 	// quadratic in its rules. One look with a large buffer makes the
 	// parts large.
-	raw, err := conn.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	peek := make([]byte, 32<<10)
-	if err := raw.Read(func(fd uintptr) bool {
-		_, _, err := unix.Recvfrom(int(fd), peek, unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		return err != unix.EAGAIN
-	}); err != nil {
-		return nil, err
+	if socket {
+		raw, err := conn.SyscallConn()
+		if err != nil {
+			return nil, err
+		}
+		peek := make([]byte, 32<<10)
+		if err := raw.Read(func(fd uintptr) bool {
+			_, _, err := unix.Recvfrom(int(fd), peek, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			return err != unix.EAGAIN
+		}); err != nil {
+			return nil, err
+		}
 	}
 	msgs, err := conn.Receive()
 	if err != nil {

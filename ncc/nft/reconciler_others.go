@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime"
 
+	"github.com/mdlayher/netlink/nltest"
+
 	"github.com/seesawlb/seesaw/ncc/reconcile"
 )
 
@@ -16,6 +18,12 @@ type Reconciler struct{}
 // Open reports that nftables exists only on Linux.
 func Open(netns int, logf func(format string, args ...any)) (*Reconciler, error) {
 	return nil, fmt.Errorf("nft: %w: nftables exists only on Linux, not %s", ErrNotSupported, runtime.GOOS)
+}
+
+// OpenTestDial reports that the reconciler exists only on Linux: it is
+// the Linux one, over another transport.
+func OpenTestDial(dial nltest.Func, logf func(format string, args ...any)) (*Reconciler, error) {
+	return nil, fmt.Errorf("nft: %w: the reconciler exists only on Linux, not %s", ErrNotSupported, runtime.GOOS)
 }
 
 func (r *Reconciler) unsupported() error {
