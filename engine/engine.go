@@ -1,15 +1,15 @@
 // Package engine is the Seesaw engine daemon: the one process that holds
-// state and decides. It loads seesaw.cfg and cluster.pb, tells HA its VRRP
-// parameters and the healthcheck process its checks, records what they
-// report, and answers operators (CLI, ECU) on its socket.
+// state and decides. It loads seesaw.cfg and cluster.pb (and reloads them
+// when they change on disk), tells HA its VRRP parameters and the
+// healthcheck process its checks, records what they report, keeps the
+// operators' overrides, and drives the data plane: on any change it
+// computes the whole desired state (package dataplane, pure) and sends it to
+// the NCC, which makes the kernel match it.
 //
-// This build is the skeleton. What is real: loading and reloading the config
-// from disk (a bad config is rejected whole and the running one keeps
-// serving, the rejection kept for ConfigStatus), the HA and healthcheck
-// sessions, cluster/config/HA status, Failover (relinquish to HA), and
-// watching whether the NCC answers. Not yet: vserver state machines, the
-// desired data-plane state pushed to the NCC, overrides, peer sync and the
-// config server; those RPCs answer Unimplemented and the status says so.
+// The files of the package are its edges around that decision: engine.go
+// holds the state and the config, loop.go the reconcile loop that talks to
+// the NCC, sessions.go the HA and healthcheck streams, rpc.go the operators'
+// RPCs, state.go the state file, plan.go what a config would do.
 package engine
 
 import (
@@ -19,25 +19,29 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc"
 
 	"github.com/seesawlb/seesaw/engine/config"
+	"github.com/seesawlb/seesaw/engine/dataplane"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 	"github.com/seesawlb/seesaw/proto/ipc"
+	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
 // Defaults of the engine's paths and access groups.
 const (
-	DefaultSocket      = "/var/run/seesaw/engine/engine.sock"
-	DefaultNCCSocket   = "/var/run/seesaw/ncc/ncc.sock"
 	DefaultEngineConf  = "/etc/seesaw/seesaw.cfg"
 	DefaultClusterConf = "/etc/seesaw/cluster.pb"
+	// DefaultStateFile keeps the overrides and firewall marks across
+	// restarts (and reboots: it is not under /var/run).
+	DefaultStateFile = "/var/lib/seesaw/engine/state.pb"
 	// DefaultReaderGroup may read the engine's state. When the flag keeps
 	// this default and the group does not exist, only root may read.
 	DefaultReaderGroup = "seesaw"
@@ -45,15 +49,24 @@ const (
 	DefaultDaemonUser = "root"
 )
 
-// notInBuild says what the engine does not do yet.
-const notInBuild = "the engine computes no desired data-plane state and pushes nothing to the NCC in this build (no vserver state machines, overrides, peer sync or config server)"
+var (
+	// DefaultSocket is where the engine serves.
+	DefaultSocket = ipc.DefaultSocket("engine")
+	// DefaultNCCSocket is where the engine finds the NCC.
+	DefaultNCCSocket = ipc.DefaultSocket("ncc")
+	// DefaultHealthcheckSocket is where the engine asks the healthcheck
+	// process for its checks' history.
+	DefaultHealthcheckSocket = ipc.DefaultSocket("healthcheck")
+)
 
 // Config is what the engine runs with.
 type Config struct {
-	Socket      string
-	NCCSocket   string
-	EngineConf  string // seesaw.cfg
-	ClusterConf string // cluster.pb
+	Socket            string
+	NCCSocket         string
+	HealthcheckSocket string
+	EngineConf        string // seesaw.cfg
+	ClusterConf       string // cluster.pb
+	StateFile         string // "": overrides and marks are not kept
 	// ReaderGroup may call READ methods; AdminGroup READ and WRITE methods;
 	// DaemonUsers INTERNAL ones (the HA and healthcheck sessions). Each is a
 	// comma-separated list; root may always call everything.
@@ -62,9 +75,18 @@ type Config struct {
 	DaemonUsers string
 	// Reload delivers SIGHUP: re-read the config from disk.
 	Reload <-chan os.Signal
+	// WatchInterval is how often the config files are looked at for
+	// changes (default 250ms; negative: not watched).
+	WatchInterval time.Duration
 	// NCCPollInterval is how often the engine asks whether the NCC answers
 	// (default 5s).
 	NCCPollInterval time.Duration
+	// NCCTimeout bounds one call to the NCC (default 60s: a cold start of
+	// a large cluster is many writes).
+	NCCTimeout time.Duration
+	// RetryMin and RetryMax bound the backoff of a failed apply (default
+	// 100ms and 5s).
+	RetryMin, RetryMax time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 }
@@ -82,21 +104,32 @@ func (c *Config) setDefaults() {
 	if c.ClusterConf == "" {
 		c.ClusterConf = DefaultClusterConf
 	}
+	if c.WatchInterval == 0 {
+		c.WatchInterval = 250 * time.Millisecond
+	}
 	if c.NCCPollInterval <= 0 {
 		c.NCCPollInterval = 5 * time.Second
+	}
+	if c.NCCTimeout <= 0 {
+		c.NCCTimeout = 60 * time.Second
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = 100 * time.Millisecond
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = 5 * time.Second
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 }
 
-// loaded is one accepted config and what the engine derived from it. It is
-// never changed once built; a reload replaces it whole.
+// loaded is one accepted config and what the engine derived from it alone.
+// It is never changed once built; a reload replaces it whole.
 type loaded struct {
-	res    *config.Result
-	at     time.Time
-	ha     *hapb.Config
-	checks *hcpb.CheckSet
+	res *config.Result
+	at  time.Time
+	ha  *hapb.Config
 }
 
 // haSession is the open HASession.
@@ -113,6 +146,12 @@ type Engine struct {
 	enginepb.UnimplementedEngineServer
 	cfg  Config
 	comp *ipc.Component
+	// ncc is the NCC's client; hc the healthcheck process's (nil: no
+	// check history). Run dials them; tests give their own.
+	ncc nccpb.NCCClient
+	hc  hcpb.HealthcheckClient
+	// kick wakes the reconcile loop: something it depends on changed.
+	kick chan struct{}
 
 	mu          sync.Mutex
 	cur         *loaded       // nil until a config loads
@@ -120,38 +159,87 @@ type Engine struct {
 	lastErr     string
 	lastErrTime time.Time
 
+	// Operators' overrides by key ("vserver NAME", ...), and a generation
+	// bumped at every change.
+	overrides map[string]*enginepb.OverrideRecord
+	ovGen     uint64
+	// marks are the firewall marks in use (dataplane.Model.Marks), kept in
+	// the state file.
+	marks    map[string]uint32
+	stateErr string
+
+	// The model and plan the loop computed last; checks is the check set
+	// for the healthcheck sessions, checksChanged closed when it changes.
+	model         *dataplane.Model
+	plan          *dataplane.Plan
+	checks        *hcpb.CheckSet
+	checksChanged chan struct{}
+
 	ha            *haSession // nil when no HA is connected
 	haStatus      *hapb.Status
-	haState       seesawpb.HAState
-	haLastUpdate  time.Time
 	haTransitions []*hapb.Transition // newest last, at most maxTransitions
+	ht            *haTracker
 
 	hcSessions int
 	results    map[uint64]*hcpb.Result // last result per check id
 	nResults   uint64
+
+	// What the loop knows of the NCC and the kernel.
+	nccPid     int32
+	resend     bool // send the desired state even if it is what was applied
+	apply      applyStatus
+	adopted    *dataplane.Adopted // what the kernel held at start, until settled
+	adoptUntil time.Time
+	readKernel bool // the kernel's state was read (adopted) once
+}
+
+// applyStatus is the outcome of the last Apply, for the status.
+type applyStatus struct {
+	at       time.Time
+	changes  int
+	writes   uint64
+	errors   []string
+	rpcErr   string
+	applied  *nccpb.DesiredState // the last state the NCC took (even with errors)
+	failures int                 // consecutive failed applies
 }
 
 const maxTransitions = 32
 
-// New returns an engine with no config loaded yet.
+// New returns an engine with no config loaded yet, whose NCC is ncc (nil
+// until Run dials it).
 func New(cfg Config) *Engine {
 	cfg.setDefaults()
 	e := &Engine{
-		cfg:     cfg,
-		comp:    ipc.NewComponent("engine"),
-		changed: make(chan struct{}),
-		results: map[uint64]*hcpb.Result{},
+		cfg:           cfg,
+		comp:          ipc.NewComponent("engine"),
+		kick:          make(chan struct{}, 1),
+		changed:       make(chan struct{}),
+		checksChanged: make(chan struct{}),
+		results:       map[uint64]*hcpb.Result{},
+		overrides:     map[string]*enginepb.OverrideRecord{},
+		ht:            newHATracker(30 * time.Second),
 	}
 	e.comp.SetFacility("config", false, "not loaded yet")
 	e.comp.SetFacility("ncc", false, "not checked yet")
-	e.comp.SetFacility("dataplane", false, notInBuild)
+	e.comp.SetFacility("dataplane", false, "nothing applied yet")
 	e.comp.SetDetail("socket", cfg.Socket)
 	e.comp.SetDetail("ncc_socket", cfg.NCCSocket)
 	e.comp.SetDetail("engine_conf", cfg.EngineConf)
 	e.comp.SetDetail("cluster_conf", cfg.ClusterConf)
+	e.comp.SetDetail("state_file", cfg.StateFile)
 	e.comp.SetHook(e.statusDetails)
+	e.loadState()
 	return e
 }
+
+// SetNCC gives the engine its NCC (Run dials the socket; tests give a
+// client of their own, such as one over fake kernels).
+func (e *Engine) SetNCC(c nccpb.NCCClient) { e.ncc = c }
+
+// SetHealthcheck gives the engine the healthcheck process's status service,
+// which it asks for the checks' history.
+func (e *Engine) SetHealthcheck(c hcpb.HealthcheckClient) { e.hc = c }
 
 // Component is the engine's Component service.
 func (e *Engine) Component() *ipc.Component { return e.comp }
@@ -162,6 +250,16 @@ func (e *Engine) Register(s grpc.ServiceRegistrar) {
 	seesawpb.RegisterComponentServer(s, e.comp)
 }
 
+func (e *Engine) now() time.Time { return e.cfg.Now() }
+
+// wake asks the reconcile loop to look again.
+func (e *Engine) wake() {
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
 func (e *Engine) statusDetails(st *seesawpb.ComponentStatus) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -170,30 +268,52 @@ func (e *Engine) statusDetails(st *seesawpb.ComponentStatus) {
 		n := cl.Counts()
 		st.Details["cluster"] = e.cur.res.Engine.ClusterName
 		st.Details["vservers"] = strconv.Itoa(n.Vservers)
-		st.Details["checks"] = strconv.Itoa(len(e.cur.checks.Upsert))
 		st.Details["config_loaded"] = e.cur.at.UTC().Format(time.RFC3339)
 	}
-	st.Details["ha_state"] = e.haStateLocked().String()
+	if e.checks != nil {
+		st.Details["checks"] = strconv.Itoa(len(e.checks.Upsert))
+	}
+	if e.plan != nil {
+		st.Details["ipvs_services"] = strconv.Itoa(len(e.plan.Desired.Services))
+		st.Details["lb_interface_up"] = strconv.FormatBool(e.plan.Desired.GetLbInterface().GetUp())
+	}
+	st.Details["ha_state"] = e.ht.state(e.now()).String()
 	st.Details["ha_session"] = strconv.FormatBool(e.ha != nil)
 	st.Details["healthcheck_sessions"] = strconv.Itoa(e.hcSessions)
 	st.Details["check_results"] = strconv.FormatUint(e.nResults, 10)
+	st.Details["overrides"] = strconv.Itoa(len(e.overrides))
+	if e.adopted != nil {
+		st.Details["adopting"] = "until every check has reported, at most until " + e.adoptUntil.UTC().Format(time.RFC3339)
+	}
 	if e.lastErr != "" {
 		st.Warnings = append(st.Warnings, fmt.Sprintf("config rejected at %s (the previous config, if any, keeps serving): %s",
 			e.lastErrTime.UTC().Format(time.RFC3339), e.lastErr))
+	}
+	if e.stateErr != "" {
+		st.Warnings = append(st.Warnings, e.stateErr)
+	}
+	if e.model != nil {
+		st.Warnings = append(st.Warnings, e.model.Warnings...)
 	}
 }
 
 // Reload reads seesaw.cfg and cluster.pb from disk. A config with any error
 // is rejected whole: the running config keeps serving, and the error is kept
-// for ConfigStatus and logged. An accepted config replaces the running one
-// and is sent to the open HA and healthcheck sessions.
+// for ConfigStatus and logged. An accepted config replaces the running one;
+// the loop applies what it changes and the sessions get the new HA config
+// and checks.
 func (e *Engine) Reload() error {
 	res := config.Check(e.cfg.EngineConf, e.cfg.ClusterConf)
+	return e.accept(res)
+}
+
+// accept makes res the running config, or rejects it.
+func (e *Engine) accept(res *config.Result) error {
 	err := res.Err()
 	if err == nil && res.ThisNode == nil {
 		err = fmt.Errorf("%s: this node is not a node of %s", e.cfg.EngineConf, e.cfg.ClusterConf)
 	}
-	now := e.cfg.Now()
+	now := e.now()
 	if err != nil {
 		e.mu.Lock()
 		e.lastErr, e.lastErrTime = err.Error(), now
@@ -207,37 +327,23 @@ func (e *Engine) Reload() error {
 		}
 		return fmt.Errorf("engine: config rejected: %w", err)
 	}
-	l := &loaded{
-		res:    res,
-		at:     now,
-		ha:     haConfig(res.Engine, res.Cluster, res.ThisNode),
-		checks: checkSet(res.Cluster),
-	}
+	l := &loaded{res: res, at: now, ha: haConfig(res.Engine, res.Cluster, res.ThisNode)}
 	for _, w := range res.Warnings {
 		glog.Warningf("engine: config warning: %v", w)
 	}
 	e.mu.Lock()
 	e.cur = l
+	e.ht.timeout = res.Engine.HAStateTimeout
 	e.lastErr, e.lastErrTime = "", time.Time{}
-	// Results of checks the new config no longer has would never be
-	// replaced; forget them.
-	keep := map[uint64]bool{}
-	for _, c := range l.checks.Upsert {
-		keep[c.Id] = true
-	}
-	for id := range e.results {
-		if !keep[id] {
-			delete(e.results, id)
-		}
-	}
 	close(e.changed)
 	e.changed = make(chan struct{})
 	e.mu.Unlock()
+	e.wake()
 	n := res.Cluster.Counts()
-	e.comp.SetFacility("config", true, fmt.Sprintf("%s and %s loaded at %s: cluster %q, %d nodes, %d vservers, %d checks",
-		e.cfg.EngineConf, e.cfg.ClusterConf, now.UTC().Format(time.RFC3339), res.Engine.ClusterName, n.Nodes, n.Vservers, len(l.checks.Upsert)))
-	glog.Infof("engine: config loaded: cluster %q, this node %s (priority %d), %d vservers, %d checks",
-		res.Engine.ClusterName, res.ThisNode.FQDN, res.ThisNode.Priority, n.Vservers, len(l.checks.Upsert))
+	e.comp.SetFacility("config", true, fmt.Sprintf("%s and %s loaded at %s: cluster %q, %d nodes, %d vservers",
+		e.cfg.EngineConf, e.cfg.ClusterConf, now.UTC().Format(time.RFC3339), res.Engine.ClusterName, n.Nodes, n.Vservers))
+	glog.Infof("engine: config loaded: cluster %q, this node %s (priority %d), %d vservers",
+		res.Engine.ClusterName, res.ThisNode.FQDN, res.ThisNode.Priority, n.Vservers)
 	return nil
 }
 
@@ -278,21 +384,21 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("engine: %w", err)
 	}
 	defer ncc.Close()
+	e.SetNCC(nccpb.NewNCCClient(ncc))
+	if cfg.HealthcheckSocket != "" {
+		hc, err := ipc.Dial(cfg.HealthcheckSocket, ipc.DialOptions{})
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
+		defer hc.Close()
+		e.SetHealthcheck(hcpb.NewHealthcheckClient(hc))
+	}
 	glog.Infof("engine: serving on %s; NCC at %s", cfg.Socket, cfg.NCCSocket)
 
 	var wg sync.WaitGroup
-	wg.Go(func() { e.watchNCC(ctx, ncc) })
-	wg.Go(func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-cfg.Reload:
-				glog.Infof("engine: SIGHUP: reloading the config from disk")
-				e.Reload()
-			}
-		}
-	})
+	wg.Go(func() { e.watchNCC(ctx, seesawpb.NewComponentClient(ncc)) })
+	wg.Go(func() { e.Loop(ctx) })
+	wg.Go(func() { e.watchConfig(ctx) })
 	err = srv.Serve(ctx, 2*time.Second)
 	wg.Wait()
 	if err != nil {
@@ -302,12 +408,74 @@ func Run(ctx context.Context, cfg Config) error {
 	return nil
 }
 
+// watchConfig reloads on SIGHUP, and when seesaw.cfg or cluster.pb change
+// on disk: each is looked at every WatchInterval (size, time, inode, so an
+// editor's save by rename counts), and reloaded once it has stayed the
+// same for one interval, so that a file caught half-written is not read.
+func (e *Engine) watchConfig(ctx context.Context) {
+	var tick <-chan time.Time
+	if e.cfg.WatchInterval > 0 {
+		t := time.NewTicker(e.cfg.WatchInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	last := stamps(e.cfg.EngineConf, e.cfg.ClusterConf)
+	pending := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.cfg.Reload:
+			glog.Infof("engine: SIGHUP: reloading the config from disk")
+			e.Reload()
+		case <-tick:
+			now := stamps(e.cfg.EngineConf, e.cfg.ClusterConf)
+			switch {
+			case now != last:
+				last, pending = now, true
+			case pending:
+				pending = false
+				glog.Infof("engine: %s or %s changed on disk: reloading", e.cfg.EngineConf, e.cfg.ClusterConf)
+				e.Reload()
+			}
+		}
+	}
+}
+
+// fileStamp is what tells that a file changed.
+type fileStamp struct {
+	size  int64
+	mtime time.Time
+	ino   uint64
+	err   bool
+}
+
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}
+
+func stamps(paths ...string) [2]fileStamp {
+	var out [2]fileStamp
+	for i, p := range paths[:2] {
+		fi, err := os.Stat(p)
+		if err != nil {
+			out[i] = fileStamp{err: true}
+			continue
+		}
+		out[i] = fileStamp{size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
+	}
+	return out
+}
+
 // watchNCC asks the NCC for its status every poll interval (every second
 // while it does not answer, so that an NCC starting late is found soon) and
-// reports in the engine's status whether it answers. The connection redials
+// reports in the engine's status whether it answers. A new NCC process (its
+// pid changed) gets the whole desired state again. The connection redials
 // with backoff by itself.
-func (e *Engine) watchNCC(ctx context.Context, cc *grpc.ClientConn) {
-	client := seesawpb.NewComponentClient(cc)
+func (e *Engine) watchNCC(ctx context.Context, client seesawpb.ComponentClient) {
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		st, err := client.Status(cctx, &seesawpb.StatusRequest{})
@@ -325,6 +493,14 @@ func (e *Engine) watchNCC(ctx context.Context, cc *grpc.ClientConn) {
 			if e.comp.SetFacility("ncc", true, fmt.Sprintf("NCC answers (pid %d): %s", st.Pid, st.State)) {
 				glog.Infof("engine: NCC answers (pid %d): %s", st.Pid, st.State)
 			}
+			e.mu.Lock()
+			if e.nccPid != 0 && e.nccPid != st.Pid {
+				glog.Infof("engine: the NCC restarted (pid %d, was %d): sending it the desired state again", st.Pid, e.nccPid)
+				e.resend = true
+			}
+			e.nccPid = st.Pid
+			e.mu.Unlock()
+			e.wake()
 		}
 		select {
 		case <-ctx.Done():

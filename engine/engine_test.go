@@ -172,9 +172,6 @@ func TestConfigSource(t *testing.T) {
 			t.Errorf("set %s: %v", src, err)
 		}
 	}
-	if _, err := e.Vservers(ctx, nil); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "not in this build") {
-		t.Errorf("Vservers: %v", err)
-	}
 }
 
 // serveEngine serves e on a socket in a temporary directory, letting any
@@ -258,7 +255,19 @@ func TestHASession(t *testing.T) {
 		t.Errorf("ClusterStatus HA state %v", cl.HaState)
 	}
 
-	// Failover reaches HA as a relinquish request.
+	// Failover is for the master.
+	if _, err := eng.Failover(ctx, &enginepb.FailoverRequest{}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "not the master") {
+		t.Errorf("Failover on a node that is not master: %v", err)
+	}
+	stream.Send(&hapb.Report{Report: &hapb.Report_Transition{Transition: &hapb.Transition{
+		From: seesawpb.HAState_HA_STATE_BACKUP, To: seesawpb.HAState_HA_STATE_LEADER, Reason: "test"}}})
+	for e.haStateNow() != seesawpb.HAState_HA_STATE_LEADER {
+		if ctx.Err() != nil {
+			t.Fatal("the LEADER transition never arrived")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// On the master it reaches HA as a relinquish request.
 	if r, err := eng.Failover(ctx, &enginepb.FailoverRequest{}); err != nil || r.Message == "" {
 		t.Fatalf("Failover: %v, %v", r, err)
 	}
@@ -293,18 +302,22 @@ func TestHASession(t *testing.T) {
 	}
 	scancel()
 
-	// HA going away makes the state UNKNOWN.
+	// HA going away does not change the state by itself (30 s of silence
+	// does; TestHAStateTimesOut), but the status says there is no session.
 	stream2.CloseSend()
 	if _, err := stream2.Recv(); err == nil {
 		t.Fatal("session did not end")
 	}
 	for {
 		hs, _ := eng.HAStatus(ctx, &enginepb.HAStatusRequest{})
-		if hs.GetState() == seesawpb.HAState_HA_STATE_UNKNOWN {
+		if len(hs.GetFacilities()) == 1 {
+			if hs.GetState() != seesawpb.HAState_HA_STATE_LEADER {
+				t.Errorf("HA state after the session ended: %v, want the last reported until the timeout", hs.GetState())
+			}
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("HA state after the session ended: %v", hs.GetState())
+			t.Fatalf("HAStatus never said the session ended: %v", hs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -334,10 +347,8 @@ func TestHAStateTimesOut(t *testing.T) {
 
 func TestHealthcheckSession(t *testing.T) {
 	cfgPath, clPath := copyGKE(t)
-	e := New(Config{EngineConf: cfgPath, ClusterConf: clPath})
-	if err := e.Reload(); err != nil {
-		t.Fatal(err)
-	}
+	r := newRig(t, cfgPath, clPath, nil)
+	e := r.e
 	cc := serveEngine(t, e)
 	eng := enginepb.NewEngineClient(cc)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -2,24 +2,30 @@ package engine
 
 import (
 	"context"
-	"errors"
-	"io"
+	"fmt"
+	"net/netip"
 	"slices"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/golang/glog"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/seesawlb/seesaw/engine/dataplane"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 	"github.com/seesawlb/seesaw/proto/ipc"
+	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
+
+// The engine's RPCs for operators (CLI, ECU): thin adapters over the state
+// the engine holds and the plan the loop computed last.
 
 // sourceDisk is the only config source in this build.
 const sourceDisk = "disk"
@@ -70,6 +76,10 @@ func (e *Engine) ClusterStatus(context.Context, *enginepb.ClusterStatusRequest) 
 func (e *Engine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*enginepb.ConfigStatusResponse, error) {
 	e.mu.Lock()
 	cur, lastErr, lastErrTime := e.cur, e.lastErr, e.lastErrTime
+	var modelWarnings []string
+	if e.model != nil {
+		modelWarnings = slices.Clone(e.model.Warnings)
+	}
 	e.mu.Unlock()
 	resp := &enginepb.ConfigStatusResponse{Source: sourceDisk, LastError: lastErr}
 	if lastErr != "" {
@@ -90,6 +100,7 @@ func (e *Engine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*
 	for _, w := range cur.res.Warnings {
 		resp.Warnings = append(resp.Warnings, w.String())
 	}
+	resp.Warnings = append(resp.Warnings, modelWarnings...)
 	return resp, nil
 }
 
@@ -117,32 +128,274 @@ func (e *Engine) ConfigSource(_ context.Context, req *enginepb.ConfigSourceReque
 		return resp, nil
 	}
 	return nil, status.Errorf(codes.FailedPrecondition,
-		"engine: config source %q: only the %q source exists in this build (no peer or config server yet)", req.Source, sourceDisk)
+		"engine: config source %q: only the %q source exists in this build (the peer and config server sources come with peer sync)", req.Source, sourceDisk)
 }
 
-func (e *Engine) Vservers(context.Context, *enginepb.VserversRequest) (*enginepb.VserversResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "engine: Vservers: vserver state machines are not in this build")
+// planNow is the last plan, or an error for the caller when there is none.
+func (e *Engine) planNow() (*dataplane.Plan, error) {
+	e.mu.Lock()
+	p := e.plan
+	e.mu.Unlock()
+	if p == nil {
+		cur, _ := e.current()
+		if cur == nil {
+			return nil, e.noConfig()
+		}
+		return nil, status.Error(codes.Unavailable, "engine: the data plane has not been computed yet (is the NCC answering?)")
+	}
+	return p, nil
 }
 
-func (e *Engine) Backends(context.Context, *enginepb.BackendsRequest) (*enginepb.BackendsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "engine: Backends: backend state is not in this build")
+// Vservers reports every vserver (or those whose name starts with
+// req.name): its state, services and destinations as the engine decided
+// them, with the kernel's counters (from the NCC) where it has them.
+func (e *Engine) Vservers(ctx context.Context, req *enginepb.VserversRequest) (*enginepb.VserversResponse, error) {
+	p, err := e.planNow()
+	if err != nil {
+		return nil, err
+	}
+	resp := &enginepb.VserversResponse{}
+	for _, v := range p.Vservers {
+		if strings.HasPrefix(v.Name, req.Name) {
+			resp.Vservers = append(resp.Vservers, proto.Clone(v).(*enginepb.VserverStatus))
+		}
+	}
+	e.mu.Lock()
+	for _, v := range resp.Vservers {
+		if r := e.overrides["vserver "+v.Name]; r != nil {
+			v.OverrideInfo = r.Info
+		}
+	}
+	e.mu.Unlock()
+	e.addStats(ctx, resp.Vservers)
+	return resp, nil
 }
 
+// addStats fills in IPVS counters from the NCC. Without an answer the
+// state is still worth having: a warning says why the counters are absent.
+func (e *Engine) addStats(ctx context.Context, vs []*enginepb.VserverStatus) {
+	if e.ncc == nil || len(vs) == 0 {
+		return
+	}
+	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := e.ncc.GetState(gctx, &nccpb.GetStateRequest{WithStats: true})
+	if err != nil {
+		for _, v := range vs {
+			v.Warnings = append(v.Warnings, "no IPVS counters: the NCC did not answer: "+status.Convert(err).Message())
+		}
+		return
+	}
+	svcs := map[string]*nccpb.Service{}
+	for _, s := range st.GetState().GetServices() {
+		svcs[statsKey(s.Family, s.Protocol, s.Address, s.Port, s.Fwmark)] = s
+	}
+	for _, v := range vs {
+		for _, ss := range v.Services {
+			k := statsKey(ss.Family, ss.Protocol, ss.Vip, ss.Port, ss.Fwmark)
+			ks := svcs[k]
+			if ks == nil {
+				continue
+			}
+			ss.Stats = ks.Stats
+			dests := map[string]*nccpb.Destination{}
+			for _, d := range ks.Destinations {
+				dests[hostPort(d.Address, d.Port)] = d
+			}
+			for _, d := range ss.Destinations {
+				kd := dests[hostPort(d.Address, d.Port)]
+				if kd == nil {
+					continue
+				}
+				d.Stats = kd.Stats
+				d.ActiveConnections, d.InactiveConnections, d.PersistentConnections = kd.ActiveConnections, kd.InactiveConnections, kd.PersistentConnections
+			}
+		}
+	}
+}
+
+func statsKey(f nccpb.Family, p nccpb.Protocol, addr string, port, fwmark uint32) string {
+	if fwmark != 0 {
+		return fmt.Sprintf("%d FWM %d", f, fwmark)
+	}
+	return fmt.Sprintf("%d %d %s", f, p, hostPort(addr, port))
+}
+
+func hostPort(addr string, port uint32) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return fmt.Sprintf("%s:%d", addr, port)
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)).String()
+}
+
+// Backends reports every backend (or those whose fqdn starts with
+// req.fqdn), across the vservers that have it.
+func (e *Engine) Backends(_ context.Context, req *enginepb.BackendsRequest) (*enginepb.BackendsResponse, error) {
+	p, err := e.planNow()
+	if err != nil {
+		return nil, err
+	}
+	resp := &enginepb.BackendsResponse{}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, b := range p.Backends {
+		if !strings.HasPrefix(b.Fqdn, req.Fqdn) {
+			continue
+		}
+		c := proto.Clone(b).(*enginepb.BackendStatus)
+		if r := e.overrides["backend "+b.Fqdn]; r != nil {
+			c.OverrideInfo = r.Info
+		}
+		resp.Backends = append(resp.Backends, c)
+	}
+	return resp, nil
+}
+
+// VLANs reports the VLAN interfaces of the config, with how many backends
+// and VIPs are in each one's subnets.
 func (e *Engine) VLANs(context.Context, *enginepb.VLANsRequest) (*enginepb.VLANsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "engine: VLANs: VLAN state is not in this build")
+	p, err := e.planNow()
+	if err != nil {
+		return nil, err
+	}
+	resp := &enginepb.VLANsResponse{}
+	for _, v := range p.VLANs {
+		resp.Vlans = append(resp.Vlans, proto.Clone(v).(*enginepb.VLANStatus))
+	}
+	return resp, nil
 }
 
-func (e *Engine) Override(context.Context, *enginepb.OverrideRequest) (*enginepb.OverrideResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "engine: Override: overrides are not in this build")
+// Override sets or clears (OVERRIDE_DEFAULT) an override of a vserver, a
+// backend or a destination. It is applied at once and kept in the state
+// file, with who set it and when. The target must exist in the running
+// config: an override of a name that is not there would do nothing and
+// say nothing.
+func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*enginepb.OverrideResponse, error) {
+	rec := &enginepb.OverrideRecord{}
+	var kind, name string
+	switch t := req.Target.(type) {
+	case *enginepb.OverrideRequest_Vserver:
+		kind, name, rec.Target = "vserver", t.Vserver, &enginepb.OverrideRecord_Vserver{Vserver: t.Vserver}
+	case *enginepb.OverrideRequest_Backend:
+		kind, name, rec.Target = "backend", t.Backend, &enginepb.OverrideRecord_Backend{Backend: t.Backend}
+	case *enginepb.OverrideRequest_Destination:
+		kind, name, rec.Target = "destination", t.Destination, &enginepb.OverrideRecord_Destination{Destination: t.Destination}
+	default:
+		return nil, status.Error(codes.InvalidArgument, "engine: override: name a vserver, a backend or a destination")
+	}
+	if _, ok := enginepb.OverrideState_name[int32(req.State)]; !ok {
+		return nil, status.Errorf(codes.InvalidArgument, "engine: override: state %d is not default, disabled or enabled", req.State)
+	}
+	e.mu.Lock()
+	m := e.model
+	e.mu.Unlock()
+	if m == nil {
+		return nil, e.noConfig()
+	}
+	names := targetNames(m, kind)
+	if !slices.Contains(names, name) {
+		return nil, status.Errorf(codes.NotFound, "engine: override: no %s %q in the running config%s", kind, name, suggest(names, name))
+	}
+	who := "unknown"
+	if c, ok := ipc.CredFromContext(ctx); ok {
+		who = c.String()
+	}
+	rec.Info = &enginepb.OverrideInfo{State: req.State, SetBy: who, SetAt: timestamppb.New(e.now())}
+	key := overrideKey(rec)
+	e.mu.Lock()
+	prev := enginepb.OverrideState_OVERRIDE_DEFAULT
+	if old := e.overrides[key]; old != nil {
+		prev = old.Info.GetState()
+	}
+	if req.State == enginepb.OverrideState_OVERRIDE_DEFAULT {
+		delete(e.overrides, key)
+	} else {
+		e.overrides[key] = rec
+	}
+	e.ovGen++
+	e.saveStateLocked()
+	e.mu.Unlock()
+	e.wake()
+	glog.Infof("engine: override %s %s: %s (was %s), set by %s", kind, name, overrideWord(req.State), overrideWord(prev), who)
+	return &enginepb.OverrideResponse{Target: kind + " " + name, Previous: prev}, nil
 }
 
-// Failover asks HA to give up mastership.
+func overrideWord(s enginepb.OverrideState) string {
+	return strings.ToLower(strings.TrimPrefix(s.String(), "OVERRIDE_"))
+}
+
+// targetNames are the names of one kind in the model.
+func targetNames(m *dataplane.Model, kind string) []string {
+	var out []string
+	switch kind {
+	case "vserver":
+		for _, v := range m.Vservers {
+			out = append(out, v.Config.Name)
+		}
+	case "backend":
+		for _, b := range m.Backends {
+			out = append(out, b.FQDN)
+		}
+	case "destination":
+		for _, v := range m.Vservers {
+			for _, s := range v.Services {
+				for _, d := range s.Destinations {
+					out = append(out, d.Name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// suggest names up to three of names that start like name.
+func suggest(names []string, name string) string {
+	var close []string
+	for n := len(name); n > 0 && len(close) == 0; n-- {
+		for _, c := range names {
+			if strings.HasPrefix(c, name[:n]) && len(close) < 3 {
+				close = append(close, c)
+			}
+		}
+		if n < len(name)-8 {
+			break
+		}
+	}
+	if len(close) == 0 {
+		return ""
+	}
+	return " (did you mean " + strings.Join(close, ", ") + "?)"
+}
+
+// Overrides lists the overrides in force.
+func (e *Engine) Overrides(context.Context, *enginepb.OverridesRequest) (*enginepb.OverridesResponse, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	resp := &enginepb.OverridesResponse{}
+	keys := make([]string, 0, len(e.overrides))
+	for k := range e.overrides {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		resp.Overrides = append(resp.Overrides, proto.Clone(e.overrides[k]).(*enginepb.OverrideRecord))
+	}
+	return resp, nil
+}
+
+// Failover asks HA to give up mastership. Only the master can: forwarding
+// the request from the backup to the master comes with peer sync.
 func (e *Engine) Failover(context.Context, *enginepb.FailoverRequest) (*enginepb.FailoverResponse, error) {
 	e.mu.Lock()
 	s := e.ha
+	state := e.ht.state(e.now())
 	e.mu.Unlock()
 	if s == nil {
 		return nil, status.Error(codes.FailedPrecondition, "engine: failover: no HA session (is seesaw_ha running?)")
+	}
+	if state != seesawpb.HAState_HA_STATE_LEADER {
+		return nil, status.Errorf(codes.FailedPrecondition, "engine: failover: this node is %v, not the master: run failover on the master", state)
 	}
 	cmd := &hapb.Command{Command: &hapb.Command_Relinquish{Relinquish: &hapb.Relinquish{Reason: "failover requested by an operator"}}}
 	select {
@@ -161,193 +414,79 @@ func (e *Engine) HAStatus(context.Context, *enginepb.HAStatusRequest) (*hapb.Sta
 	st := &hapb.Status{}
 	if e.haStatus != nil {
 		st = proto.Clone(e.haStatus).(*hapb.Status)
-		st.LastUpdate = timestamppb.New(e.haLastUpdate)
 	}
-	st.State = e.haStateLocked()
+	st.State = e.ht.state(e.now())
+	if !e.ht.lastReport.IsZero() {
+		st.LastUpdate = timestamppb.New(e.ht.lastReport)
+	}
 	if e.ha == nil {
 		st.Facilities = append(st.Facilities, &seesawpb.Facility{Name: "ha-session", Detail: "no HA session open (is seesaw_ha running?)"})
 	}
 	return st, nil
 }
 
-// defaultHAStateTimeout is Seesaw v2's: HA silent this long is UNKNOWN.
-const defaultHAStateTimeout = 30 * time.Second
-
-// haStateLocked is HA's state as the engine sees it: UNKNOWN without a
-// session, or when HA has been silent longer than the HA state timeout.
-func (e *Engine) haStateLocked() seesawpb.HAState {
-	if e.ha == nil {
-		return seesawpb.HAState_HA_STATE_UNKNOWN
-	}
-	timeout := defaultHAStateTimeout
-	if e.cur != nil && e.cur.res.Engine.HAStateTimeout > 0 {
-		timeout = e.cur.res.Engine.HAStateTimeout
-	}
-	if !e.haLastUpdate.IsZero() && e.cfg.Now().Sub(e.haLastUpdate) > timeout {
-		return seesawpb.HAState_HA_STATE_UNKNOWN
-	}
-	return e.haState
-}
-
-func (e *Engine) haStateNow() seesawpb.HAState {
+// Checks reports the health checks: each one's Seesaw name, what it
+// probes, the destinations its result decides, its state, and with
+// with_history the history the healthcheck process keeps.
+func (e *Engine) Checks(ctx context.Context, req *enginepb.ChecksRequest) (*enginepb.ChecksResponse, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.haStateLocked()
-}
-
-// HASession is HA's stream. The engine sends the HA config derived from the
-// running config (again whenever it changes) and relinquish requests, and
-// records HA's transitions and status reports. A newer session replaces an
-// older one.
-func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Command]) error {
-	ctx, cancel := context.WithCancelCause(stream.Context())
-	defer cancel(nil)
-	s := &haSession{cmds: make(chan *hapb.Command, 4), cancel: cancel}
-	e.mu.Lock()
-	if old := e.ha; old != nil {
-		old.cancel(errSuperseded)
-		glog.Warningf("engine: a new HA session replaces the open one")
+	m, checks := e.model, e.checks
+	results := map[uint64]*hcpb.Result{}
+	if m != nil {
+		for _, c := range checks.GetUpsert() {
+			if r := e.results[c.Id]; r != nil {
+				results[c.Id] = r
+			}
+		}
 	}
-	e.ha = s
-	// What an earlier HA reported says nothing about this one.
-	e.haState = seesawpb.HAState_HA_STATE_UNKNOWN
-	e.haLastUpdate = e.cfg.Now()
 	e.mu.Unlock()
-	peer := "unknown"
-	if c, ok := ipc.CredFromContext(ctx); ok {
-		peer = c.String()
+	if m == nil {
+		return nil, e.noConfig()
 	}
-	glog.Infof("engine: HA session opened by %s", peer)
-	defer func() {
-		e.mu.Lock()
-		if e.ha == s {
-			e.ha = nil
+	resp := &enginepb.ChecksResponse{}
+	byID := map[uint64]*enginepb.CheckView{}
+	var ids []uint64
+	for _, c := range checks.GetUpsert() {
+		info := m.CheckInfo[c.Id]
+		if req.Vserver != "" && !slices.ContainsFunc(info.Vservers, func(v string) bool { return strings.HasPrefix(v, req.Vserver) }) ||
+			!strings.HasPrefix(info.Backend, req.Backend) {
+			continue
 		}
-		e.mu.Unlock()
-	}()
-
-	reports, errc := ipc.RecvLoop(ctx, stream.Recv)
-	var sent *hapb.Config
-	for {
-		cur, changed := e.current()
-		if cur != nil && !proto.Equal(cur.ha, sent) {
-			if err := stream.Send(&hapb.Command{Command: &hapb.Command_Config{Config: cur.ha}}); err != nil {
-				return e.haEnded(peer, err)
+		cv := &enginepb.CheckView{Name: info.Name, Check: c, Destinations: info.Destinations, Backend: info.Backend}
+		if r := results[c.Id]; r != nil {
+			cv.Known, cv.Healthy, cv.Last = true, r.Healthy, r
+		}
+		resp.Checks = append(resp.Checks, cv)
+		byID[c.Id] = cv
+		ids = append(ids, c.Id)
+	}
+	if req.WithHistory && len(ids) > 0 {
+		if e.hc == nil {
+			for _, cv := range resp.Checks {
+				cv.Note = "no history: the engine has no healthcheck socket (-healthcheck_socket)"
 			}
-			sent = cur.ha
-		}
-		select {
-		case <-ctx.Done():
-			if errors.Is(context.Cause(ctx), errSuperseded) {
-				e.haEnded(peer, errSuperseded)
-				return status.Error(codes.Aborted, "engine: "+errSuperseded.Error())
+		} else {
+			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			lr, err := e.hc.ListChecks(lctx, &hcpb.ListChecksRequest{Ids: ids})
+			cancel()
+			if err != nil {
+				for _, cv := range resp.Checks {
+					cv.Note = "no history: the healthcheck process did not answer: " + status.Convert(err).Message()
+				}
 			}
-			return e.haEnded(peer, ctx.Err())
-		case <-changed:
-		case c := <-s.cmds:
-			if err := stream.Send(c); err != nil {
-				return e.haEnded(peer, err)
+			for _, cs := range lr.GetChecks() {
+				if cv := byID[cs.GetCheck().GetId()]; cv != nil {
+					cv.History, cv.Successes, cv.Failures = cs.History, cs.Successes, cs.Failures
+				}
 			}
-		case r := <-reports:
-			e.recordHA(r)
-		case err := <-errc:
-			return e.haEnded(peer, err)
 		}
 	}
-}
-
-func (e *Engine) haEnded(peer string, err error) error {
-	if errors.Is(err, io.EOF) {
-		glog.Infof("engine: HA session from %s closed", peer)
-		return nil
-	}
-	glog.Warningf("engine: HA session from %s ended: %v", peer, err)
-	return err
-}
-
-// recordHA applies one report from HA.
-func (e *Engine) recordHA(r *hapb.Report) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.haLastUpdate = e.cfg.Now()
-	switch r := r.Report.(type) {
-	case *hapb.Report_Transition:
-		t := r.Transition
-		glog.Infof("engine: HA %v -> %v: %s", t.From, t.To, t.Reason)
-		e.haState = t.To
-		e.haTransitions = append(e.haTransitions, t)
-		if len(e.haTransitions) > maxTransitions {
-			e.haTransitions = e.haTransitions[len(e.haTransitions)-maxTransitions:]
+	sort.SliceStable(resp.Checks, func(i, j int) bool {
+		a, b := resp.Checks[i], resp.Checks[j]
+		if a.Backend != b.Backend {
+			return a.Backend < b.Backend
 		}
-	case *hapb.Report_Status:
-		if e.haStatus == nil || e.haStatus.State != r.Status.State {
-			glog.V(1).Infof("engine: HA reports state %v", r.Status.State)
-		}
-		e.haStatus = r.Status
-		e.haState = r.Status.State
-	}
-}
-
-// HealthcheckSession is the healthcheck process's stream. The engine sends
-// the full check set derived from the running config (again whenever it
-// changes) and records the results.
-func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results, hcpb.CheckSet]) error {
-	ctx := stream.Context()
-	peer := "unknown"
-	if c, ok := ipc.CredFromContext(ctx); ok {
-		peer = c.String()
-	}
-	e.mu.Lock()
-	e.hcSessions++
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		e.hcSessions--
-		e.mu.Unlock()
-	}()
-	glog.Infof("engine: healthcheck session opened by %s", peer)
-
-	batches, errc := ipc.RecvLoop(ctx, stream.Recv)
-	var sent *hcpb.CheckSet
-	for {
-		cur, changed := e.current()
-		if cur != nil && !proto.Equal(cur.checks, sent) {
-			if err := stream.Send(cur.checks); err != nil {
-				return e.hcEnded(peer, err)
-			}
-			sent = cur.checks
-			glog.V(1).Infof("engine: sent %d checks to healthcheck", len(cur.checks.Upsert))
-		}
-		select {
-		case <-ctx.Done():
-			return e.hcEnded(peer, ctx.Err())
-		case <-changed:
-		case b := <-batches:
-			e.recordResults(b)
-		case err := <-errc:
-			return e.hcEnded(peer, err)
-		}
-	}
-}
-
-func (e *Engine) hcEnded(peer string, err error) error {
-	if errors.Is(err, io.EOF) {
-		glog.Infof("engine: healthcheck session from %s closed", peer)
-		return nil
-	}
-	glog.Warningf("engine: healthcheck session from %s ended: %v", peer, err)
-	return err
-}
-
-// recordResults keeps the last result of each check.
-func (e *Engine) recordResults(b *hcpb.Results) {
-	if len(b.Results) == 0 {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, r := range b.Results {
-		e.results[r.Id] = r
-		e.nResults++
-	}
+		return a.Name < b.Name
+	})
+	return resp, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,16 +251,16 @@ func (m *Manager) poke() {
 	}
 }
 
-// probeKey is every field that defines what goes on the wire and when:
-// checks with equal keys share one probe.
+// probeKey is the check's hcpb.ProbeKey with the interval and timeout it
+// runs with (a check that gives none gets the defaults): checks with equal
+// keys share one probe.
 func probeKey(c *hcpb.Check) string {
-	return strings.Join([]string{
-		c.GetType().String(), c.GetMode().String(), c.GetAddress(), c.GetTarget(),
-		strconv.FormatUint(uint64(c.GetPort()), 10), strconv.FormatUint(uint64(c.GetFwmark()), 10),
-		intervalOf(c).String(), timeoutOf(c).String(),
-		strconv.Quote(c.GetSend()), strconv.Quote(c.GetReceive()), strconv.Itoa(int(c.GetCode())),
-		strconv.Quote(c.GetMethod()), strconv.FormatBool(c.GetProxy()), strconv.FormatBool(c.GetTlsVerify()),
-	}, "|")
+	if c.GetInterval().AsDuration() <= 0 || c.GetTimeout().AsDuration() <= 0 {
+		n := proto.Clone(c).(*hcpb.Check)
+		n.Interval, n.Timeout = durationpb.New(intervalOf(c)), durationpb.New(timeoutOf(c))
+		c = n
+	}
+	return hcpb.ProbeKey(c)
 }
 
 // probeOffset is a probe's phase within its interval: a hash of its key,

@@ -296,3 +296,19 @@ func changeToProto(c reconcile.Change) *nccpb.Change {
 	}
 	return &nccpb.Change{Op: op, Kind: c.Kind, Object: c.Object, Detail: c.Detail}
 }
+
+// Validate checks a desired state as Apply does before it writes anything:
+// nil when the NCC would take it, else the error Apply would answer with
+// (InvalidArgument). The engine's tests hold every state it computes to it.
+func Validate(ds *nccpb.DesiredState) error {
+	if _, err := ipvsFromProto(ds); err != nil {
+		return err
+	}
+	if hasNet(ds) {
+		if _, err := netFromProto(ds); err != nil {
+			return err
+		}
+	}
+	_, err := nftFromProto(ds)
+	return err
+}

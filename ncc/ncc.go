@@ -49,13 +49,12 @@ import (
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
-const (
-	// DefaultSocket is where the NCC listens unless told otherwise.
-	DefaultSocket = "/var/run/seesaw/ncc/ncc.sock"
-	// DefaultEngineUser is the user the engine runs as. When the flag keeps
-	// this default and no such user exists, the NCC answers root only.
-	DefaultEngineUser = "seesaw"
-)
+// DefaultSocket is where the NCC listens unless told otherwise.
+var DefaultSocket = ipc.DefaultSocket("ncc")
+
+// DefaultEngineUser is the user the engine runs as. When the flag keeps
+// this default and no such user exists, the NCC answers root only.
+const DefaultEngineUser = "seesaw"
 
 // Config is what the NCC runs with.
 type Config struct {
@@ -107,8 +106,10 @@ type FrameSender interface {
 	Send(ifindex int, frames ...[]byte) error
 }
 
-// server answers the NCC service.
-type server struct {
+// Server answers the NCC service. Run serves one on the NCC's socket;
+// NewServer makes one for a process that calls it directly (the engine's
+// tests, against fake kernels).
+type Server struct {
 	nccpb.UnimplementedNCCServer
 	open       func() (reconcile.IPVS, error)
 	openNet    func() (netconf.Kernel, error)
@@ -126,7 +127,7 @@ type server struct {
 }
 
 // nftReconciler opens nftables on first use. Hold s.mu.
-func (s *server) nftReconciler() (*nft.Reconciler, error) {
+func (s *Server) nftReconciler() (*nft.Reconciler, error) {
 	if s.nft != nil {
 		return s.nft, nil
 	}
@@ -139,7 +140,7 @@ func (s *server) nftReconciler() (*nft.Reconciler, error) {
 }
 
 // netReconciler opens the network stack on first use. Hold s.mu.
-func (s *server) netReconciler() (*reconcile.NetReconciler, error) {
+func (s *Server) netReconciler() (*reconcile.NetReconciler, error) {
 	if s.net != nil {
 		return s.net, nil
 	}
@@ -161,7 +162,7 @@ func (s *server) netReconciler() (*reconcile.NetReconciler, error) {
 
 // reconciler opens IPVS on first use (it may be loaded after the NCC
 // started). Hold s.mu.
-func (s *server) reconciler() (*reconcile.IPVSReconciler, error) {
+func (s *Server) reconciler() (*reconcile.IPVSReconciler, error) {
 	if s.ipvs != nil {
 		return s.ipvs, nil
 	}
@@ -173,7 +174,7 @@ func (s *server) reconciler() (*reconcile.IPVSReconciler, error) {
 	return s.ipvs, nil
 }
 
-func (s *server) close() {
+func (s *Server) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.k.(io.Closer); ok {
@@ -186,7 +187,7 @@ func (s *server) close() {
 	}
 }
 
-func (s *server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.ApplyResponse, error) {
+func (s *Server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.ApplyResponse, error) {
 	start := time.Now()
 	ds := req.GetDesired()
 	// The whole state is checked before anything is written.
@@ -283,7 +284,7 @@ func (s *server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 	return resp, nil
 }
 
-func (s *server) GetState(_ context.Context, req *nccpb.GetStateRequest) (*nccpb.GetStateResponse, error) {
+func (s *Server) GetState(_ context.Context, req *nccpb.GetStateRequest) (*nccpb.GetStateResponse, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &nccpb.DesiredState{}
@@ -353,7 +354,7 @@ func (s *server) GetState(_ context.Context, req *nccpb.GetStateRequest) (*nccpb
 	return &nccpb.GetStateResponse{State: st}, nil
 }
 
-func (s *server) Announce(_ context.Context, req *nccpb.AnnounceRequest) (*nccpb.AnnounceResponse, error) {
+func (s *Server) Announce(_ context.Context, req *nccpb.AnnounceRequest) (*nccpb.AnnounceResponse, error) {
 	var only []netip.Addr
 	for _, a := range req.GetAddresses() {
 		ad, err := netip.ParseAddr(a)
@@ -376,7 +377,7 @@ func (s *server) Announce(_ context.Context, req *nccpb.AnnounceRequest) (*nccpb
 // its link, with the link's current MAC. VIPs on the dummy interface are
 // routed to the node, not found on the LAN: they are not announced. Hold
 // s.mu.
-func (s *server) announce(only []netip.Addr) (sent int, errs []string) {
+func (s *Server) announce(only []netip.Addr) (sent int, errs []string) {
 	d, ok := s.net.Desired()
 	if !ok {
 		return 0, []string{"no network state has been applied"}
@@ -440,7 +441,7 @@ func (s *server) announce(only []netip.Addr) (sent int, errs []string) {
 // announcePeriodic re-announces the marked VIPs while the LB interface is
 // meant to be up (this node is the master), so that caches that missed the
 // first announcement, or aged it out, learn it.
-func (s *server) announcePeriodic() {
+func (s *Server) announcePeriodic() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.net == nil {
@@ -456,7 +457,7 @@ func (s *server) announcePeriodic() {
 
 // audit reads the kernel and repairs drift from the last applied state.
 // Before the first Apply it only adopts what the kernel holds.
-func (s *server) audit() {
+func (s *Server) audit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.net != nil {
@@ -491,7 +492,7 @@ func (s *server) audit() {
 
 // originalMACs are the links' own MACs to keep in the state file: the
 // network reconciler's, or before it is opened, the file's. Hold s.mu.
-func (s *server) originalMACs() map[string]net.HardwareAddr {
+func (s *Server) originalMACs() map[string]net.HardwareAddr {
 	if s.net != nil {
 		return s.net.OriginalMACs()
 	}
@@ -682,9 +683,6 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.NFT == nil {
 		cfg.NFT = openNFT
 	}
-	if cfg.Sender == nil {
-		cfg.Sender = func() (FrameSender, error) { return announce.NewSender() }
-	}
 	if cfg.AnnounceInterval <= 0 {
 		cfg.AnnounceInterval = 10 * time.Second
 	}
@@ -709,7 +707,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("ncc: %w", err)
 	}
-	nsrv := &server{open: cfg.IPVS, openNet: cfg.Net, openSender: cfg.Sender, openNFT: cfg.NFT, stateFile: cfg.StateFile}
+	nsrv := newServer(cfg)
 	defer nsrv.close()
 	nccpb.RegisterNCCServer(srv, nsrv)
 	seesawpb.RegisterComponentServer(srv, comp)
@@ -731,6 +729,33 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	glog.Infof("ncc: stopped")
 	return nil
+}
+
+// NewServer returns the NCC's service for cfg's kernel openers (nil ones
+// open the host's), without a socket, an audit or periodic announcements:
+// the caller calls Apply, GetState and Announce itself, and Close at the
+// end. Nothing is opened before the first call that needs it.
+func NewServer(cfg Config) *Server {
+	if cfg.IPVS == nil {
+		cfg.IPVS = openIPVS
+	}
+	if cfg.Net == nil {
+		cfg.Net = openNet
+	}
+	if cfg.NFT == nil {
+		cfg.NFT = openNFT
+	}
+	return newServer(cfg)
+}
+
+// Close releases what the server opened.
+func (s *Server) Close() { s.close() }
+
+func newServer(cfg Config) *Server {
+	if cfg.Sender == nil {
+		cfg.Sender = func() (FrameSender, error) { return announce.NewSender() }
+	}
+	return &Server{open: cfg.IPVS, openNet: cfg.Net, openSender: cfg.Sender, openNFT: cfg.NFT, stateFile: cfg.StateFile}
 }
 
 // every calls fn every d until ctx is done.

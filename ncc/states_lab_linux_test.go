@@ -376,7 +376,7 @@ func statesTable() []statesCase {
 			},
 		},
 	}
-	// As on an appliance (netconf.ApplianceSysctls): without it, the
+	// As on an appliance (vocab.ApplianceSysctls): without it, the
 	// kernel takes an IPv4 subnet's other addresses with its primary one
 	// when that goes, and a state that replaces the primary VIP loses,
 	// for a moment, the VIPs that stay.

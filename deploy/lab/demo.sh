@@ -53,10 +53,13 @@ mkdir -p "$logs"
 inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 echo "== topology (namespaces; ip netns exec NAME CMD to work in one)"
-$lab topo up --lbs 2 --backends 2
+# Each LB node gets its LB NIC, eth2, on the node's L2 (where the router
+# and the clients' traffic are), as Seesaw wants it; the router is the
+# backends' gateway.
+$lab topo up --lbs 2 --backends 2 --lb-nic eth2 --routed-backends
 
 # Backends serve HTTP on 80 and answer the sample's health check port 8080.
-# They route through 198.51.100.1, the floating gateway the active LB takes.
+# They route through the router (198.51.100.1).
 for b in backend1 backend2; do
 	inns "$b" "$lab" httpd --name "$b" --listen :80 --listen :8080 >"$logs/$b.log" 2>&1 &
 	echo $! >"$logs/$b.pid"
@@ -87,6 +90,8 @@ start_appliance() {
 	local hc=$run/healthcheck/healthcheck.sock ecu=$run/ecu/ecu.sock wd=$run/watchdog/watchdog.sock
 	mkdir -p "$conf" "$log" "$run"/{watchdog,ncc,engine,ha,healthcheck,ecu}
 	cp deploy/samples/seesaw.cfg deploy/samples/cluster.pb "$conf/"
+	# The topology's LB NIC is eth2 (its eth1 faces the backends).
+	sed -i 's/^lb = eth1$/lb = eth2/' "$conf/seesaw.cfg"
 	if [ "$lb" = lb2 ]; then
 		sed -i -e 's/^node_ipv4 = 192.0.2.2$/node_ipv4 = X4/; s/^peer_ipv4 = 192.0.2.3$/peer_ipv4 = 192.0.2.2/; s/^node_ipv4 = X4$/node_ipv4 = 192.0.2.3/' \
 			-e 's/^node_ipv6 = 2001:db8:0:1::2$/node_ipv6 = X6/; s/^peer_ipv6 = 2001:db8:0:1::3$/peer_ipv6 = 2001:db8:0:1::2/; s/^node_ipv6 = X6$/node_ipv6 = 2001:db8:0:1::3/' \
@@ -97,9 +102,9 @@ start_appliance() {
 	{
 		echo "# watchdog.cfg of $lb, written by deploy/lab/demo.sh"
 		echo
-		svc ncc "" 'priority = -10\n' -log_dir="$log" -socket="$ncc" -engine_user=
+		svc ncc "" 'priority = -10\n' -log_dir="$log" -socket="$ncc" -engine_user= -state_file="$run/ncc/desired.pb"
 		svc engine ncc 'priority = -10\nterm_timeout = 10s\n' -log_dir="$log" \
-			-socket="$engine" -ncc_socket="$ncc" \
+			-socket="$engine" -ncc_socket="$ncc" -healthcheck_socket="$hc" -state_file="$run/engine/state.pb" \
 			-conf="$conf/seesaw.cfg" -cluster="$conf/cluster.pb" -reader_group= -daemon_user=root
 		svc ha engine 'priority = -15\n' -log_dir="$log" -socket="$ha" -engine_socket="$engine"
 		svc healthcheck engine "" -log_dir="$log" -socket="$hc" -engine_socket="$engine"
@@ -197,12 +202,26 @@ if [ -n "$appliance" ]; then
 		echo "  host http://127.0.0.1:$port/ does NOT reach lb1's ECU: the forwarder in the guest fails (log: $logs/forward.log)"
 	fi
 fi
-if got=$(fetch client http://192.0.2.100/) && [ -n "$got" ]; then
-	echo "  VIP  http://192.0.2.100/ answers the client: $got"
-else
-	echo "  VIP  http://192.0.2.100/ does NOT answer the client: no load balancer serves it yet"
-fi
+# The VIP: once HA has made lb1 master and the backends' checks have passed,
+# the client's requests reach both backends through IPVS on lb1.
+for vip in 192.0.2.100 '[2001:db8:0:1::100]'; do
+	if got=$(ready client "http://$vip/" 60) && [ -n "$got" ]; then
+		echo "  VIP  http://$vip/ answers the client: $got"
+		declare -A seen=()
+		for i in 1 2 3 4 5 6; do
+			b=$(fetch client "http://$vip/" | awk '{print $1}')
+			seen[$b]=$(( ${seen[$b]:-0} + 1 ))
+		done
+		spread=
+		for b in "${!seen[@]}"; do spread+=" $b x${seen[$b]}"; done
+		echo "       6 more requests were answered by:$spread"
+		unset seen
+	else
+		echo "  VIP  http://$vip/ does NOT answer the client (see lb1's engine log, $logs/lb1/seesaw_engine.log)"
+	fi
+done
 echo "  IPVS on lb1: $(inns lb1 ipvsadm -Ln | grep -cE '^(TCP|UDP|FWM)') services"
+inns lb1 ipvsadm -Ln | sed 's/^/    /'
 printf '%s' "$ecu_status"
 
 path=$demo/bin:$bin:$PATH
@@ -221,7 +240,9 @@ cat <<EOF
   seesaw-lab get http://127.0.0.1:$ecu_port/   lb1's ECU status page (on the host: http://127.0.0.1:$port/)
   ipvsadm -Ln                          the IPVS table
   ip -br addr                          lb1's links
-  ip netns exec client seesaw-lab get http://192.0.2.100/   the VIP (see above: not served yet)
+  ip netns exec client seesaw-lab get http://192.0.2.100/   the VIP, from the client
+  seesaw_engine plan --conf /run/seesaw-demo/lb1/seesaw.cfg --cluster /run/seesaw-demo/lb1/cluster.pb
+                                       what the engine computes from lb1's files
   ip netns exec backend1 ip route
 Logs: $logs/lb1 and $logs/lb2 (watchdog.out, seesaw_*.log). Leave with exit (the guest powers off).
 EOF

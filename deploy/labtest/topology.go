@@ -60,6 +60,16 @@ func Host(net netip.Prefix, n int) netip.Prefix {
 type Config struct {
 	LBs      int // LB nodes, 1 to 8; default 2
 	Backends int // backends, 0 to 80; default 2
+	// LBNIC, when set, gives every LB node a second interface of that name
+	// on the node bridge, up, without addresses: Seesaw's LB NIC, which
+	// shares its L2 with the node NIC and carries the VRRP MAC and the
+	// VIPs while the node is master (seesaw.cfg [interface] lb).
+	LBNIC string
+	// RoutedBackends plugs the router into the backend bridge (as eth2)
+	// with BackendGateway's addresses: the backends' replies, to clients
+	// (DSR, TUN) and to the cluster VIP (full NAT), go through it, as
+	// behind a real router, not through an LB node.
+	RoutedBackends bool
 	// Prefix starts every namespace name (then the role: lb1, router...).
 	// New picks a random one when it is empty, so tests can run side by
 	// side; Build uses it as it is (the demo's namespaces are plain lb1,
@@ -239,6 +249,23 @@ func Build(cfg Config) (_ *Topology, err error) {
 	}
 	for i, b := range t.Backends {
 		if err := attach(b, "eth0", "backend", Host(BackendNet4, 11+i), Host(BackendNet6, 11+i)); err != nil {
+			return t, err
+		}
+	}
+	if cfg.LBNIC != "" {
+		for _, lb := range t.LBs {
+			if err := t.Switch.Plug("node", lb, cfg.LBNIC); err != nil {
+				return t, err
+			}
+			if err := lb.LinkUp(cfg.LBNIC); err != nil {
+				return t, err
+			}
+			lb.Ifaces = append(lb.Ifaces, Iface{Name: cfg.LBNIC})
+		}
+	}
+	if cfg.RoutedBackends {
+		gw4, gw6 := BackendGateway()
+		if err := attach(t.Router, "eth2", "backend", netip.PrefixFrom(gw4, BackendNet4.Bits()), netip.PrefixFrom(gw6, BackendNet6.Bits())); err != nil {
 			return t, err
 		}
 	}

@@ -249,3 +249,21 @@ func TestTopologyCleanup(t *testing.T) {
 		t.Error("the process in the backend still runs after Close")
 	}
 }
+
+// TestTopologyLBNICAndRoutedBackends: the LB NIC is on the node's L2 (an
+// address put on it is reached from the client through the router), and
+// the backends reach the client through the router, not an LB.
+func TestTopologyLBNICAndRoutedBackends(t *testing.T) {
+	testenv.RequireRoot(t)
+	topo := New(t, Config{LBs: 1, Backends: 1, LBNIC: "eth2", RoutedBackends: true})
+	lb, be := topo.LBs[0], topo.Backends[0]
+	if _, ok := lb.Iface("eth2"); !ok {
+		t.Fatal("lb1 has no eth2")
+	}
+	if err := lb.AddAddr("eth2", netip.MustParsePrefix("192.0.2.50/24")); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, lb, topo.Client, "192.0.2.50")
+	echo(t, topo.Client, be, topo.Client.IPv4().String())
+	echo(t, topo.Client, be, topo.Client.IPv6().String())
+}

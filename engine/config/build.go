@@ -565,6 +565,7 @@ func (b *builder) healthcheck(path string, hc *configpb.Healthcheck, entry *Entr
 	if code := hc.GetCode(); code != 0 && (code < 100 || code > 599) {
 		b.errorf(path, "code %d is not an HTTP status code", code)
 	}
+	b.checkFields(path, hc)
 	return &Healthcheck{
 		Type:      hc.GetType(),
 		Mode:      hc.GetMode(),

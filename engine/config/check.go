@@ -92,19 +92,33 @@ func (r *Result) Err() error { return r.Errors.Err() }
 // is what "seesaw_cli config check" runs, and what the engine should run
 // before applying a new config.
 func Check(enginePath, clusterPath string) *Result {
+	var ed, cd []byte
+	var eerr, cerr error
+	ed, eerr = readFile(enginePath)
+	cd, cerr = readFile(clusterPath)
+	return check(enginePath, ed, eerr, clusterPath, cd, cerr)
+}
+
+// CheckData is Check of contents already read (a candidate config that is
+// not on disk); the names are used in messages.
+func CheckData(engineName string, engineData []byte, clusterName string, clusterData []byte) *Result {
+	return check(engineName, engineData, nil, clusterName, clusterData, nil)
+}
+
+func check(enginePath string, ed []byte, eerr error, clusterPath string, cd []byte, cerr error) *Result {
 	r := &Result{}
-	if data, err := readFile(enginePath); err != nil {
-		r.Errors = append(r.Errors, err)
+	if eerr != nil {
+		r.Errors = append(r.Errors, eerr)
 	} else {
-		e, warns, errs := parseEngine(enginePath, data)
+		e, warns, errs := parseEngine(enginePath, ed)
 		r.Engine = e
 		r.Warnings = append(r.Warnings, warns...)
 		r.Errors = append(r.Errors, errs...)
 	}
-	if data, err := readFile(clusterPath); err != nil {
-		r.Errors = append(r.Errors, err)
+	if cerr != nil {
+		r.Errors = append(r.Errors, cerr)
 	} else {
-		c, errs := parseCluster(clusterPath, data)
+		c, errs := parseCluster(clusterPath, cd)
 		r.Cluster = c
 		if c != nil {
 			r.Warnings = append(r.Warnings, c.Warnings...)

@@ -114,6 +114,18 @@ func TestClusterErrors(t *testing.T) {
 		{"missing healthcheck type", baseCluster + web(`healthcheck { port: 80 }`),
 			`cluster.pb: vserver "web@site" healthcheck #1: missing required field "type"`},
 
+		// What the healthcheck process would refuse.
+		{"http send not a path", baseCluster + web(`healthcheck { type: HTTP port: 80 send: "healthz" }`),
+			`cluster.pb: vserver "web@site" healthcheck #1: send "healthz" is neither a path (starting with /) nor a URL`},
+		{"http bad scheme", baseCluster + web(`healthcheck { type: HTTP port: 80 send: "ftp://x/y" }`), `scheme "ftp" is not http or https`},
+		{"http bad method", baseCluster + web(`healthcheck { type: HTTP port: 80 method: "GE T" }`), `method "GE T" is not an HTTP method`},
+		{"dns without name", baseCluster + web(`healthcheck { type: DNS port: 53 }`), "a DNS check needs send (the name to query)"},
+		{"dns bad type", baseCluster + web(`healthcheck { type: DNS port: 53 send: "a." method: "PTR" }`), `method "PTR" is not a DNS query type`},
+		{"dns bad answer", baseCluster + web(`healthcheck { type: DNS port: 53 send: "a." method: "AAAA" receive: "192.0.2.1" }`), `receive "192.0.2.1" is not an AAAA address`},
+		{"radius send", baseCluster + web(`healthcheck { type: RADIUS port: 1812 send: "user" }`), "send must be user:password:secret"},
+		{"radius receive", baseCluster + web(`healthcheck { type: RADIUS port: 1812 send: "u:p:s" receive: "maybe" }`), "receive must be accept, reject, challenge or any"},
+		{"icmp dsr", baseCluster + web(`healthcheck { type: ICMP_PING port: 1 mode: DSR }`), "an ICMP_PING check cannot use mode DSR"},
+
 		// Duplicates.
 		{"duplicate vserver", baseCluster + web() + web(), `cluster.pb: vserver "web@site": duplicate vserver name (also vserver #1)`},
 		{"duplicate entry", baseCluster + web(entry443), `cluster.pb: vserver "web@site" entry TCP/443: duplicate entry (also entry #1)`},

@@ -18,6 +18,7 @@ import (
 	"github.com/seesawlb/seesaw/ncc/ipvs/ipvstest"
 	"github.com/seesawlb/seesaw/ncc/netconf"
 	"github.com/seesawlb/seesaw/ncc/netconf/netconftest"
+	"github.com/seesawlb/seesaw/ncc/vocab"
 )
 
 // TestLabIPVSStates replays the state table of ipvs_test.go on the lab's
@@ -373,7 +374,7 @@ func (c counting) DeleteRule(r netconf.Rule) error    { writes.Add(1); return c.
 func (c counting) SetSysctl(k, v string) error        { writes.Add(1); return c.Kernel.SetSysctl(k, v) }
 
 // TestLabApplianceSysctls applies the settings an LB node needs
-// (netconf.ApplianceSysctls) on the lab's kernel, where IPVS is loaded:
+// (vocab.ApplianceSysctls) on the lab's kernel, where IPVS is loaded:
 // every key exists in a fresh namespace and takes its value, sysctl(8)
 // reads them back, and a second apply writes nothing.
 func TestLabApplianceSysctls(t *testing.T) {
@@ -386,7 +387,8 @@ func TestLabApplianceSysctls(t *testing.T) {
 	if err := lb.AddLink(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: "eth1"}}); err != nil {
 		t.Fatal(err)
 	}
-	want := netconf.ApplianceSysctls("eth1")
+	want := vocab.ApplianceSysctls("eth1")
+	want[vocab.ConntrackSysctl] = "1" // what a node with a NAT vserver adds
 	r := NewNet(counting{Kernel: netconf.NewLinux(lb.Handle(), lb.Do)}, nil)
 	changes, err := r.Apply(netconf.State{LB: netconf.LBInterface{Name: "eth1"}, Sysctls: want}, false)
 	if err != nil {

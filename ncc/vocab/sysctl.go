@@ -1,4 +1,4 @@
-package netconf
+package vocab
 
 import "maps"
 
@@ -11,10 +11,6 @@ import "maps"
 // Why each:
 //   - ip_forward, IPv6 forwarding: NAT-mode replies and routed VIP traffic
 //     pass through the node.
-//   - vs.conntrack: IPVS keeps netfilter connection entries for what it
-//     balances, without which the source NAT of NAT-mode vservers (an
-//     nftables rule on the connection's original destination) never
-//     matches.
 //   - vs.expire_nodest_conn: a connection to a removed destination is
 //     dropped at its next packet instead of hanging until it times out.
 //   - accept_local: DSR and TUN health checks come back from the VIP,
@@ -34,13 +30,15 @@ import "maps"
 //   - keep_addr_on_down: the backup keeps its IPv6 VIPs while its LB
 //     interface is down, so a failover is one write.
 //
+// ConntrackSysctl (vs.conntrack=1) is not among them: it is for NAT-mode
+// vservers only, and costs every balanced packet a conntrack entry.
+//
 // Seesaw also raised the neighbour table's gc_thresh; those exist only in
 // the host's first namespace, so they are the OS image's to set.
 func ApplianceSysctls(ifaces ...string) map[string]string {
 	m := map[string]string{
 		"net.ipv4.ip_forward":            "1",
 		"net.ipv6.conf.all.forwarding":   "1",
-		"net.ipv4.vs.conntrack":          "1",
 		"net.ipv4.vs.expire_nodest_conn": "1",
 	}
 	for _, i := range append([]string{"all", "default"}, ifaces...) {
@@ -61,3 +59,9 @@ func ApplianceSysctls(ifaces ...string) map[string]string {
 	}
 	return m
 }
+
+// ConntrackSysctl makes IPVS keep netfilter connection entries for what it
+// balances. The source NAT of NAT-mode vservers (an nftables rule on the
+// connection's original destination) never matches without it, so a node
+// with a NAT vserver needs it; one without does not pay for it.
+const ConntrackSysctl = "net.ipv4.vs.conntrack"

@@ -676,7 +676,7 @@ func (x *ConfigSourceResponse) GetPrevious() string {
 
 type DestinationStatus struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
-	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`       // "<vserver>/<ip:port>/<proto>"
+	Name                string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`       // "<vserver>/<ip:port>/<proto>" (Seesaw's names)
 	Backend             string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // backend fqdn
 	Address             string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`
 	Port                uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`
@@ -688,8 +688,13 @@ type DestinationStatus struct {
 	Stats               *ncc.Stats             `protobuf:"bytes,10,opt,name=stats,proto3" json:"stats,omitempty"`
 	ActiveConnections   uint32                 `protobuf:"varint,11,opt,name=active_connections,json=activeConnections,proto3" json:"active_connections,omitempty"`
 	InactiveConnections uint32                 `protobuf:"varint,12,opt,name=inactive_connections,json=inactiveConnections,proto3" json:"inactive_connections,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// Added with the engine's data plane:
+	InIpvs                bool     `protobuf:"varint,13,opt,name=in_ipvs,json=inIpvs,proto3" json:"in_ipvs,omitempty"`                     // the destination is in IPVS (active, or quiesced at weight 0)
+	Quiesced              bool     `protobuf:"varint,14,opt,name=quiesced,proto3" json:"quiesced,omitempty"`                               // in IPVS at weight 0: unhealthy on a quiescent entry
+	FailingChecks         []string `protobuf:"bytes,15,rep,name=failing_checks,json=failingChecks,proto3" json:"failing_checks,omitempty"` // "<TYPE>/<port>: message" of each check not healthy
+	PersistentConnections uint32   `protobuf:"varint,16,opt,name=persistent_connections,json=persistentConnections,proto3" json:"persistent_connections,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *DestinationStatus) Reset() {
@@ -806,6 +811,34 @@ func (x *DestinationStatus) GetInactiveConnections() uint32 {
 	return 0
 }
 
+func (x *DestinationStatus) GetInIpvs() bool {
+	if x != nil {
+		return x.InIpvs
+	}
+	return false
+}
+
+func (x *DestinationStatus) GetQuiesced() bool {
+	if x != nil {
+		return x.Quiesced
+	}
+	return false
+}
+
+func (x *DestinationStatus) GetFailingChecks() []string {
+	if x != nil {
+		return x.FailingChecks
+	}
+	return nil
+}
+
+func (x *DestinationStatus) GetPersistentConnections() uint32 {
+	if x != nil {
+		return x.PersistentConnections
+	}
+	return 0
+}
+
 type ServiceStatus struct {
 	state            protoimpl.MessageState `protogen:"open.v1"`
 	Family           ncc.Family             `protobuf:"varint,1,opt,name=family,proto3,enum=seesaw.ncc.Family" json:"family,omitempty"`
@@ -824,8 +857,13 @@ type ServiceStatus struct {
 	CurrentWatermark float32                `protobuf:"fixed32,14,opt,name=current_watermark,json=currentWatermark,proto3" json:"current_watermark,omitempty"`
 	Destinations     []*DestinationStatus   `protobuf:"bytes,15,rep,name=destinations,proto3" json:"destinations,omitempty"`
 	Stats            *ncc.Stats             `protobuf:"bytes,16,opt,name=stats,proto3" json:"stats,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Added with the engine's data plane:
+	Vip                   string `protobuf:"bytes,17,opt,name=vip,proto3" json:"vip,omitempty"` // the service's VIP of its family
+	Quiescent             bool   `protobuf:"varint,18,opt,name=quiescent,proto3" json:"quiescent,omitempty"`
+	HealthyDestinations   uint32 `protobuf:"varint,19,opt,name=healthy_destinations,json=healthyDestinations,proto3" json:"healthy_destinations,omitempty"`
+	InServiceDestinations uint32 `protobuf:"varint,20,opt,name=in_service_destinations,json=inServiceDestinations,proto3" json:"in_service_destinations,omitempty"` // the watermark's denominator
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *ServiceStatus) Reset() {
@@ -970,6 +1008,34 @@ func (x *ServiceStatus) GetStats() *ncc.Stats {
 	return nil
 }
 
+func (x *ServiceStatus) GetVip() string {
+	if x != nil {
+		return x.Vip
+	}
+	return ""
+}
+
+func (x *ServiceStatus) GetQuiescent() bool {
+	if x != nil {
+		return x.Quiescent
+	}
+	return false
+}
+
+func (x *ServiceStatus) GetHealthyDestinations() uint32 {
+	if x != nil {
+		return x.HealthyDestinations
+	}
+	return 0
+}
+
+func (x *ServiceStatus) GetInServiceDestinations() uint32 {
+	if x != nil {
+		return x.InServiceDestinations
+	}
+	return 0
+}
+
 type VserverStatus struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -981,6 +1047,10 @@ type VserverStatus struct {
 	Override      OverrideState          `protobuf:"varint,7,opt,name=override,proto3,enum=seesaw.engine.OverrideState" json:"override,omitempty"`
 	Services      []*ServiceStatus       `protobuf:"bytes,8,rep,name=services,proto3" json:"services,omitempty"`
 	Warnings      []string               `protobuf:"bytes,9,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	// Added with the engine's data plane:
+	OverrideInfo  *OverrideInfo `protobuf:"bytes,10,opt,name=override_info,json=overrideInfo,proto3" json:"override_info,omitempty"` // who set the override, and when
+	Vips          []*VIPStatus  `protobuf:"bytes,11,rep,name=vips,proto3" json:"vips,omitempty"`
+	UseFwm        bool          `protobuf:"varint,12,opt,name=use_fwm,json=useFwm,proto3" json:"use_fwm,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1078,6 +1148,164 @@ func (x *VserverStatus) GetWarnings() []string {
 	return nil
 }
 
+func (x *VserverStatus) GetOverrideInfo() *OverrideInfo {
+	if x != nil {
+		return x.OverrideInfo
+	}
+	return nil
+}
+
+func (x *VserverStatus) GetVips() []*VIPStatus {
+	if x != nil {
+		return x.Vips
+	}
+	return nil
+}
+
+func (x *VserverStatus) GetUseFwm() bool {
+	if x != nil {
+		return x.UseFwm
+	}
+	return false
+}
+
+// VIPStatus is one VIP of a vserver: where it is placed and whether it is up.
+type VIPStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`     // with the prefix it is placed with
+	Placement     string                 `protobuf:"bytes,2,opt,name=placement,proto3" json:"placement,omitempty"` // "lb-interface", "vlan <id>", "dummy (dedicated)", "dummy (anycast)"
+	Interface     string                 `protobuf:"bytes,3,opt,name=interface,proto3" json:"interface,omitempty"`
+	Active        bool                   `protobuf:"varint,4,opt,name=active,proto3" json:"active,omitempty"` // unicast: any service healthy; anycast: all
+	Placed        bool                   `protobuf:"varint,5,opt,name=placed,proto3" json:"placed,omitempty"` // in the desired state now
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VIPStatus) Reset() {
+	*x = VIPStatus{}
+	mi := &file_engine_engine_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VIPStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VIPStatus) ProtoMessage() {}
+
+func (x *VIPStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VIPStatus.ProtoReflect.Descriptor instead.
+func (*VIPStatus) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *VIPStatus) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *VIPStatus) GetPlacement() string {
+	if x != nil {
+		return x.Placement
+	}
+	return ""
+}
+
+func (x *VIPStatus) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *VIPStatus) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
+func (x *VIPStatus) GetPlaced() bool {
+	if x != nil {
+		return x.Placed
+	}
+	return false
+}
+
+type OverrideInfo struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	State         OverrideState          `protobuf:"varint,1,opt,name=state,proto3,enum=seesaw.engine.OverrideState" json:"state,omitempty"`
+	SetBy         string                 `protobuf:"bytes,2,opt,name=set_by,json=setBy,proto3" json:"set_by,omitempty"` // "root (uid 0, pid 123)"
+	SetAt         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=set_at,json=setAt,proto3" json:"set_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverrideInfo) Reset() {
+	*x = OverrideInfo{}
+	mi := &file_engine_engine_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverrideInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverrideInfo) ProtoMessage() {}
+
+func (x *OverrideInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverrideInfo.ProtoReflect.Descriptor instead.
+func (*OverrideInfo) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *OverrideInfo) GetState() OverrideState {
+	if x != nil {
+		return x.State
+	}
+	return OverrideState_OVERRIDE_DEFAULT
+}
+
+func (x *OverrideInfo) GetSetBy() string {
+	if x != nil {
+		return x.SetBy
+	}
+	return ""
+}
+
+func (x *OverrideInfo) GetSetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SetAt
+	}
+	return nil
+}
+
 type VserversRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // prefix; empty for all
@@ -1087,7 +1315,7 @@ type VserversRequest struct {
 
 func (x *VserversRequest) Reset() {
 	*x = VserversRequest{}
-	mi := &file_engine_engine_proto_msgTypes[14]
+	mi := &file_engine_engine_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1327,7 @@ func (x *VserversRequest) String() string {
 func (*VserversRequest) ProtoMessage() {}
 
 func (x *VserversRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[14]
+	mi := &file_engine_engine_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1340,7 @@ func (x *VserversRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VserversRequest.ProtoReflect.Descriptor instead.
 func (*VserversRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{14}
+	return file_engine_engine_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *VserversRequest) GetName() string {
@@ -1131,7 +1359,7 @@ type VserversResponse struct {
 
 func (x *VserversResponse) Reset() {
 	*x = VserversResponse{}
-	mi := &file_engine_engine_proto_msgTypes[15]
+	mi := &file_engine_engine_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1143,7 +1371,7 @@ func (x *VserversResponse) String() string {
 func (*VserversResponse) ProtoMessage() {}
 
 func (x *VserversResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[15]
+	mi := &file_engine_engine_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1156,7 +1384,7 @@ func (x *VserversResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VserversResponse.ProtoReflect.Descriptor instead.
 func (*VserversResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{15}
+	return file_engine_engine_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *VserversResponse) GetVservers() []*VserverStatus {
@@ -1167,20 +1395,25 @@ func (x *VserversResponse) GetVservers() []*VserverStatus {
 }
 
 type BackendStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Fqdn          string                 `protobuf:"bytes,1,opt,name=fqdn,proto3" json:"fqdn,omitempty"`
-	Ipv4          string                 `protobuf:"bytes,2,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
-	Ipv6          string                 `protobuf:"bytes,3,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
-	Enabled       bool                   `protobuf:"varint,4,opt,name=enabled,proto3" json:"enabled,omitempty"`
-	Override      OverrideState          `protobuf:"varint,5,opt,name=override,proto3,enum=seesaw.engine.OverrideState" json:"override,omitempty"`
-	Destinations  []string               `protobuf:"bytes,6,rep,name=destinations,proto3" json:"destinations,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Fqdn         string                 `protobuf:"bytes,1,opt,name=fqdn,proto3" json:"fqdn,omitempty"`
+	Ipv4         string                 `protobuf:"bytes,2,opt,name=ipv4,proto3" json:"ipv4,omitempty"`
+	Ipv6         string                 `protobuf:"bytes,3,opt,name=ipv6,proto3" json:"ipv6,omitempty"`
+	Enabled      bool                   `protobuf:"varint,4,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	Override     OverrideState          `protobuf:"varint,5,opt,name=override,proto3,enum=seesaw.engine.OverrideState" json:"override,omitempty"`
+	Destinations []string               `protobuf:"bytes,6,rep,name=destinations,proto3" json:"destinations,omitempty"`
+	// Added with the engine's data plane:
+	OverrideInfo        *OverrideInfo `protobuf:"bytes,7,opt,name=override_info,json=overrideInfo,proto3" json:"override_info,omitempty"`
+	ConfigEnabled       bool          `protobuf:"varint,8,opt,name=config_enabled,json=configEnabled,proto3" json:"config_enabled,omitempty"` // its status in cluster.pb (PRODUCTION or TESTING)
+	HealthyDestinations uint32        `protobuf:"varint,9,opt,name=healthy_destinations,json=healthyDestinations,proto3" json:"healthy_destinations,omitempty"`
+	ActiveDestinations  uint32        `protobuf:"varint,10,opt,name=active_destinations,json=activeDestinations,proto3" json:"active_destinations,omitempty"` // in IPVS at weight > 0
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *BackendStatus) Reset() {
 	*x = BackendStatus{}
-	mi := &file_engine_engine_proto_msgTypes[16]
+	mi := &file_engine_engine_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1192,7 +1425,7 @@ func (x *BackendStatus) String() string {
 func (*BackendStatus) ProtoMessage() {}
 
 func (x *BackendStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[16]
+	mi := &file_engine_engine_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1205,7 +1438,7 @@ func (x *BackendStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendStatus.ProtoReflect.Descriptor instead.
 func (*BackendStatus) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{16}
+	return file_engine_engine_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BackendStatus) GetFqdn() string {
@@ -1250,6 +1483,34 @@ func (x *BackendStatus) GetDestinations() []string {
 	return nil
 }
 
+func (x *BackendStatus) GetOverrideInfo() *OverrideInfo {
+	if x != nil {
+		return x.OverrideInfo
+	}
+	return nil
+}
+
+func (x *BackendStatus) GetConfigEnabled() bool {
+	if x != nil {
+		return x.ConfigEnabled
+	}
+	return false
+}
+
+func (x *BackendStatus) GetHealthyDestinations() uint32 {
+	if x != nil {
+		return x.HealthyDestinations
+	}
+	return 0
+}
+
+func (x *BackendStatus) GetActiveDestinations() uint32 {
+	if x != nil {
+		return x.ActiveDestinations
+	}
+	return 0
+}
+
 type BackendsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Fqdn          string                 `protobuf:"bytes,1,opt,name=fqdn,proto3" json:"fqdn,omitempty"` // prefix; empty for all
@@ -1259,7 +1520,7 @@ type BackendsRequest struct {
 
 func (x *BackendsRequest) Reset() {
 	*x = BackendsRequest{}
-	mi := &file_engine_engine_proto_msgTypes[17]
+	mi := &file_engine_engine_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1532,7 @@ func (x *BackendsRequest) String() string {
 func (*BackendsRequest) ProtoMessage() {}
 
 func (x *BackendsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[17]
+	mi := &file_engine_engine_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1545,7 @@ func (x *BackendsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendsRequest.ProtoReflect.Descriptor instead.
 func (*BackendsRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{17}
+	return file_engine_engine_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *BackendsRequest) GetFqdn() string {
@@ -1303,7 +1564,7 @@ type BackendsResponse struct {
 
 func (x *BackendsResponse) Reset() {
 	*x = BackendsResponse{}
-	mi := &file_engine_engine_proto_msgTypes[18]
+	mi := &file_engine_engine_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1576,7 @@ func (x *BackendsResponse) String() string {
 func (*BackendsResponse) ProtoMessage() {}
 
 func (x *BackendsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[18]
+	mi := &file_engine_engine_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1589,7 @@ func (x *BackendsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackendsResponse.ProtoReflect.Descriptor instead.
 func (*BackendsResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{18}
+	return file_engine_engine_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BackendsResponse) GetBackends() []*BackendStatus {
@@ -1354,7 +1615,7 @@ type VLANStatus struct {
 
 func (x *VLANStatus) Reset() {
 	*x = VLANStatus{}
-	mi := &file_engine_engine_proto_msgTypes[19]
+	mi := &file_engine_engine_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1366,7 +1627,7 @@ func (x *VLANStatus) String() string {
 func (*VLANStatus) ProtoMessage() {}
 
 func (x *VLANStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[19]
+	mi := &file_engine_engine_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1640,7 @@ func (x *VLANStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VLANStatus.ProtoReflect.Descriptor instead.
 func (*VLANStatus) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{19}
+	return file_engine_engine_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VLANStatus) GetId() uint32 {
@@ -1446,7 +1707,7 @@ type VLANsRequest struct {
 
 func (x *VLANsRequest) Reset() {
 	*x = VLANsRequest{}
-	mi := &file_engine_engine_proto_msgTypes[20]
+	mi := &file_engine_engine_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1458,7 +1719,7 @@ func (x *VLANsRequest) String() string {
 func (*VLANsRequest) ProtoMessage() {}
 
 func (x *VLANsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[20]
+	mi := &file_engine_engine_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1471,7 +1732,7 @@ func (x *VLANsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VLANsRequest.ProtoReflect.Descriptor instead.
 func (*VLANsRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{20}
+	return file_engine_engine_proto_rawDescGZIP(), []int{22}
 }
 
 type VLANsResponse struct {
@@ -1483,7 +1744,7 @@ type VLANsResponse struct {
 
 func (x *VLANsResponse) Reset() {
 	*x = VLANsResponse{}
-	mi := &file_engine_engine_proto_msgTypes[21]
+	mi := &file_engine_engine_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1756,7 @@ func (x *VLANsResponse) String() string {
 func (*VLANsResponse) ProtoMessage() {}
 
 func (x *VLANsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[21]
+	mi := &file_engine_engine_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1769,7 @@ func (x *VLANsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VLANsResponse.ProtoReflect.Descriptor instead.
 func (*VLANsResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{21}
+	return file_engine_engine_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *VLANsResponse) GetVlans() []*VLANStatus {
@@ -1533,7 +1794,7 @@ type OverrideRequest struct {
 
 func (x *OverrideRequest) Reset() {
 	*x = OverrideRequest{}
-	mi := &file_engine_engine_proto_msgTypes[22]
+	mi := &file_engine_engine_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1806,7 @@ func (x *OverrideRequest) String() string {
 func (*OverrideRequest) ProtoMessage() {}
 
 func (x *OverrideRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[22]
+	mi := &file_engine_engine_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1819,7 @@ func (x *OverrideRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OverrideRequest.ProtoReflect.Descriptor instead.
 func (*OverrideRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{22}
+	return file_engine_engine_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *OverrideRequest) GetTarget() isOverrideRequest_Target {
@@ -1625,14 +1886,17 @@ func (*OverrideRequest_Backend) isOverrideRequest_Target() {}
 func (*OverrideRequest_Destination) isOverrideRequest_Target() {}
 
 type OverrideResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Added with the engine's data plane:
+	Target        string        `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"` // what the override applies to, by its full name
+	Previous      OverrideState `protobuf:"varint,2,opt,name=previous,proto3,enum=seesaw.engine.OverrideState" json:"previous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *OverrideResponse) Reset() {
 	*x = OverrideResponse{}
-	mi := &file_engine_engine_proto_msgTypes[23]
+	mi := &file_engine_engine_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1908,7 @@ func (x *OverrideResponse) String() string {
 func (*OverrideResponse) ProtoMessage() {}
 
 func (x *OverrideResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[23]
+	mi := &file_engine_engine_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1921,634 @@ func (x *OverrideResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OverrideResponse.ProtoReflect.Descriptor instead.
 func (*OverrideResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{23}
+	return file_engine_engine_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *OverrideResponse) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *OverrideResponse) GetPrevious() OverrideState {
+	if x != nil {
+		return x.Previous
+	}
+	return OverrideState_OVERRIDE_DEFAULT
+}
+
+// Overrides lists the overrides in force.
+type OverridesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverridesRequest) Reset() {
+	*x = OverridesRequest{}
+	mi := &file_engine_engine_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverridesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverridesRequest) ProtoMessage() {}
+
+func (x *OverridesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverridesRequest.ProtoReflect.Descriptor instead.
+func (*OverridesRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{26}
+}
+
+type OverrideRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Target:
+	//
+	//	*OverrideRecord_Vserver
+	//	*OverrideRecord_Backend
+	//	*OverrideRecord_Destination
+	Target        isOverrideRecord_Target `protobuf_oneof:"target"`
+	Info          *OverrideInfo           `protobuf:"bytes,4,opt,name=info,proto3" json:"info,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverrideRecord) Reset() {
+	*x = OverrideRecord{}
+	mi := &file_engine_engine_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverrideRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverrideRecord) ProtoMessage() {}
+
+func (x *OverrideRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverrideRecord.ProtoReflect.Descriptor instead.
+func (*OverrideRecord) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *OverrideRecord) GetTarget() isOverrideRecord_Target {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *OverrideRecord) GetVserver() string {
+	if x != nil {
+		if x, ok := x.Target.(*OverrideRecord_Vserver); ok {
+			return x.Vserver
+		}
+	}
+	return ""
+}
+
+func (x *OverrideRecord) GetBackend() string {
+	if x != nil {
+		if x, ok := x.Target.(*OverrideRecord_Backend); ok {
+			return x.Backend
+		}
+	}
+	return ""
+}
+
+func (x *OverrideRecord) GetDestination() string {
+	if x != nil {
+		if x, ok := x.Target.(*OverrideRecord_Destination); ok {
+			return x.Destination
+		}
+	}
+	return ""
+}
+
+func (x *OverrideRecord) GetInfo() *OverrideInfo {
+	if x != nil {
+		return x.Info
+	}
+	return nil
+}
+
+type isOverrideRecord_Target interface {
+	isOverrideRecord_Target()
+}
+
+type OverrideRecord_Vserver struct {
+	Vserver string `protobuf:"bytes,1,opt,name=vserver,proto3,oneof"`
+}
+
+type OverrideRecord_Backend struct {
+	Backend string `protobuf:"bytes,2,opt,name=backend,proto3,oneof"`
+}
+
+type OverrideRecord_Destination struct {
+	Destination string `protobuf:"bytes,3,opt,name=destination,proto3,oneof"`
+}
+
+func (*OverrideRecord_Vserver) isOverrideRecord_Target() {}
+
+func (*OverrideRecord_Backend) isOverrideRecord_Target() {}
+
+func (*OverrideRecord_Destination) isOverrideRecord_Target() {}
+
+type OverridesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Overrides     []*OverrideRecord      `protobuf:"bytes,1,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverridesResponse) Reset() {
+	*x = OverridesResponse{}
+	mi := &file_engine_engine_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverridesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverridesResponse) ProtoMessage() {}
+
+func (x *OverridesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverridesResponse.ProtoReflect.Descriptor instead.
+func (*OverridesResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *OverridesResponse) GetOverrides() []*OverrideRecord {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+// EngineState is what the engine keeps in its -state_file across restarts.
+type EngineState struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Overrides []*OverrideRecord      `protobuf:"bytes,1,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	// The firewall marks in use, by what they mark ("vserver <name> inet",
+	// "check <backend> DSR"), so that a restarted engine keeps them and
+	// rewrites no fwmark service or rule.
+	Marks         map[string]uint32 `protobuf:"bytes,2,rep,name=marks,proto3" json:"marks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EngineState) Reset() {
+	*x = EngineState{}
+	mi := &file_engine_engine_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EngineState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EngineState) ProtoMessage() {}
+
+func (x *EngineState) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EngineState.ProtoReflect.Descriptor instead.
+func (*EngineState) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *EngineState) GetOverrides() []*OverrideRecord {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+func (x *EngineState) GetMarks() map[string]uint32 {
+	if x != nil {
+		return x.Marks
+	}
+	return nil
+}
+
+// CheckView is one health check as the engine sees it: what it probes,
+// which destinations its result decides, and its state and history as the
+// healthcheck process keeps them.
+type CheckView struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"` // Seesaw's "<TYPE>/<port>", e.g. "HTTP/10256"
+	Check         *healthcheck.Check     `protobuf:"bytes,2,opt,name=check,proto3" json:"check,omitempty"`
+	Destinations  []string               `protobuf:"bytes,3,rep,name=destinations,proto3" json:"destinations,omitempty"` // "<vserver>/<ip:port>/<proto>" it decides
+	Backend       string                 `protobuf:"bytes,4,opt,name=backend,proto3" json:"backend,omitempty"`           // backend fqdn
+	Known         bool                   `protobuf:"varint,5,opt,name=known,proto3" json:"known,omitempty"`              // a result has come in
+	Healthy       bool                   `protobuf:"varint,6,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	Last          *healthcheck.Result    `protobuf:"bytes,7,opt,name=last,proto3" json:"last,omitempty"`
+	History       []*healthcheck.Result  `protobuf:"bytes,8,rep,name=history,proto3" json:"history,omitempty"` // newest last
+	Successes     uint64                 `protobuf:"varint,9,opt,name=successes,proto3" json:"successes,omitempty"`
+	Failures      uint64                 `protobuf:"varint,10,opt,name=failures,proto3" json:"failures,omitempty"`
+	Note          string                 `protobuf:"bytes,11,opt,name=note,proto3" json:"note,omitempty"` // e.g. why there is no history
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckView) Reset() {
+	*x = CheckView{}
+	mi := &file_engine_engine_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckView) ProtoMessage() {}
+
+func (x *CheckView) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckView.ProtoReflect.Descriptor instead.
+func (*CheckView) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CheckView) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CheckView) GetCheck() *healthcheck.Check {
+	if x != nil {
+		return x.Check
+	}
+	return nil
+}
+
+func (x *CheckView) GetDestinations() []string {
+	if x != nil {
+		return x.Destinations
+	}
+	return nil
+}
+
+func (x *CheckView) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *CheckView) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+func (x *CheckView) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *CheckView) GetLast() *healthcheck.Result {
+	if x != nil {
+		return x.Last
+	}
+	return nil
+}
+
+func (x *CheckView) GetHistory() []*healthcheck.Result {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+func (x *CheckView) GetSuccesses() uint64 {
+	if x != nil {
+		return x.Successes
+	}
+	return 0
+}
+
+func (x *CheckView) GetFailures() uint64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *CheckView) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+type ChecksRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Vserver       string                 `protobuf:"bytes,1,opt,name=vserver,proto3" json:"vserver,omitempty"` // only checks of vservers with this name prefix
+	Backend       string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // only checks of backends with this fqdn prefix
+	WithHistory   bool                   `protobuf:"varint,3,opt,name=with_history,json=withHistory,proto3" json:"with_history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChecksRequest) Reset() {
+	*x = ChecksRequest{}
+	mi := &file_engine_engine_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChecksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChecksRequest) ProtoMessage() {}
+
+func (x *ChecksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChecksRequest.ProtoReflect.Descriptor instead.
+func (*ChecksRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ChecksRequest) GetVserver() string {
+	if x != nil {
+		return x.Vserver
+	}
+	return ""
+}
+
+func (x *ChecksRequest) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
+func (x *ChecksRequest) GetWithHistory() bool {
+	if x != nil {
+		return x.WithHistory
+	}
+	return false
+}
+
+type ChecksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checks        []*CheckView           `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChecksResponse) Reset() {
+	*x = ChecksResponse{}
+	mi := &file_engine_engine_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChecksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChecksResponse) ProtoMessage() {}
+
+func (x *ChecksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChecksResponse.ProtoReflect.Descriptor instead.
+func (*ChecksResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ChecksResponse) GetChecks() []*CheckView {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+// PlanRequest carries a candidate config; empty fields mean the running
+// one's files as they are on disk now.
+type PlanRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClusterPb     []byte                 `protobuf:"bytes,1,opt,name=cluster_pb,json=clusterPb,proto3" json:"cluster_pb,omitempty"`       // cluster.pb contents (protobuf text)
+	SeesawCfg     []byte                 `protobuf:"bytes,2,opt,name=seesaw_cfg,json=seesawCfg,proto3" json:"seesaw_cfg,omitempty"`       // seesaw.cfg contents
+	ClusterName   string                 `protobuf:"bytes,3,opt,name=cluster_name,json=clusterName,proto3" json:"cluster_name,omitempty"` // the file name to use in messages
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlanRequest) Reset() {
+	*x = PlanRequest{}
+	mi := &file_engine_engine_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanRequest) ProtoMessage() {}
+
+func (x *PlanRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanRequest.ProtoReflect.Descriptor instead.
+func (*PlanRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *PlanRequest) GetClusterPb() []byte {
+	if x != nil {
+		return x.ClusterPb
+	}
+	return nil
+}
+
+func (x *PlanRequest) GetSeesawCfg() []byte {
+	if x != nil {
+		return x.SeesawCfg
+	}
+	return nil
+}
+
+func (x *PlanRequest) GetClusterName() string {
+	if x != nil {
+		return x.ClusterName
+	}
+	return ""
+}
+
+type PlanResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Desired *ncc.DesiredState      `protobuf:"bytes,1,opt,name=desired,proto3" json:"desired,omitempty"`
+	// What applying it would change in the kernel now, from the NCC's dry run.
+	Changes        []*ncc.Change     `protobuf:"bytes,2,rep,name=changes,proto3" json:"changes,omitempty"`
+	Errors         []*ncc.ApplyError `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
+	Warnings       []string          `protobuf:"bytes,4,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	ChangesOmitted uint64            `protobuf:"varint,5,opt,name=changes_omitted,json=changesOmitted,proto3" json:"changes_omitted,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *PlanResponse) Reset() {
+	*x = PlanResponse{}
+	mi := &file_engine_engine_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlanResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlanResponse) ProtoMessage() {}
+
+func (x *PlanResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
+func (*PlanResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *PlanResponse) GetDesired() *ncc.DesiredState {
+	if x != nil {
+		return x.Desired
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetChanges() []*ncc.Change {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetErrors() []*ncc.ApplyError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+func (x *PlanResponse) GetChangesOmitted() uint64 {
+	if x != nil {
+		return x.ChangesOmitted
+	}
+	return 0
 }
 
 type FailoverRequest struct {
@@ -1668,7 +2559,7 @@ type FailoverRequest struct {
 
 func (x *FailoverRequest) Reset() {
 	*x = FailoverRequest{}
-	mi := &file_engine_engine_proto_msgTypes[24]
+	mi := &file_engine_engine_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1680,7 +2571,7 @@ func (x *FailoverRequest) String() string {
 func (*FailoverRequest) ProtoMessage() {}
 
 func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[24]
+	mi := &file_engine_engine_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1693,7 +2584,7 @@ func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverRequest.ProtoReflect.Descriptor instead.
 func (*FailoverRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{24}
+	return file_engine_engine_proto_rawDescGZIP(), []int{35}
 }
 
 type FailoverResponse struct {
@@ -1705,7 +2596,7 @@ type FailoverResponse struct {
 
 func (x *FailoverResponse) Reset() {
 	*x = FailoverResponse{}
-	mi := &file_engine_engine_proto_msgTypes[25]
+	mi := &file_engine_engine_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1717,7 +2608,7 @@ func (x *FailoverResponse) String() string {
 func (*FailoverResponse) ProtoMessage() {}
 
 func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[25]
+	mi := &file_engine_engine_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1730,7 +2621,7 @@ func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverResponse.ProtoReflect.Descriptor instead.
 func (*FailoverResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{25}
+	return file_engine_engine_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *FailoverResponse) GetMessage() string {
@@ -1786,7 +2677,7 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x06source\x18\x01 \x01(\tR\x06source\"J\n" +
 	"\x14ConfigSourceResponse\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1a\n" +
-	"\bprevious\x18\x02 \x01(\tR\bprevious\"\x98\x03\n" +
+	"\bprevious\x18\x02 \x01(\tR\bprevious\"\xab\x04\n" +
 	"\x11DestinationStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x18\n" +
@@ -1800,7 +2691,11 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x05stats\x18\n" +
 	" \x01(\v2\x11.seesaw.ncc.StatsR\x05stats\x12-\n" +
 	"\x12active_connections\x18\v \x01(\rR\x11activeConnections\x121\n" +
-	"\x14inactive_connections\x18\f \x01(\rR\x13inactiveConnections\"\xc0\x04\n" +
+	"\x14inactive_connections\x18\f \x01(\rR\x13inactiveConnections\x12\x17\n" +
+	"\ain_ipvs\x18\r \x01(\bR\x06inIpvs\x12\x1a\n" +
+	"\bquiesced\x18\x0e \x01(\bR\bquiesced\x12%\n" +
+	"\x0efailing_checks\x18\x0f \x03(\tR\rfailingChecks\x125\n" +
+	"\x16persistent_connections\x18\x10 \x01(\rR\x15persistentConnections\"\xdb\x05\n" +
 	"\rServiceStatus\x12*\n" +
 	"\x06family\x18\x01 \x01(\x0e2\x12.seesaw.ncc.FamilyR\x06family\x120\n" +
 	"\bprotocol\x18\x02 \x01(\x0e2\x14.seesaw.ncc.ProtocolR\bprotocol\x12\x12\n" +
@@ -1819,7 +2714,11 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0ehigh_watermark\x18\r \x01(\x02R\rhighWatermark\x12+\n" +
 	"\x11current_watermark\x18\x0e \x01(\x02R\x10currentWatermark\x12D\n" +
 	"\fdestinations\x18\x0f \x03(\v2 .seesaw.engine.DestinationStatusR\fdestinations\x12'\n" +
-	"\x05stats\x18\x10 \x01(\v2\x11.seesaw.ncc.StatsR\x05stats\"\xb0\x02\n" +
+	"\x05stats\x18\x10 \x01(\v2\x11.seesaw.ncc.StatsR\x05stats\x12\x10\n" +
+	"\x03vip\x18\x11 \x01(\tR\x03vip\x12\x1c\n" +
+	"\tquiescent\x18\x12 \x01(\bR\tquiescent\x121\n" +
+	"\x14healthy_destinations\x18\x13 \x01(\rR\x13healthyDestinations\x126\n" +
+	"\x17in_service_destinations\x18\x14 \x01(\rR\x15inServiceDestinations\"\xb9\x03\n" +
 	"\rVserverStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04fqdn\x18\x02 \x01(\tR\x04fqdn\x12\x12\n" +
@@ -1829,18 +2728,37 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0econfig_enabled\x18\x06 \x01(\bR\rconfigEnabled\x128\n" +
 	"\boverride\x18\a \x01(\x0e2\x1c.seesaw.engine.OverrideStateR\boverride\x128\n" +
 	"\bservices\x18\b \x03(\v2\x1c.seesaw.engine.ServiceStatusR\bservices\x12\x1a\n" +
-	"\bwarnings\x18\t \x03(\tR\bwarnings\"%\n" +
+	"\bwarnings\x18\t \x03(\tR\bwarnings\x12@\n" +
+	"\roverride_info\x18\n" +
+	" \x01(\v2\x1b.seesaw.engine.OverrideInfoR\foverrideInfo\x12,\n" +
+	"\x04vips\x18\v \x03(\v2\x18.seesaw.engine.VIPStatusR\x04vips\x12\x17\n" +
+	"\ause_fwm\x18\f \x01(\bR\x06useFwm\"\x91\x01\n" +
+	"\tVIPStatus\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1c\n" +
+	"\tplacement\x18\x02 \x01(\tR\tplacement\x12\x1c\n" +
+	"\tinterface\x18\x03 \x01(\tR\tinterface\x12\x16\n" +
+	"\x06active\x18\x04 \x01(\bR\x06active\x12\x16\n" +
+	"\x06placed\x18\x05 \x01(\bR\x06placed\"\x8c\x01\n" +
+	"\fOverrideInfo\x122\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x1c.seesaw.engine.OverrideStateR\x05state\x12\x15\n" +
+	"\x06set_by\x18\x02 \x01(\tR\x05setBy\x121\n" +
+	"\x06set_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05setAt\"%\n" +
 	"\x0fVserversRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"L\n" +
 	"\x10VserversResponse\x128\n" +
-	"\bvservers\x18\x01 \x03(\v2\x1c.seesaw.engine.VserverStatusR\bvservers\"\xc3\x01\n" +
+	"\bvservers\x18\x01 \x03(\v2\x1c.seesaw.engine.VserverStatusR\bvservers\"\x90\x03\n" +
 	"\rBackendStatus\x12\x12\n" +
 	"\x04fqdn\x18\x01 \x01(\tR\x04fqdn\x12\x12\n" +
 	"\x04ipv4\x18\x02 \x01(\tR\x04ipv4\x12\x12\n" +
 	"\x04ipv6\x18\x03 \x01(\tR\x04ipv6\x12\x18\n" +
 	"\aenabled\x18\x04 \x01(\bR\aenabled\x128\n" +
 	"\boverride\x18\x05 \x01(\x0e2\x1c.seesaw.engine.OverrideStateR\boverride\x12\"\n" +
-	"\fdestinations\x18\x06 \x03(\tR\fdestinations\"%\n" +
+	"\fdestinations\x18\x06 \x03(\tR\fdestinations\x12@\n" +
+	"\roverride_info\x18\a \x01(\v2\x1b.seesaw.engine.OverrideInfoR\foverrideInfo\x12%\n" +
+	"\x0econfig_enabled\x18\b \x01(\bR\rconfigEnabled\x121\n" +
+	"\x14healthy_destinations\x18\t \x01(\rR\x13healthyDestinations\x12/\n" +
+	"\x13active_destinations\x18\n" +
+	" \x01(\rR\x12activeDestinations\"%\n" +
 	"\x0fBackendsRequest\x12\x12\n" +
 	"\x04fqdn\x18\x01 \x01(\tR\x04fqdn\"L\n" +
 	"\x10BackendsResponse\x128\n" +
@@ -1865,15 +2783,64 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\abackend\x18\x02 \x01(\tH\x00R\abackend\x12\"\n" +
 	"\vdestination\x18\x03 \x01(\tH\x00R\vdestination\x122\n" +
 	"\x05state\x18\x04 \x01(\x0e2\x1c.seesaw.engine.OverrideStateR\x05stateB\b\n" +
-	"\x06target\"\x12\n" +
-	"\x10OverrideResponse\"\x11\n" +
+	"\x06target\"d\n" +
+	"\x10OverrideResponse\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x128\n" +
+	"\bprevious\x18\x02 \x01(\x0e2\x1c.seesaw.engine.OverrideStateR\bprevious\"\x12\n" +
+	"\x10OverridesRequest\"\xa7\x01\n" +
+	"\x0eOverrideRecord\x12\x1a\n" +
+	"\avserver\x18\x01 \x01(\tH\x00R\avserver\x12\x1a\n" +
+	"\abackend\x18\x02 \x01(\tH\x00R\abackend\x12\"\n" +
+	"\vdestination\x18\x03 \x01(\tH\x00R\vdestination\x12/\n" +
+	"\x04info\x18\x04 \x01(\v2\x1b.seesaw.engine.OverrideInfoR\x04infoB\b\n" +
+	"\x06target\"P\n" +
+	"\x11OverridesResponse\x12;\n" +
+	"\toverrides\x18\x01 \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\"\xc1\x01\n" +
+	"\vEngineState\x12;\n" +
+	"\toverrides\x18\x01 \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\x12;\n" +
+	"\x05marks\x18\x02 \x03(\v2%.seesaw.engine.EngineState.MarksEntryR\x05marks\x1a8\n" +
+	"\n" +
+	"MarksEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\rR\x05value:\x028\x01\"\xf2\x02\n" +
+	"\tCheckView\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
+	"\x05check\x18\x02 \x01(\v2\x19.seesaw.healthcheck.CheckR\x05check\x12\"\n" +
+	"\fdestinations\x18\x03 \x03(\tR\fdestinations\x12\x18\n" +
+	"\abackend\x18\x04 \x01(\tR\abackend\x12\x14\n" +
+	"\x05known\x18\x05 \x01(\bR\x05known\x12\x18\n" +
+	"\ahealthy\x18\x06 \x01(\bR\ahealthy\x12.\n" +
+	"\x04last\x18\a \x01(\v2\x1a.seesaw.healthcheck.ResultR\x04last\x124\n" +
+	"\ahistory\x18\b \x03(\v2\x1a.seesaw.healthcheck.ResultR\ahistory\x12\x1c\n" +
+	"\tsuccesses\x18\t \x01(\x04R\tsuccesses\x12\x1a\n" +
+	"\bfailures\x18\n" +
+	" \x01(\x04R\bfailures\x12\x12\n" +
+	"\x04note\x18\v \x01(\tR\x04note\"f\n" +
+	"\rChecksRequest\x12\x18\n" +
+	"\avserver\x18\x01 \x01(\tR\avserver\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\x12!\n" +
+	"\fwith_history\x18\x03 \x01(\bR\vwithHistory\"B\n" +
+	"\x0eChecksResponse\x120\n" +
+	"\x06checks\x18\x01 \x03(\v2\x18.seesaw.engine.CheckViewR\x06checks\"n\n" +
+	"\vPlanRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_pb\x18\x01 \x01(\fR\tclusterPb\x12\x1d\n" +
+	"\n" +
+	"seesaw_cfg\x18\x02 \x01(\fR\tseesawCfg\x12!\n" +
+	"\fcluster_name\x18\x03 \x01(\tR\vclusterName\"\xe5\x01\n" +
+	"\fPlanResponse\x122\n" +
+	"\adesired\x18\x01 \x01(\v2\x18.seesaw.ncc.DesiredStateR\adesired\x12,\n" +
+	"\achanges\x18\x02 \x03(\v2\x12.seesaw.ncc.ChangeR\achanges\x12.\n" +
+	"\x06errors\x18\x03 \x03(\v2\x16.seesaw.ncc.ApplyErrorR\x06errors\x12\x1a\n" +
+	"\bwarnings\x18\x04 \x03(\tR\bwarnings\x12'\n" +
+	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage*R\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
-	"\x10OVERRIDE_ENABLED\x10\x022\xfb\a\n" +
+	"\x10OVERRIDE_ENABLED\x10\x022\xe5\t\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -1884,7 +2851,10 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\bBackends\x12\x1e.seesaw.engine.BackendsRequest\x1a\x1f.seesaw.engine.BackendsResponse\"\x04\x90\x82\x19\x01\x12H\n" +
 	"\x05VLANs\x12\x1b.seesaw.engine.VLANsRequest\x1a\x1c.seesaw.engine.VLANsResponse\"\x04\x90\x82\x19\x01\x12Q\n" +
 	"\bOverride\x12\x1e.seesaw.engine.OverrideRequest\x1a\x1f.seesaw.engine.OverrideResponse\"\x04\x90\x82\x19\x02\x12Q\n" +
-	"\bFailover\x12\x1e.seesaw.engine.FailoverRequest\x1a\x1f.seesaw.engine.FailoverResponse\"\x04\x90\x82\x19\x02\x12<\n" +
+	"\bFailover\x12\x1e.seesaw.engine.FailoverRequest\x1a\x1f.seesaw.engine.FailoverResponse\"\x04\x90\x82\x19\x02\x12T\n" +
+	"\tOverrides\x12\x1f.seesaw.engine.OverridesRequest\x1a .seesaw.engine.OverridesResponse\"\x04\x90\x82\x19\x01\x12K\n" +
+	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
+	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
 	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
 
@@ -1901,7 +2871,7 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_engine_engine_proto_goTypes = []any{
 	(OverrideState)(0),            // 0: seesaw.engine.OverrideState
 	(*Node)(nil),                  // 1: seesaw.engine.Node
@@ -1918,78 +2888,118 @@ var file_engine_engine_proto_goTypes = []any{
 	(*DestinationStatus)(nil),     // 12: seesaw.engine.DestinationStatus
 	(*ServiceStatus)(nil),         // 13: seesaw.engine.ServiceStatus
 	(*VserverStatus)(nil),         // 14: seesaw.engine.VserverStatus
-	(*VserversRequest)(nil),       // 15: seesaw.engine.VserversRequest
-	(*VserversResponse)(nil),      // 16: seesaw.engine.VserversResponse
-	(*BackendStatus)(nil),         // 17: seesaw.engine.BackendStatus
-	(*BackendsRequest)(nil),       // 18: seesaw.engine.BackendsRequest
-	(*BackendsResponse)(nil),      // 19: seesaw.engine.BackendsResponse
-	(*VLANStatus)(nil),            // 20: seesaw.engine.VLANStatus
-	(*VLANsRequest)(nil),          // 21: seesaw.engine.VLANsRequest
-	(*VLANsResponse)(nil),         // 22: seesaw.engine.VLANsResponse
-	(*OverrideRequest)(nil),       // 23: seesaw.engine.OverrideRequest
-	(*OverrideResponse)(nil),      // 24: seesaw.engine.OverrideResponse
-	(*FailoverRequest)(nil),       // 25: seesaw.engine.FailoverRequest
-	(*FailoverResponse)(nil),      // 26: seesaw.engine.FailoverResponse
-	(seesaw.HAState)(0),           // 27: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),             // 29: seesaw.ncc.Stats
-	(ncc.Family)(0),               // 30: seesaw.ncc.Family
-	(ncc.Protocol)(0),             // 31: seesaw.ncc.Protocol
-	(*ha.Report)(nil),             // 32: seesaw.ha.Report
-	(*healthcheck.Results)(nil),   // 33: seesaw.healthcheck.Results
-	(*ha.Status)(nil),             // 34: seesaw.ha.Status
-	(*ha.Command)(nil),            // 35: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),  // 36: seesaw.healthcheck.CheckSet
+	(*VIPStatus)(nil),             // 15: seesaw.engine.VIPStatus
+	(*OverrideInfo)(nil),          // 16: seesaw.engine.OverrideInfo
+	(*VserversRequest)(nil),       // 17: seesaw.engine.VserversRequest
+	(*VserversResponse)(nil),      // 18: seesaw.engine.VserversResponse
+	(*BackendStatus)(nil),         // 19: seesaw.engine.BackendStatus
+	(*BackendsRequest)(nil),       // 20: seesaw.engine.BackendsRequest
+	(*BackendsResponse)(nil),      // 21: seesaw.engine.BackendsResponse
+	(*VLANStatus)(nil),            // 22: seesaw.engine.VLANStatus
+	(*VLANsRequest)(nil),          // 23: seesaw.engine.VLANsRequest
+	(*VLANsResponse)(nil),         // 24: seesaw.engine.VLANsResponse
+	(*OverrideRequest)(nil),       // 25: seesaw.engine.OverrideRequest
+	(*OverrideResponse)(nil),      // 26: seesaw.engine.OverrideResponse
+	(*OverridesRequest)(nil),      // 27: seesaw.engine.OverridesRequest
+	(*OverrideRecord)(nil),        // 28: seesaw.engine.OverrideRecord
+	(*OverridesResponse)(nil),     // 29: seesaw.engine.OverridesResponse
+	(*EngineState)(nil),           // 30: seesaw.engine.EngineState
+	(*CheckView)(nil),             // 31: seesaw.engine.CheckView
+	(*ChecksRequest)(nil),         // 32: seesaw.engine.ChecksRequest
+	(*ChecksResponse)(nil),        // 33: seesaw.engine.ChecksResponse
+	(*PlanRequest)(nil),           // 34: seesaw.engine.PlanRequest
+	(*PlanResponse)(nil),          // 35: seesaw.engine.PlanResponse
+	(*FailoverRequest)(nil),       // 36: seesaw.engine.FailoverRequest
+	(*FailoverResponse)(nil),      // 37: seesaw.engine.FailoverResponse
+	nil,                           // 38: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),           // 39: seesaw.HAState
+	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),             // 41: seesaw.ncc.Stats
+	(ncc.Family)(0),               // 42: seesaw.ncc.Family
+	(ncc.Protocol)(0),             // 43: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),     // 44: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),    // 45: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),      // 46: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),            // 47: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),        // 48: seesaw.ncc.ApplyError
+	(*ha.Report)(nil),             // 49: seesaw.ha.Report
+	(*healthcheck.Results)(nil),   // 50: seesaw.healthcheck.Results
+	(*ha.Status)(nil),             // 51: seesaw.ha.Status
+	(*ha.Command)(nil),            // 52: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),  // 53: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	27, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
-	28, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	28, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	39, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	40, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	40, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
 	6,  // 4: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	28, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	40, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	29, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	30, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	31, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	41, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	42, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	43, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
 	12, // 10: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	29, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	41, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
 	0,  // 12: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
 	13, // 13: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
-	14, // 14: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
-	0,  // 15: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
-	17, // 16: seesaw.engine.BackendsResponse.backends:type_name -> seesaw.engine.BackendStatus
-	20, // 17: seesaw.engine.VLANsResponse.vlans:type_name -> seesaw.engine.VLANStatus
-	0,  // 18: seesaw.engine.OverrideRequest.state:type_name -> seesaw.engine.OverrideState
-	2,  // 19: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 20: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 21: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 22: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 23: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	15, // 24: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	18, // 25: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	21, // 26: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	23, // 27: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	25, // 28: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	32, // 29: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	33, // 30: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	3,  // 31: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	34, // 32: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 33: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 34: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 35: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	16, // 36: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	19, // 37: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	22, // 38: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	24, // 39: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	26, // 40: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	35, // 41: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	36, // 42: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	31, // [31:43] is the sub-list for method output_type
-	19, // [19:31] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	16, // 14: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
+	15, // 15: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
+	0,  // 16: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
+	40, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	14, // 18: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
+	0,  // 19: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
+	16, // 20: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
+	19, // 21: seesaw.engine.BackendsResponse.backends:type_name -> seesaw.engine.BackendStatus
+	22, // 22: seesaw.engine.VLANsResponse.vlans:type_name -> seesaw.engine.VLANStatus
+	0,  // 23: seesaw.engine.OverrideRequest.state:type_name -> seesaw.engine.OverrideState
+	0,  // 24: seesaw.engine.OverrideResponse.previous:type_name -> seesaw.engine.OverrideState
+	16, // 25: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
+	28, // 26: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
+	28, // 27: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
+	38, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	44, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	45, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	45, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	31, // 32: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
+	46, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	47, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	48, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	2,  // 36: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 37: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 38: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 39: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 40: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 41: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 42: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 43: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 44: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	36, // 45: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 46: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 47: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 48: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	49, // 49: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	50, // 50: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	3,  // 51: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	51, // 52: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 53: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 54: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 55: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 56: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 57: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 58: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 59: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	37, // 60: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 61: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 62: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 63: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	52, // 64: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	53, // 65: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	51, // [51:66] is the sub-list for method output_type
+	36, // [36:51] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -1997,10 +3007,15 @@ func file_engine_engine_proto_init() {
 	if File_engine_engine_proto != nil {
 		return
 	}
-	file_engine_engine_proto_msgTypes[22].OneofWrappers = []any{
+	file_engine_engine_proto_msgTypes[24].OneofWrappers = []any{
 		(*OverrideRequest_Vserver)(nil),
 		(*OverrideRequest_Backend)(nil),
 		(*OverrideRequest_Destination)(nil),
+	}
+	file_engine_engine_proto_msgTypes[27].OneofWrappers = []any{
+		(*OverrideRecord_Vserver)(nil),
+		(*OverrideRecord_Backend)(nil),
+		(*OverrideRecord_Destination)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2008,7 +3023,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

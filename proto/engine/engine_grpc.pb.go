@@ -34,6 +34,9 @@ const (
 	Engine_VLANs_FullMethodName              = "/seesaw.engine.Engine/VLANs"
 	Engine_Override_FullMethodName           = "/seesaw.engine.Engine/Override"
 	Engine_Failover_FullMethodName           = "/seesaw.engine.Engine/Failover"
+	Engine_Overrides_FullMethodName          = "/seesaw.engine.Engine/Overrides"
+	Engine_Checks_FullMethodName             = "/seesaw.engine.Engine/Checks"
+	Engine_Plan_FullMethodName               = "/seesaw.engine.Engine/Plan"
 	Engine_HASession_FullMethodName          = "/seesaw.engine.Engine/HASession"
 	Engine_HealthcheckSession_FullMethodName = "/seesaw.engine.Engine/HealthcheckSession"
 )
@@ -52,6 +55,12 @@ type EngineClient interface {
 	VLANs(ctx context.Context, in *VLANsRequest, opts ...grpc.CallOption) (*VLANsResponse, error)
 	Override(ctx context.Context, in *OverrideRequest, opts ...grpc.CallOption) (*OverrideResponse, error)
 	Failover(ctx context.Context, in *FailoverRequest, opts ...grpc.CallOption) (*FailoverResponse, error)
+	// Added with the engine's data plane:
+	Overrides(ctx context.Context, in *OverridesRequest, opts ...grpc.CallOption) (*OverridesResponse, error)
+	Checks(ctx context.Context, in *ChecksRequest, opts ...grpc.CallOption) (*ChecksResponse, error)
+	// Plan answers what a candidate config would change in the kernel, before
+	// it is applied, with the running health, HA state and overrides.
+	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 	// HA keeps this stream open: it reports transitions and status, the engine
 	// sends its parameters and relinquish requests. When the stream breaks, HA
 	// steps down.
@@ -169,6 +178,36 @@ func (c *engineClient) Failover(ctx context.Context, in *FailoverRequest, opts .
 	return out, nil
 }
 
+func (c *engineClient) Overrides(ctx context.Context, in *OverridesRequest, opts ...grpc.CallOption) (*OverridesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OverridesResponse)
+	err := c.cc.Invoke(ctx, Engine_Overrides_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) Checks(ctx context.Context, in *ChecksRequest, opts ...grpc.CallOption) (*ChecksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChecksResponse)
+	err := c.cc.Invoke(ctx, Engine_Checks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PlanResponse)
+	err := c.cc.Invoke(ctx, Engine_Plan_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *engineClient) HASession(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ha.Report, ha.Command], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Engine_ServiceDesc.Streams[0], Engine_HASession_FullMethodName, cOpts...)
@@ -209,6 +248,12 @@ type EngineServer interface {
 	VLANs(context.Context, *VLANsRequest) (*VLANsResponse, error)
 	Override(context.Context, *OverrideRequest) (*OverrideResponse, error)
 	Failover(context.Context, *FailoverRequest) (*FailoverResponse, error)
+	// Added with the engine's data plane:
+	Overrides(context.Context, *OverridesRequest) (*OverridesResponse, error)
+	Checks(context.Context, *ChecksRequest) (*ChecksResponse, error)
+	// Plan answers what a candidate config would change in the kernel, before
+	// it is applied, with the running health, HA state and overrides.
+	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
 	// HA keeps this stream open: it reports transitions and status, the engine
 	// sends its parameters and relinquish requests. When the stream breaks, HA
 	// steps down.
@@ -255,6 +300,15 @@ func (UnimplementedEngineServer) Override(context.Context, *OverrideRequest) (*O
 }
 func (UnimplementedEngineServer) Failover(context.Context, *FailoverRequest) (*FailoverResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Failover not implemented")
+}
+func (UnimplementedEngineServer) Overrides(context.Context, *OverridesRequest) (*OverridesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Overrides not implemented")
+}
+func (UnimplementedEngineServer) Checks(context.Context, *ChecksRequest) (*ChecksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Checks not implemented")
+}
+func (UnimplementedEngineServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
 }
 func (UnimplementedEngineServer) HASession(grpc.BidiStreamingServer[ha.Report, ha.Command]) error {
 	return status.Error(codes.Unimplemented, "method HASession not implemented")
@@ -463,6 +517,60 @@ func _Engine_Failover_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_Overrides_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OverridesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Overrides(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Overrides_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Overrides(ctx, req.(*OverridesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_Checks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChecksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Checks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Checks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Checks(ctx, req.(*ChecksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_Plan_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PlanRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Plan(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Plan_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Plan(ctx, req.(*PlanRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Engine_HASession_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(EngineServer).HASession(&grpc.GenericServerStream[ha.Report, ha.Command]{ServerStream: stream})
 }
@@ -523,6 +631,18 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Failover",
 			Handler:    _Engine_Failover_Handler,
+		},
+		{
+			MethodName: "Overrides",
+			Handler:    _Engine_Overrides_Handler,
+		},
+		{
+			MethodName: "Checks",
+			Handler:    _Engine_Checks_Handler,
+		},
+		{
+			MethodName: "Plan",
+			Handler:    _Engine_Plan_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

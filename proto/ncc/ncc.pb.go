@@ -1485,6 +1485,34 @@ func (x *SyncDaemon) GetMaxLength() uint32 {
 	return 0
 }
 
+// DesiredState is the whole data plane the engine wants; Apply makes the
+// kernel hold it. The contract, part by part:
+//
+// IPVS (services, sync_daemons): always whole. What is not listed is not
+// wanted: an Apply with no services deletes every IPVS service (the NCC
+// owns IPVS wholly), one with no sync_daemons stops them.
+//
+// The network (lb_interface, vips, vlans, routes, rules, sysctls): whole
+// when any of its fields is set, absent otherwise. An absent network is
+// left as it is, not torn down (a caller that only programs IPVS does not
+// unplumb the node); to remove the NCC's network state, send an
+// lb_interface with nothing on it, as seesaw_ncc --cleanup does. VIPs and
+// VLANs need an lb_interface. Routes and rules are the NCC's in the tables
+// it owns (lb_interface.routing_table and any other non-system table named
+// here): what is not listed there goes. Sysctls are set, never restored:
+// a key no longer listed keeps its last value.
+//
+// nft: always whole; absent is empty, and the NCC's table goes with its
+// last rule. Other tables are never touched.
+//
+// Apply checks the whole state before it writes anything: a state no
+// kernel could hold (a bad address, a VIP on no interface, clashing
+// rules) is refused whole with InvalidArgument and changes nothing. A
+// state that passes is applied part by part, network first, then IPVS,
+// then nft; a write the kernel refuses is an ApplyError, and the rest is
+// still done (partial success). The answer lists every change made and
+// every error; the next Apply (or the audit) retries what failed, since it
+// compares with the kernel again.
 type DesiredState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LbInterface   *LBInterface           `protobuf:"bytes,1,opt,name=lb_interface,json=lbInterface,proto3" json:"lb_interface,omitempty"`
@@ -1953,7 +1981,13 @@ func (x *GetStateRequest) GetWithStats() bool {
 	return false
 }
 
-// What the kernel holds now, in the same shape as DesiredState.
+// What the kernel holds now of what the NCC manages, in the same shape as
+// DesiredState: every IPVS service and sync daemon; the rules of the NCC's
+// nftables table; and of the network, the objects the last applied state
+// placed as the kernel holds them (its VIPs where they were placed, so an
+// IPv6 VIP of a use_vmac LB interface shows on its macvlan vrrp6.<vrid>; its
+// VLANs, routes, rules and sysctls), never the rest of the host. Before the
+// first Apply the network part is empty. Statistics only with with_stats.
 type GetStateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	State         *DesiredState          `protobuf:"bytes,1,opt,name=state,proto3" json:"state,omitempty"`

@@ -26,6 +26,8 @@ func cmdTopo(ctx context.Context, args []string, e env) int {
 	prefix := fs.String("prefix", "", "namespace name prefix")
 	lbs := fs.Int("lbs", 2, "LB nodes")
 	backends := fs.Int("backends", 2, "backends")
+	lbNIC := fs.String("lb-nic", "", "give every LB node an LB NIC of this name on the node bridge (seesaw.cfg [interface] lb)")
+	routed := fs.Bool("routed-backends", false, "plug the router into the backend bridge as the backends' gateway")
 	if len(args) == 0 {
 		fs.Usage()
 		return 2
@@ -36,7 +38,7 @@ func cmdTopo(ctx context.Context, args []string, e env) int {
 	}
 	switch verb {
 	case "up":
-		t, err := labtest.Build(labtest.Config{LBs: *lbs, Backends: *backends, Prefix: *prefix})
+		t, err := labtest.Build(labtest.Config{LBs: *lbs, Backends: *backends, Prefix: *prefix, LBNIC: *lbNIC, RoutedBackends: *routed})
 		if err != nil {
 			fmt.Fprintln(e.stderr, "seesaw-lab topo:", err)
 			return 1

@@ -1,0 +1,191 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/golang/glog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	hapb "github.com/seesawlb/seesaw/proto/ha"
+	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
+	"github.com/seesawlb/seesaw/proto/ipc"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
+)
+
+// HASession is HA's stream. The engine sends the HA config derived from the
+// running config (again whenever it changes) and relinquish requests, and
+// records HA's transitions and status reports. A newer session replaces an
+// older one. A session that ends does not change the HA state by itself:
+// 30 s without a report does (Seesaw's rule; see haTracker).
+func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Command]) error {
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	s := &haSession{cmds: make(chan *hapb.Command, 4), cancel: cancel}
+	e.mu.Lock()
+	if old := e.ha; old != nil {
+		old.cancel(errSuperseded)
+		glog.Warningf("engine: a new HA session replaces the open one")
+	}
+	e.ha = s
+	e.mu.Unlock()
+	peer := "unknown"
+	if c, ok := ipc.CredFromContext(ctx); ok {
+		peer = c.String()
+	}
+	glog.Infof("engine: HA session opened by %s", peer)
+	defer func() {
+		e.mu.Lock()
+		if e.ha == s {
+			e.ha = nil
+		}
+		e.mu.Unlock()
+	}()
+
+	reports, errc := ipc.RecvLoop(ctx, stream.Recv)
+	var sent *hapb.Config
+	for {
+		cur, changed := e.current()
+		if cur != nil && !proto.Equal(cur.ha, sent) {
+			if err := stream.Send(&hapb.Command{Command: &hapb.Command_Config{Config: cur.ha}}); err != nil {
+				return e.haEnded(peer, err)
+			}
+			sent = cur.ha
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errSuperseded) {
+				e.haEnded(peer, errSuperseded)
+				return status.Error(codes.Aborted, "engine: "+errSuperseded.Error())
+			}
+			return e.haEnded(peer, ctx.Err())
+		case <-changed:
+		case c := <-s.cmds:
+			if err := stream.Send(c); err != nil {
+				return e.haEnded(peer, err)
+			}
+		case r := <-reports:
+			e.recordHA(r)
+		case err := <-errc:
+			return e.haEnded(peer, err)
+		}
+	}
+}
+
+func (e *Engine) haEnded(peer string, err error) error {
+	if errors.Is(err, io.EOF) {
+		glog.Infof("engine: HA session from %s closed", peer)
+		return nil
+	}
+	glog.Warningf("engine: HA session from %s ended: %v", peer, err)
+	return err
+}
+
+// recordHA applies one report from HA.
+func (e *Engine) recordHA(r *hapb.Report) {
+	e.mu.Lock()
+	now := e.now()
+	before := e.ht.state(now)
+	switch r := r.Report.(type) {
+	case *hapb.Report_Transition:
+		t := r.Transition
+		glog.Infof("engine: HA %v -> %v: %s", t.From, t.To, t.Reason)
+		e.ht.report(now, t.To, t.From == seesawpb.HAState_HA_STATE_LEADER, e.haStatus.GetMasterDownInterval().AsDuration())
+		e.haTransitions = append(e.haTransitions, t)
+		if len(e.haTransitions) > maxTransitions {
+			e.haTransitions = e.haTransitions[len(e.haTransitions)-maxTransitions:]
+		}
+	case *hapb.Report_Status:
+		if e.haStatus == nil || e.haStatus.State != r.Status.State {
+			glog.V(1).Infof("engine: HA reports state %v", r.Status.State)
+		}
+		e.haStatus = r.Status
+		e.ht.report(now, r.Status.State, false, r.Status.GetMasterDownInterval().AsDuration())
+	}
+	after := e.ht.state(now)
+	e.mu.Unlock()
+	if before != after {
+		glog.Infof("engine: the data plane follows HA state %v (was %v)", after, before)
+		e.wake()
+	}
+}
+
+// HealthcheckSession is the healthcheck process's stream. The engine sends
+// the full check set (again whenever it changes) and records the results;
+// a result that changes a check's state wakes the reconcile loop.
+func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results, hcpb.CheckSet]) error {
+	ctx := stream.Context()
+	peer := "unknown"
+	if c, ok := ipc.CredFromContext(ctx); ok {
+		peer = c.String()
+	}
+	e.mu.Lock()
+	e.hcSessions++
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.hcSessions--
+		e.mu.Unlock()
+	}()
+	glog.Infof("engine: healthcheck session opened by %s", peer)
+
+	batches, errc := ipc.RecvLoop(ctx, stream.Recv)
+	var sent *hcpb.CheckSet
+	for {
+		e.mu.Lock()
+		checks, changed := e.checks, e.checksChanged
+		e.mu.Unlock()
+		if checks != nil && checks != sent {
+			if err := stream.Send(checks); err != nil {
+				return e.hcEnded(peer, err)
+			}
+			sent = checks
+			glog.V(1).Infof("engine: sent %d checks to healthcheck", len(checks.Upsert))
+		}
+		select {
+		case <-ctx.Done():
+			return e.hcEnded(peer, ctx.Err())
+		case <-changed:
+		case b := <-batches:
+			e.recordResults(b)
+		case err := <-errc:
+			return e.hcEnded(peer, err)
+		}
+	}
+}
+
+func (e *Engine) hcEnded(peer string, err error) error {
+	if errors.Is(err, io.EOF) {
+		glog.Infof("engine: healthcheck session from %s closed", peer)
+		return nil
+	}
+	glog.Warningf("engine: healthcheck session from %s ended: %v", peer, err)
+	return err
+}
+
+// recordResults keeps the last result of each check, and wakes the loop
+// when one is new or says something new (a state, or the message the
+// status shows).
+func (e *Engine) recordResults(b *hcpb.Results) {
+	if len(b.Results) == 0 {
+		return
+	}
+	changed := false
+	e.mu.Lock()
+	for _, r := range b.Results {
+		old := e.results[r.Id]
+		if old == nil || old.Healthy != r.Healthy || old.Message != r.Message {
+			changed = true
+		}
+		e.results[r.Id] = r
+		e.nResults++
+	}
+	e.mu.Unlock()
+	if changed {
+		e.wake()
+	}
+}
