@@ -14,7 +14,7 @@ for b in $bins; do
   [ -x "$bindir/$b" ] || { echo "install: $bindir/$b missing; run 'make build' first" >&2; exit 1; }
 done
 install -d -m 0755 "$dest/usr/local/seesaw" "$dest/etc/seesaw" "$dest/usr/bin" "$dest/etc/systemd/system"
-install -d -m 0750 "$dest/var/log/seesaw"
+install -d -m 0750 "$dest/var/log/seesaw" "$dest/var/lib/seesaw"
 for b in $bins; do
   install -m 0755 "$bindir/$b" "$dest/usr/local/seesaw/$b"
 done

@@ -172,6 +172,7 @@ type Engine struct {
 	// for the healthcheck sessions, checksChanged closed when it changes.
 	model         *dataplane.Model
 	plan          *dataplane.Plan
+	planOvGen     uint64 // the overrides' generation plan was computed with
 	checks        *hcpb.CheckSet
 	checksChanged chan struct{}
 

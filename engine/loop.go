@@ -111,6 +111,13 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 			e.checks = m.Checks
 			close(e.checksChanged)
 			e.checksChanged = make(chan struct{})
+			// Results of checks no longer asked for would never be
+			// replaced: forget them.
+			keep := make(map[uint64]bool, len(m.Checks.Upsert))
+			for _, c := range m.Checks.Upsert {
+				keep[c.Id] = true
+			}
+			maps.DeleteFunc(e.results, func(id uint64, _ *hcpb.Result) bool { return !keep[id] })
 		}
 	}
 	// Before the first apply, what the kernel holds is read, to be adopted
@@ -144,7 +151,7 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	}
 	*prev = p
 	e.mu.Lock()
-	e.plan = p
+	e.plan, e.planOvGen = p, *modelOv
 	e.mu.Unlock()
 
 	if !resend && *retry == 0 && applied != nil && proto.Equal(applied, p.Desired) {

@@ -187,6 +187,22 @@ func TestReloadWritesOnlyWhatChanged(t *testing.T) {
 	if got := r.k.writes() - before; got != 1 {
 		t.Errorf("one changed weight: %d kernel writes, want 1", got)
 	}
+
+	// A changed check is a new check (a new id) that has not reported:
+	// the destinations it decides keep their state until it does.
+	s = strings.Replace(s, `send: "/healthz"`, `send: "/healthz"
+interval: 3`, 1)
+	must(t, os.WriteFile(cl, []byte(s), 0o644))
+	before = r.k.writes()
+	must(t, r.e.Reload())
+	r.settle()
+	if got := r.k.writes() - before; got != 0 {
+		t.Errorf("a changed check's interval: %d kernel writes before it reported, want 0:\n%s", got, r.k.ipvs.Save())
+	}
+	r.results("100.115.222.163", false)
+	r.waitFor("admin-1 out once its changed check fails", func() bool {
+		return !strings.Contains(r.k.ipvs.Save(), "-a -t 100.115.222.143:443 -r 100.115.222.163:443")
+	})
 }
 
 // TestConfigFileWatched: saving cluster.pb reloads it; a broken save is
@@ -328,6 +344,25 @@ func TestPlanRPC(t *testing.T) {
 	}
 	if r.k.ipvs.Writes() == 0 || strings.Contains(r.k.ipvs.Save(), ":8080") {
 		t.Error("the plan changed the kernel")
+	}
+	// A changed scheduler and forwarding mode are in-place updates: no
+	// service or destination is deleted and added again.
+	cand = strings.Replace(strings.Replace(string(b), "scheduler: WLC", "scheduler: RR", 1), "mode: DSR", "mode: NAT", 1)
+	p, err = r.e.Plan(ctx, &enginepb.PlanRequest{ClusterPb: []byte(cand)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	updates := 0
+	for _, c := range p.Changes {
+		if strings.HasPrefix(c.Kind, "ipvs-") {
+			if c.Op != nccpb.Change_UPDATE {
+				t.Errorf("a scheduler or mode change planned as %v %s %s", c.Op, c.Kind, c.Object)
+			}
+			updates++
+		}
+	}
+	if updates == 0 {
+		t.Errorf("a scheduler and mode change planned no IPVS update: %v", p.Changes)
 	}
 	if _, err := r.e.Plan(ctx, &enginepb.PlanRequest{ClusterPb: []byte("vserver: <")}); err == nil || !strings.Contains(err.Error(), "cluster.pb (candidate):1") {
 		t.Errorf("plan of a broken config: %v", err)

@@ -224,6 +224,7 @@ func (r *rig) settle() {
 		r.e.mu.Lock()
 		defer r.e.mu.Unlock()
 		return r.e.plan != nil && r.e.apply.applied != nil && len(r.e.kick) == 0 && r.e.apply.failures == 0 &&
+			r.e.cur != nil && r.e.plan.Model.Cluster == r.e.cur.res.Cluster && r.e.planOvGen == r.e.ovGen &&
 			proto.Equal(r.e.plan.Desired, r.e.apply.applied)
 	})
 }

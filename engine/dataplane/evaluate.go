@@ -88,8 +88,9 @@ type Plan struct {
 	Backends []*enginepb.BackendStatus
 	VLANs    []*enginepb.VLANStatus
 	// up is each service's state by Service.Key, for the hysteresis of the
-	// next evaluation.
-	up map[string]bool
+	// next evaluation; healthy each destination's by name.
+	up      map[string]bool
+	healthy map[string]bool
 }
 
 // Up says whether the service with the given key was up in this plan.
@@ -106,18 +107,25 @@ type destState struct {
 	failing []string
 }
 
-func (m *Model) destState(s *Service, d *Destination, health Health, adopted *Adopted) destState {
+func (m *Model) destState(s *Service, d *Destination, health Health, prev *Plan, adopted *Adopted) destState {
 	st := destState{healthy: d.Enabled}
 	held := false
 	if adopted != nil {
 		w, ok := adopted.Destinations[DestinationKey(s.key, d.Addr, d.Port)]
 		held = ok && (w > 0 || d.Spec.Weight == 0)
 	}
+	// A check with no result on a destination that was healthy is one the
+	// config has just changed (its id follows its definition) or added:
+	// the destination keeps its state until the check reports, as Seesaw
+	// kept a re-expanded check's status, so that editing a check does not
+	// take its backends out.
+	held = held || prev != nil && prev.healthy[d.Name]
 	for _, id := range d.Checks {
 		r := health[id]
 		switch {
 		case r == nil && held:
-			// No result yet since the engine started; the kernel has it.
+			// No result yet; the destination was healthy (or the kernel
+			// had it when the engine started).
 		case r == nil:
 			st.healthy = false
 			st.failing = append(st.failing, m.CheckInfo[id].Name+": unknown (no result yet)")
@@ -141,7 +149,7 @@ func (m *Model) Evaluate(ha seesawpb.HAState, health Health, prev *Plan) *Plan {
 func (m *Model) EvaluateAdopting(ha seesawpb.HAState, health Health, prev *Plan, adopted *Adopted) *Plan {
 	e := m.Engine
 	master := ha == seesawpb.HAState_HA_STATE_LEADER
-	p := &Plan{Model: m, HA: ha, up: map[string]bool{}}
+	p := &Plan{Model: m, HA: ha, up: map[string]bool{}, healthy: map[string]bool{}}
 	ds := &nccpb.DesiredState{
 		LbInterface: &nccpb.LBInterface{
 			Name:           e.LBInterface,
@@ -251,7 +259,8 @@ func (m *Model) evaluateService(v *Vserver, s *Service, health Health, prev *Pla
 	}
 	var healthy, inService int
 	for _, d := range s.Destinations {
-		st := m.destState(s, d, health, adopted)
+		st := m.destState(s, d, health, prev, adopted)
+		p.healthy[d.Name] = st.healthy
 		dst := &enginepb.DestinationStatus{
 			Name: d.Name, Backend: d.Backend.FQDN, Address: d.Addr.String(), Port: uint32(d.Port),
 			Weight: d.Spec.Weight, Enabled: d.Enabled, Healthy: st.healthy, Override: d.Override,

@@ -21,6 +21,25 @@
 // and run the same checks, and only the LB interface (with the VRRP MAC and
 // the VIPs on it) follows HA. Where this package differs from Seesaw it
 // says so.
+//
+// What a config change costs the kernel. The NCC changes in place whatever
+// IPVS lets it change: a service's scheduler and its flags, persistence,
+// one-packet; a destination's weight, thresholds and forwarding method.
+// So a reload that changes those (or a backend's weight, or an entry's mode)
+// is a few in-place writes, and an unchanged vserver none. Only an object's
+// identity cannot change in place, and then the old one is deleted and the
+// new one added, which ends the connections it carried:
+//   - a service's identity (Service.Key): its family, VIP address,
+//     protocol and port, or its firewall mark; so a changed VIP, an entry's
+//     protocol or port changed, or use_fwm turned on or off (address
+//     services become one firewall-mark service, or back);
+//   - a destination's identity: its address and port; so a backend
+//     re-addressed, or an entry's port changed (its destinations' ports
+//     follow it).
+//
+// Seesaw tore a whole vserver down and rebuilt it for more (a change of
+// mode, of the number of entries); here an entry added or removed touches
+// that entry's services alone.
 package dataplane
 
 import (
