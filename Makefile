@@ -102,12 +102,16 @@ fuzz-short:
 #   healthcheck: 10,000 TCP and 10,000 HTTP checks a second against HAProxy.
 #   NCC: IPVS applies and dumps at 1,000 and 10,000 services against
 #        ipvsadm-restore and ipvsadm -Sn, in one kernel-lab boot.
+#   appliance: resident memory of the whole appliance (GKE seed, 1,000
+#        vservers) against keepalived doing the same, in one kernel-lab boot.
 bench: build lab
 	@deploy/deps.sh bench
 	$(GO) test -run='^$$' -bench='^BenchmarkFailover$$' -benchtime=1x -timeout=20m ./ha | grep -E '^(bench:|ok|FAIL|---)'
 	$(GO) run ./healthcheck/cmd/hcbench
 	bin/seesaw-lab prepare >&2
 	$(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchIPVS$$' -v ./ncc/reconcile -args -ipvs.bench=1000,10000 | grep -E '^(bench:|ok|FAIL|---)'
+	$(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchEngine$$' -v ./engine -args -engine.bench | grep -E '^(bench:|ok|FAIL|---)'
+	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchMemory$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 
 clean:
 	rm -rf bin $(CACHE)/test-results.jsonl

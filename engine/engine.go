@@ -19,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -151,7 +152,10 @@ type Engine struct {
 	ncc nccpb.NCCClient
 	hc  hcpb.HealthcheckClient
 	// kick wakes the reconcile loop: something it depends on changed.
-	kick chan struct{}
+	// wakes counts the wake-ups, stepped is the count the last finished
+	// step had seen.
+	kick           chan struct{}
+	wakes, stepped atomic.Uint64
 
 	mu          sync.Mutex
 	cur         *loaded       // nil until a config loads
@@ -255,6 +259,7 @@ func (e *Engine) now() time.Time { return e.cfg.Now() }
 
 // wake asks the reconcile loop to look again.
 func (e *Engine) wake() {
+	e.wakes.Add(1)
 	select {
 	case e.kick <- struct{}{}:
 	default:

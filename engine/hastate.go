@@ -14,14 +14,18 @@ import (
 // down. A session that breaks is not silence by itself: a restarted HA is
 // back within a second or two.
 //
-// Where it differs: a master that loses its HA or its engine for a moment
-// does not drop its VIPs for it. A restarted HA speaker begins as BACKUP
-// and becomes master one master-down interval later if no peer is master;
+// Where it differs: a master whose HA process restarts does not drop its
+// VIPs for it. A restarted HA speaker begins as UNKNOWN, then BACKUP, and
+// becomes master one master-down interval later if no peer is master;
 // while this node was master (by HA's word, or at engine start by what the
-// kernel holds: the LB interface up), such a start-up BACKUP is held for
+// kernel holds: the LB interface up), such a start-up state is held for
 // that interval plus a margin before the LB interface goes down. A
-// demotion (HA's own transition from LEADER) is followed at once, so a
-// real failover never waits.
+// demotion (HA's own transition from LEADER) and a step-down (SHUTDOWN)
+// are followed at once, so a real failover never waits. An engine that
+// dies is another matter: HA steps down at once (Seesaw's rule, so the peer
+// takes over from a node that cannot decide), and the restarted engine
+// follows that SHUTDOWN; a lone node is master again one master-down
+// interval later.
 type haTracker struct {
 	timeout time.Duration // HA silent this long: UNKNOWN
 

@@ -85,6 +85,10 @@ func (e *Engine) Loop(ctx context.Context) {
 // step is one turn of the loop. It reports whether another is due at once.
 func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **loaded, modelOv *uint64,
 	prev **dataplane.Plan, retry *time.Duration, retryAt *time.Time) bool {
+	// Every wake-up before this point is seen by this step (tests wait
+	// for the wake-ups to be done with: Engine.settled).
+	wakes := e.wakes.Load()
+	defer e.stepped.Store(wakes)
 	if *retry > 0 && e.now().Before(*retryAt) {
 		return false
 	}
@@ -146,7 +150,11 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	e.mu.Unlock()
 
 	p := (*model).EvaluateAdopting(ha, health, *prev, adopted)
-	if *prev != nil && !proto.Equal((*prev).Desired, p.Desired) {
+	// An evaluation that changes nothing hands back the previous desired
+	// state itself: identity says "unchanged", without comparing the
+	// whole state (which cost more than the evaluation at 10,000
+	// destinations).
+	if *prev != nil && p.Desired != (*prev).Desired {
 		logTransitions(*prev, p)
 	}
 	*prev = p
@@ -154,7 +162,7 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	e.plan, e.planOvGen = p, *modelOv
 	e.mu.Unlock()
 
-	if !resend && *retry == 0 && applied != nil && proto.Equal(applied, p.Desired) {
+	if !resend && *retry == 0 && applied == p.Desired {
 		return false
 	}
 	if e.ncc == nil {
@@ -190,13 +198,7 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 		}
 		cancel()
 	}
-	// The state may have moved on while the NCC worked.
-	select {
-	case <-e.kick:
-		return true
-	default:
-		return false
-	}
+	return false
 }
 
 // allReported says whether every check has a result.
@@ -345,6 +347,20 @@ func logTransitions(prev, p *dataplane.Plan) {
 	if a, b := prev.Desired.GetLbInterface().GetUp(), p.Desired.GetLbInterface().GetUp(); a != b {
 		glog.Infof("engine: HA %v: LB interface %s", p.HA, upDown(b))
 	}
+	if prev.Model == p.Model {
+		// The same model: its vservers, services and destinations are in
+		// the same places in both plans.
+		for i, v := range p.Vservers {
+			for j, s := range v.Services {
+				os := prev.Vservers[i].Services[j]
+				logService(v, s, os.Active)
+				for k, d := range s.Destinations {
+					logDestination(os.Destinations[k], d)
+				}
+			}
+		}
+		return
+	}
 	old := map[string]*enginepb.DestinationStatus{}
 	oldSvc := map[string]bool{}
 	for _, v := range prev.Vservers {
@@ -358,28 +374,39 @@ func logTransitions(prev, p *dataplane.Plan) {
 	for _, v := range p.Vservers {
 		for _, s := range v.Services {
 			k := v.Name + " " + s.Vip + " " + svcLabel(s)
-			if was, ok := oldSvc[k]; ok && was != s.Active {
-				glog.Infof("engine: vserver %s service %s %s: %s (%d of %d destinations healthy)", v.Name, s.Vip, svcLabel(s), upDown(s.Active), s.HealthyDestinations, s.InServiceDestinations)
+			if was, ok := oldSvc[k]; ok {
+				logService(v, s, was)
 			}
 			for _, d := range s.Destinations {
-				o := old[d.Name]
-				if o == nil || o.InIpvs == d.InIpvs && o.Quiesced == d.Quiesced && o.Healthy == d.Healthy {
-					continue
-				}
-				switch {
-				case d.Quiesced:
-					glog.Infof("engine: destination %s quiesced (weight 0): %s", d.Name, strings.Join(d.FailingChecks, "; "))
-				case d.InIpvs:
-					glog.Infof("engine: destination %s in service (weight %d)", d.Name, d.Weight)
-				case !d.Enabled:
-					glog.Infof("engine: destination %s out of service: disabled", d.Name)
-				case !d.Healthy:
-					glog.Infof("engine: destination %s out of service: %s", d.Name, strings.Join(d.FailingChecks, "; "))
-				default:
-					glog.Infof("engine: destination %s out of service: its service is down", d.Name)
+				if o := old[d.Name]; o != nil {
+					logDestination(o, d)
 				}
 			}
 		}
+	}
+}
+
+func logService(v *enginepb.VserverStatus, s *enginepb.ServiceStatus, was bool) {
+	if was != s.Active {
+		glog.Infof("engine: vserver %s service %s %s: %s (%d of %d destinations healthy)", v.Name, s.Vip, svcLabel(s), upDown(s.Active), s.HealthyDestinations, s.InServiceDestinations)
+	}
+}
+
+func logDestination(o, d *enginepb.DestinationStatus) {
+	if o.InIpvs == d.InIpvs && o.Quiesced == d.Quiesced && o.Healthy == d.Healthy {
+		return
+	}
+	switch {
+	case d.Quiesced:
+		glog.Infof("engine: destination %s quiesced (weight 0): %s", d.Name, strings.Join(d.FailingChecks, "; "))
+	case d.InIpvs:
+		glog.Infof("engine: destination %s in service (weight %d)", d.Name, d.Weight)
+	case !d.Enabled:
+		glog.Infof("engine: destination %s out of service: disabled", d.Name)
+	case !d.Healthy:
+		glog.Infof("engine: destination %s out of service: %s", d.Name, strings.Join(d.FailingChecks, "; "))
+	default:
+		glog.Infof("engine: destination %s out of service: its service is down", d.Name)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/seesawlb/seesaw/engine/config"
-	"github.com/seesawlb/seesaw/engine/internal/gen"
+	gen "github.com/seesawlb/seesaw/engine/config/configtest"
 	"github.com/seesawlb/seesaw/ncc"
 	"github.com/seesawlb/seesaw/ncc/ipvs"
 	"github.com/seesawlb/seesaw/ncc/ipvs/ipvstest"
@@ -223,7 +223,7 @@ func (r *rig) settle() {
 	r.waitFor("the engine settling", func() bool {
 		r.e.mu.Lock()
 		defer r.e.mu.Unlock()
-		return r.e.plan != nil && r.e.apply.applied != nil && len(r.e.kick) == 0 && r.e.apply.failures == 0 &&
+		return r.e.plan != nil && r.e.apply.applied != nil && r.e.stepped.Load() == r.e.wakes.Load() && r.e.apply.failures == 0 &&
 			r.e.cur != nil && r.e.plan.Model.Cluster == r.e.cur.res.Cluster && r.e.planOvGen == r.e.ovGen &&
 			proto.Equal(r.e.plan.Desired, r.e.apply.applied)
 	})

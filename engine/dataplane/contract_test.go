@@ -11,7 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/seesawlb/seesaw/engine/internal/gen"
+	gen "github.com/seesawlb/seesaw/engine/config/configtest"
 	"github.com/seesawlb/seesaw/healthcheck"
 	"github.com/seesawlb/seesaw/ncc"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -91,6 +92,7 @@ type Plan struct {
 	// next evaluation; healthy each destination's by name.
 	up      map[string]bool
 	healthy map[string]bool
+	sig     []byte // see EvaluateAdopting
 }
 
 // Up says whether the service with the given key was up in this plan.
@@ -150,6 +152,86 @@ func (m *Model) EvaluateAdopting(ha seesawpb.HAState, health Health, prev *Plan,
 	e := m.Engine
 	master := ha == seesawpb.HAState_HA_STATE_LEADER
 	p := &Plan{Model: m, HA: ha, up: map[string]bool{}, healthy: map[string]bool{}}
+	// What the desired state depends on beyond the model, one byte a
+	// decision, in a fixed order: when it is what the previous plan of
+	// the same model had, so is the desired state, and the previous one
+	// is reused (the caller then knows, by identity, that nothing changed).
+	p.sig = append(p.sig, b2b(master))
+	var services []*Service
+	var vips []*VIP
+	anycast := e.AnycastEnabled && m.Node != nil && m.Node.AnycastEnabled
+	dstatus := make(map[*Destination]*enginepb.DestinationStatus, len(m.Backends)*2)
+	for _, v := range m.Vservers {
+		vs := &enginepb.VserverStatus{
+			Name: v.Config.Name, Fqdn: v.Config.Address.FQDN, Enabled: v.Enabled, ConfigEnabled: v.ConfigEnabled,
+			Override: v.Override, UseFwm: v.Config.UseFWM,
+			Warnings: append(slices.Clone(v.Config.Warnings), v.Warnings...),
+		}
+		if a := v.Config.Address.IPv4; a.IsValid() {
+			vs.Ipv4 = a.Addr().String()
+		}
+		if a := v.Config.Address.IPv6; a.IsValid() {
+			vs.Ipv6 = a.Addr().String()
+		}
+		var upV4, upV6 []bool
+		for _, s := range v.Services {
+			ss := m.evaluateService(v, s, health, prev, adopted, p, dstatus)
+			vs.Services = append(vs.Services, ss)
+			if s.Family == IPv6 {
+				upV6 = append(upV6, ss.Active)
+			} else {
+				upV4 = append(upV4, ss.Active)
+			}
+			p.sig = append(p.sig, b2b(ss.Active))
+			if ss.Active {
+				services = append(services, s)
+				for _, d := range s.Destinations {
+					st := dstatus[d]
+					p.sig = append(p.sig, b2b(st.InIpvs)|b2b(st.Quiesced)<<1)
+				}
+			}
+		}
+		for _, vip := range v.VIPs {
+			ups := upV4
+			if vip.Family == IPv6 {
+				ups = upV6
+			}
+			active := slices.Contains(ups, true)
+			if vip.Type == config.AnycastVIP {
+				active = len(ups) > 0 && !slices.Contains(ups, false)
+			}
+			placed := vip.Type != config.AnycastVIP || active && anycast
+			vs.Vips = append(vs.Vips, &enginepb.VIPStatus{Address: vip.Addr.String(), Placement: placementName(vip),
+				Interface: vip.Link, Active: active, Placed: placed})
+			p.sig = append(p.sig, b2b(placed))
+			if placed {
+				vips = append(vips, vip)
+			}
+		}
+		p.Vservers = append(p.Vservers, vs)
+	}
+	p.Backends = m.backendStatus(dstatus)
+	p.VLANs = m.vlanStatus()
+	if prev != nil && prev.Model == m && bytes.Equal(prev.sig, p.sig) {
+		p.Desired = prev.Desired
+		return p
+	}
+	p.Desired = m.desired(master, services, vips, dstatus)
+	return p
+}
+
+func b2b(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// desired builds the desired state of an evaluation: the model's static
+// part, the LB interface as HA wants it, the services that are up with
+// their destinations, the VIPs that are placed.
+func (m *Model) desired(master bool, services []*Service, vips []*VIP, dstatus map[*Destination]*enginepb.DestinationStatus) *nccpb.DesiredState {
+	e := m.Engine
 	ds := &nccpb.DesiredState{
 		LbInterface: &nccpb.LBInterface{
 			Name:           e.LBInterface,
@@ -164,75 +246,39 @@ func (m *Model) EvaluateAdopting(ha seesawpb.HAState, health Health, prev *Plan,
 		Vlans:   m.static.vlans,
 		Rules:   m.static.rules,
 	}
-	p.Desired = ds
 	if master {
 		ds.Routes = m.static.lbRoutes
 	}
 	ds.Vips = append(ds.Vips, m.static.clusterVIPs...)
-	anycast := e.AnycastEnabled && m.Node != nil && m.Node.AnycastEnabled
-	dstatus := map[*Destination]*enginepb.DestinationStatus{}
-	for _, v := range m.Vservers {
-		vs := &enginepb.VserverStatus{
-			Name: v.Config.Name, Fqdn: v.Config.Address.FQDN, Enabled: v.Enabled, ConfigEnabled: v.ConfigEnabled,
-			Override: v.Override, UseFwm: v.Config.UseFWM,
-			Warnings: append(slices.Clone(v.Config.Warnings), v.Warnings...),
-		}
-		if a := v.Config.Address.IPv4; a.IsValid() {
-			vs.Ipv4 = a.Addr().String()
-		}
-		if a := v.Config.Address.IPv6; a.IsValid() {
-			vs.Ipv6 = a.Addr().String()
-		}
-		upByFamily := map[Family][]bool{}
-		for _, s := range v.Services {
-			ss := m.evaluateService(v, s, health, prev, adopted, p, dstatus)
-			vs.Services = append(vs.Services, ss)
-			upByFamily[s.Family] = append(upByFamily[s.Family], ss.Active)
-			if ss.Active {
-				svc := cloneService(s.Spec)
-				for _, d := range s.Destinations {
-					st := dstatus[d]
-					if !st.InIpvs {
-						continue
-					}
-					dd := cloneDest(d.Spec)
-					if st.Quiesced {
-						dd.Weight = 0
-					}
-					svc.Destinations = append(svc.Destinations, dd)
-				}
-				ds.Services = append(ds.Services, svc)
-			}
-		}
-		for _, vip := range v.VIPs {
-			ups := upByFamily[vip.Family]
-			active := slices.Contains(ups, true)
-			if vip.Type == config.AnycastVIP {
-				active = len(ups) > 0 && !slices.Contains(ups, false)
-			}
-			placed := vip.Type != config.AnycastVIP || active && anycast
-			vs.Vips = append(vs.Vips, &enginepb.VIPStatus{Address: vip.Addr.String(), Placement: placementName(vip),
-				Interface: vip.Link, Active: active, Placed: placed})
-			if !placed {
+	for _, s := range services {
+		svc := cloneService(s.Spec)
+		for _, d := range s.Destinations {
+			st := dstatus[d]
+			if !st.InIpvs {
 				continue
 			}
-			pv := &nccpb.VIP{Address: vip.Addr.String(), Interface: vip.Link, Announce: vip.Type == config.UnicastVIP}
-			pv.Placement = nccpb.VIPPlacement_VIP_ON_LB_INTERFACE
-			if vip.Type != config.UnicastVIP {
-				pv.Placement = nccpb.VIPPlacement_VIP_ON_DUMMY
+			dd := cloneDest(d.Spec)
+			if st.Quiesced {
+				dd.Weight = 0
 			}
-			if vip.Source.IsValid() {
-				pv.Source = vip.Source.String()
-			}
-			ds.Vips = append(ds.Vips, pv)
+			svc.Destinations = append(svc.Destinations, dd)
 		}
-		p.Vservers = append(p.Vservers, vs)
+		ds.Services = append(ds.Services, svc)
+	}
+	for _, vip := range vips {
+		pv := &nccpb.VIP{Address: vip.Addr.String(), Interface: vip.Link, Announce: vip.Type == config.UnicastVIP}
+		pv.Placement = nccpb.VIPPlacement_VIP_ON_LB_INTERFACE
+		if vip.Type != config.UnicastVIP {
+			pv.Placement = nccpb.VIPPlacement_VIP_ON_DUMMY
+		}
+		if vip.Source.IsValid() {
+			pv.Source = vip.Source.String()
+		}
+		ds.Vips = append(ds.Vips, pv)
 	}
 	ds.Vips = append(ds.Vips, m.static.serviceVIPs...)
 	ds.Services = append(ds.Services, m.static.checkSvcs...)
-	p.Backends = m.backendStatus(dstatus)
-	p.VLANs = m.vlanStatus()
-	return p
+	return ds
 }
 
 func placementName(v *VIP) string {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -72,6 +73,9 @@ type NetReconciler struct {
 	k       netconf.Kernel
 	logf    func(format string, args ...any)
 	desired *netconf.State
+	// held is the state the host held after the last run that left it so
+	// without an error; nil when that is not known.
+	held *netconf.State
 	// origMAC is a link's MAC before the NCC gave it the VRRP MAC, for
 	// links whose permanent MAC the kernel does not know (veth, some
 	// virtual NICs).
@@ -138,7 +142,29 @@ func (r *NetReconciler) Apply(desired netconf.State, dryRun bool) ([]Change, err
 	if !dryRun {
 		r.desired = &desired
 	}
-	return r.apply(desired, dryRun)
+	// As the IPVS and nftables reconcilers do, a run trusts that the host
+	// still holds a state the last run left it holding without an error:
+	// applying it again reads nothing and writes nothing (reading every
+	// link, address, route and rule back cost more than the rest of an
+	// apply on a large node). Drift is the audit's to find and repair.
+	if r.held != nil && reflect.DeepEqual(*r.held, desired) {
+		return nil, nil
+	}
+	changes, err := r.apply(desired, dryRun)
+	r.noteHeld(desired, dryRun, changes, err)
+	return changes, err
+}
+
+// noteHeld records what the host holds after a run: desired, when the run
+// wrote it all (or found it all in place); unknown otherwise.
+func (r *NetReconciler) noteHeld(desired netconf.State, dryRun bool, changes []Change, err error) {
+	if dryRun {
+		return
+	}
+	r.held = nil
+	if err == nil && !slices.ContainsFunc(changes, func(c Change) bool { return c.Err != nil }) {
+		r.held = &desired
+	}
 }
 
 // Audit applies the last applied state again, repairing what someone else
@@ -150,6 +176,7 @@ func (r *NetReconciler) Audit() ([]Change, error) {
 		return nil, nil
 	}
 	changes, err := r.apply(*r.desired, false)
+	r.noteHeld(*r.desired, false, changes, err)
 	for _, c := range changes {
 		r.logf("net: audit: drift repaired: %s", c)
 	}
@@ -510,9 +537,24 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 		return nil, nil, err
 	}
 	ruleUsed := make([]bool, len(haveRules))
+	// The kernel's rules by what a desired one matches: its normalized
+	// form, and the same with no priority (a desired rule without one
+	// matches any priority).
+	byRule := make(map[netconf.Rule][]int, 2*len(haveRules))
+	for i, h := range haveRules {
+		h = h.Normalize()
+		byRule[h] = append(byRule[h], i)
+		if h.Priority != 0 {
+			h.Priority = 0
+			byRule[h] = append(byRule[h], i)
+		}
+	}
 	for _, w := range d.Rules {
 		w = w.Normalize()
-		i := slices.IndexFunc(haveRules, func(h netconf.Rule) bool { return w.Matches(h) })
+		i := -1
+		if is := byRule[w]; len(is) > 0 {
+			i = is[0] // the first, as IndexFunc found it
+		}
 		if i >= 0 {
 			ruleUsed[i] = true
 			continue

@@ -1,18 +1,21 @@
-// Package gen writes large configs for tests and benchmarks: n vservers of
+// Package configtest writes large configs for tests and benchmarks: n vservers of
 // b backends each, of every forwarding mode and scheduler, both address
 // families, some with use_fwm and some with DSR checks, the same every time.
-package gen
+package configtest
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
 
 // SeesawCfg is the seesaw.cfg of node lb1 of a generated cluster, with
 // lb the LB interface and node the node interface.
-func SeesawCfg(node, lb string) string {
-	return fmt.Sprintf("[cluster]\nname = gen\nanycast_enabled = false\nnode_ipv4 = 10.0.0.2\nnode_ipv6 = 2001:db8::2\n"+
-		"peer_ipv4 = 10.0.0.3\nvip_ipv4 = 10.0.0.4\n[interface]\nnode = %s\nlb = %s\n", node, lb)
+func SeesawCfg(node, lb string, o ...Options) string {
+	n4, n6 := nodeNets(o)
+	return fmt.Sprintf("[cluster]\nname = gen\nanycast_enabled = false\nnode_ipv4 = %s\nnode_ipv6 = %s\n"+
+		"peer_ipv4 = %s\nvip_ipv4 = %s\n[interface]\nnode = %s\nlb = %s\n",
+		host(n4, 2).Addr(), host(n6, 2).Addr(), host(n4, 3).Addr(), host(n4, 4).Addr(), node, lb)
 }
 
 // Options shape a cluster.
@@ -21,15 +24,38 @@ type Options struct {
 	// DSR, wlc, one HTTP check, IPv4 only; for benchmarks that compare
 	// with a peer doing the same.
 	Plain bool
+	// NodeNet4 and NodeNet6 are the nodes' networks (default 10.0.0.0/16
+	// and 2001:db8::/64): lb1 is host 2, lb2 host 3, the cluster VIP 4.
+	NodeNet4, NodeNet6 netip.Prefix
+}
+
+func nodeNets(o []Options) (netip.Prefix, netip.Prefix) {
+	n4, n6 := netip.MustParsePrefix("10.0.0.0/16"), netip.MustParsePrefix("2001:db8::/64")
+	if len(o) > 0 && o[0].NodeNet4.IsValid() {
+		n4 = o[0].NodeNet4
+	}
+	if len(o) > 0 && o[0].NodeNet6.IsValid() {
+		n6 = o[0].NodeNet6
+	}
+	return n4, n6
+}
+
+// host is the address with host part n in net (n < 256).
+func host(net netip.Prefix, n int) netip.Prefix {
+	b := net.Masked().Addr().AsSlice()
+	b[len(b)-1] = byte(n)
+	a, _ := netip.AddrFromSlice(b)
+	return netip.PrefixFrom(a, net.Bits())
 }
 
 // Cluster is a cluster.pb of n vservers of b backends each.
 func Cluster(n, b int, o Options) string {
 	var s strings.Builder
-	s.WriteString(`seesaw_vip { fqdn: "vip." ipv4: "10.0.0.4/16" ipv6: "2001:db8::4/64" status: PRODUCTION }
-node { fqdn: "lb1." ipv4: "10.0.0.2/16" ipv6: "2001:db8::2/64" status: PRODUCTION }
-node { fqdn: "lb2." ipv4: "10.0.0.3/16" ipv6: "2001:db8::3/64" status: PRODUCTION }
-`)
+	n4, n6 := nodeNets([]Options{o})
+	fmt.Fprintf(&s, `seesaw_vip { fqdn: "vip." ipv4: "%s" ipv6: "%s" status: PRODUCTION }
+node { fqdn: "lb1." ipv4: "%s" ipv6: "%s" status: PRODUCTION }
+node { fqdn: "lb2." ipv4: "%s" ipv6: "%s" status: PRODUCTION }
+`, host(n4, 4), host(n6, 4), host(n4, 2), host(n6, 2), host(n4, 3), host(n6, 3))
 	modes := []string{"DSR", "NAT", "TUN"}
 	scheds := []string{"RR", "WRR", "LC", "WLC", "SH", "MH"}
 	for i := range n {

@@ -1,0 +1,26 @@
+// Package appliance runs the whole Seesaw appliance in the kernel lab and
+// proves, with the real kernel's IPVS, what an operator would notice: a
+// client reaching a VIP, a backend leaving and rejoining on its health
+// checks, overrides taking a VIP or a backend away, established
+// connections surviving a daemon's crash, a real-world cluster.pb (the GKE
+// on-prem seed) balanced as written, and the appliance's resident memory
+// beside keepalived's.
+//
+// Its harness (Start, Appliance, Serve, Ask, Hold, Wait, IPVS) starts the
+// real seesaw_watchdog, which runs the real five daemons from a
+// watchdog.cfg written for the run, in the LB namespace of a labtest
+// topology, with backends served in-process in their namespaces. The
+// binaries come from SEESAW_BIN: the lab's guest runs in software
+// emulation, far too slow to compile them, so deploy/lab/vmtest.sh (and
+// make bench) build them on the host and name their directory.
+//
+// The tests are lab tests (TestLab..., labtest.RequireLab): they run inside
+// the guest through `make vmtest`, or by hand:
+//
+//	go build -o bin/seesaw-lab ./deploy/lab/cmd/seesaw-lab && bin/seesaw-lab prepare
+//	CGO_ENABLED=0 go build -trimpath -o bin/ ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine \
+//	    ./ncc/cmd/seesaw_ncc ./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli
+//	SEESAW_BIN=$PWD/bin go test -count=1 -exec "$PWD/bin/seesaw-lab exec" -run '^TestLab' -v ./deploy/appliance
+//
+// TestLabBenchMemory runs only with -args -appliance.bench (make bench).
+package appliance
