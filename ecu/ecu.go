@@ -290,6 +290,13 @@ func (e *ecu) writeStatus(ctx context.Context, w io.Writer) {
 		}
 	}
 
+	fmt.Fprintln(w, "\nVservers")
+	if vs, err := eng.Vservers(ctx, &enginepb.VserversRequest{}); err != nil {
+		fmt.Fprintf(w, "  unavailable: %v\n", err)
+	} else {
+		writeVservers(w, vs.Vservers)
+	}
+
 	fmt.Fprintln(w, "\nComponents")
 	statuses := map[string]*seesawpb.ComponentStatus{"ecu": e.comp.Snapshot()}
 	errs := map[string]error{}
@@ -321,4 +328,73 @@ func (e *ecu) writeStatus(ctx context.Context, w io.Writer) {
 			fmt.Fprintf(w, "      warning: %s\n", wn)
 		}
 	}
+}
+
+// writeVservers renders each vserver: its state and VIPs, each service
+// with its state and watermark, each destination with its weight, health
+// and connections, and why a destination is out.
+func writeVservers(w io.Writer, vs []*enginepb.VserverStatus) {
+	if len(vs) == 0 {
+		fmt.Fprintln(w, "  none configured")
+	}
+	for _, v := range vs {
+		state := "enabled"
+		if !v.Enabled {
+			state = "disabled"
+		}
+		if v.Override != enginepb.OverrideState_OVERRIDE_DEFAULT {
+			state += " (override " + strings.ToLower(strings.TrimPrefix(v.Override.String(), "OVERRIDE_")) + ")"
+		}
+		fmt.Fprintf(w, "  %s  %s\n", v.Name, state)
+		for _, vip := range v.Vips {
+			active := "inactive"
+			if vip.Active {
+				active = "active"
+			}
+			fmt.Fprintf(w, "    VIP %s on %s (%s), %s\n", vip.Address, vip.Interface, vip.Placement, active)
+		}
+		for _, s := range v.Services {
+			what := fmt.Sprintf("%s %s", s.Protocol, hostPort(s.Vip, s.Port))
+			if s.Fwmark != 0 {
+				what = fmt.Sprintf("FWM %d (%s)", s.Fwmark, s.Vip)
+			}
+			up := "down"
+			if s.Active {
+				up = "up"
+			}
+			fmt.Fprintf(w, "    %s %s %s: %s, %d/%d destinations healthy", what, s.Mode, s.Scheduler, up, s.HealthyDestinations, s.InServiceDestinations)
+			if st := s.Stats; st != nil {
+				fmt.Fprintf(w, ", %d connections, %d packets in", st.Connections, st.PacketsIn)
+			}
+			fmt.Fprintln(w)
+			for _, d := range s.Destinations {
+				var state string
+				switch {
+				case d.Quiesced:
+					state = "quiesced (weight 0)"
+				case d.InIpvs:
+					state = "in service"
+				case !d.Enabled:
+					state = "disabled"
+				default:
+					state = "out"
+				}
+				fmt.Fprintf(w, "      -> %s weight %d, %s, active %d inactive %d", hostPort(d.Address, d.Port), d.Weight, state, d.ActiveConnections, d.InactiveConnections)
+				if len(d.FailingChecks) > 0 {
+					fmt.Fprintf(w, "; failing: %s", strings.Join(d.FailingChecks, "; "))
+				}
+				fmt.Fprintln(w)
+			}
+		}
+		for _, wn := range v.Warnings {
+			fmt.Fprintf(w, "    warning: %s\n", wn)
+		}
+	}
+}
+
+func hostPort(addr string, port uint32) string {
+	if strings.Contains(addr, ":") {
+		return fmt.Sprintf("[%s]:%d", addr, port)
+	}
+	return fmt.Sprintf("%s:%d", addr, port)
 }

@@ -14,6 +14,7 @@ import (
 
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	"github.com/seesawlb/seesaw/proto/ipc"
+	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
@@ -130,5 +131,35 @@ func TestHealthzAndStatusPage(t *testing.T) {
 	}
 	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "Cluster\n  unavailable") {
 		t.Errorf("/ with the engine down: %d\n%s", code, body)
+	}
+}
+
+// TestWriteVservers: the plain-text page says, for each vserver, what is up
+// and why a destination is out.
+func TestWriteVservers(t *testing.T) {
+	var b strings.Builder
+	writeVservers(&b, []*enginepb.VserverStatus{{
+		Name: "web@site", Enabled: true,
+		Vips: []*enginepb.VIPStatus{{Address: "192.0.2.100/24", Interface: "eth1", Placement: "lb-interface", Active: true}},
+		Services: []*enginepb.ServiceStatus{{
+			Protocol: nccpb.Protocol_TCP, Vip: "192.0.2.100", Port: 80, Mode: "NAT", Scheduler: "rr", Active: true,
+			HealthyDestinations: 1, InServiceDestinations: 2,
+			Destinations: []*enginepb.DestinationStatus{
+				{Address: "198.51.100.11", Port: 80, Weight: 1, Enabled: true, Healthy: true, InIpvs: true, ActiveConnections: 3},
+				{Address: "2001:db8::12", Port: 80, Weight: 1, Enabled: true, FailingChecks: []string{"TCP/8080: connection refused"}},
+			},
+		}},
+	}})
+	got := b.String()
+	for _, want := range []string{
+		"web@site  enabled",
+		"VIP 192.0.2.100/24 on eth1 (lb-interface), active",
+		"TCP 192.0.2.100:80 NAT rr: up, 1/2 destinations healthy",
+		"-> 198.51.100.11:80 weight 1, in service, active 3 inactive 0",
+		"-> [2001:db8::12]:80 weight 1, out, active 0 inactive 0; failing: TCP/8080: connection refused",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("page lacks %q:\n%s", want, got)
+		}
 	}
 }

@@ -47,12 +47,10 @@ func (e *Engine) Loop(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		e.step(ctx, &model, &modelCfg, &modelOv, &prev, &retry, &retryAt)
+		// Wake up again for a change (a kick), a retry, or a timer of the
+		// HA state or of the adoption running out.
 		wait := time.Hour
-		if e.step(ctx, &model, &modelCfg, &modelOv, &prev, &retry, &retryAt) {
-			// Something to do again at once (the state moved on while
-			// it was applied).
-			wait = 0
-		}
 		now := e.now()
 		e.mu.Lock()
 		if t := e.ht.next(now); !t.IsZero() {
@@ -82,21 +80,21 @@ func (e *Engine) Loop(ctx context.Context) {
 	}
 }
 
-// step is one turn of the loop. It reports whether another is due at once.
+// step is one turn of the loop.
 func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **loaded, modelOv *uint64,
-	prev **dataplane.Plan, retry *time.Duration, retryAt *time.Time) bool {
+	prev **dataplane.Plan, retry *time.Duration, retryAt *time.Time) {
 	// Every wake-up before this point is seen by this step (tests wait
 	// for the wake-ups to be done with: Engine.settled).
 	wakes := e.wakes.Load()
 	defer e.stepped.Store(wakes)
 	if *retry > 0 && e.now().Before(*retryAt) {
-		return false
+		return
 	}
 	e.mu.Lock()
 	cur := e.cur
 	if cur == nil {
 		e.mu.Unlock()
-		return false
+		return
 	}
 	if *model == nil || *modelCfg != cur || *modelOv != e.ovGen {
 		in := dataplane.Input{Engine: cur.res.Engine, Cluster: cur.res.Cluster, Node: cur.res.ThisNode,
@@ -131,7 +129,7 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 		e.mu.Unlock()
 		if err := e.adoptKernel(ctx, cur); err != nil {
 			e.failed(retry, retryAt, fmt.Sprintf("cannot read what the kernel holds before the first apply: %v", err))
-			return false
+			return
 		}
 		e.mu.Lock()
 	}
@@ -163,11 +161,11 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	e.mu.Unlock()
 
 	if !resend && *retry == 0 && applied == p.Desired {
-		return false
+		return
 	}
 	if e.ncc == nil {
 		e.failed(retry, retryAt, "no NCC")
-		return false
+		return
 	}
 	becameMaster := p.Desired.GetLbInterface().GetUp() && !applied.GetLbInterface().GetUp()
 	actx, cancel := context.WithTimeout(ctx, e.cfg.NCCTimeout)
@@ -175,10 +173,10 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil {
-			return false
+			return
 		}
 		e.failed(retry, retryAt, fmt.Sprintf("NCC apply: %v", err))
-		return false
+		return
 	}
 	e.applied(p.Desired, resp)
 	if len(resp.Errors) > 0 {
@@ -198,7 +196,6 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 		}
 		cancel()
 	}
-	return false
 }
 
 // allReported says whether every check has a result.
