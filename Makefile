@@ -12,16 +12,18 @@ BINARIES := seesaw_watchdog seesaw_engine seesaw_ncc seesaw_ha seesaw_healthchec
 CACHE    := .cache
 RECORD   := $(CACHE)/test-results.jsonl
 
-# Each binary's main lives at <process>/cmd/<binary>; go build names it after that folder.
-MAINS := ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine ./ncc/cmd/seesaw_ncc \
-	./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli
+# Each binary's main lives at <process>/cmd/<binary> and still builds alone
+# (go build ./engine/cmd/seesaw_engine). make build builds them all as one
+# multi-call binary instead and hard-links each name to it: the six daemons
+# then share one copy of the code in memory (deploy/cmd/seesaw-multicall).
+MULTICALL := seesaw-multicall
 
 .PHONY: all build lab test unit vmtest vet proto proto-check deps demo install fuzz fuzz-short bench clean help
 
 all: build
 
 help:
-	@echo "make build        seven static binaries in bin/"
+	@echo "make build        the seven binaries in bin/ (one multi-call file, hard-linked)"
 	@echo "make test         every test, every layer (installs what it needs)"
 	@echo "make demo         the two-node appliance in the kernel lab, a shell on lb1"
 	@echo "make vmtest       the kernel-lab tests alone (make test runs them too)"
@@ -32,8 +34,9 @@ help:
 
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(MAINS)
-	@echo "built: $(addprefix bin/,$(BINARIES))"
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(MULTICALL) ./deploy/cmd/seesaw-multicall
+	@for b in $(BINARIES); do ln -f bin/$(MULTICALL) bin/$$b; done
+	@echo "built: bin/$(MULTICALL), hard-linked as $(addprefix bin/,$(BINARIES))"
 
 # The kernel lab's tool: boots a Debian kernel with IPVS under qemu.
 lab:
@@ -102,7 +105,7 @@ fuzz-short:
 #   healthcheck: 10,000 TCP and 10,000 HTTP checks a second against HAProxy.
 #   NCC: IPVS applies and dumps at 1,000 and 10,000 services against
 #        ipvsadm-restore and ipvsadm -Sn, in one kernel-lab boot.
-#   appliance: resident memory of the whole appliance (GKE seed, 1,000
+#   appliance: memory (summed PSS) of the whole appliance (GKE seed, 1,000
 #        vservers) against keepalived doing the same, in one kernel-lab boot.
 bench: build lab
 	@deploy/deps.sh bench

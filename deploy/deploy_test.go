@@ -54,11 +54,6 @@ func TestUnitVerifies(t *testing.T) {
 func TestInstallLayout(t *testing.T) {
 	bindir := t.TempDir()
 	bins := []string{"seesaw_watchdog", "seesaw_engine", "seesaw_ncc", "seesaw_ha", "seesaw_healthcheck", "seesaw_ecu", "seesaw_cli"}
-	for _, b := range bins {
-		if err := os.WriteFile(filepath.Join(bindir, b), []byte("#!/bin/sh\necho "+b+"\n"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	dest := t.TempDir()
 	install := func() string {
 		cmd := exec.Command("bash", "install.sh")
@@ -69,11 +64,24 @@ func TestInstallLayout(t *testing.T) {
 		}
 		return string(out)
 	}
+	cmd := exec.Command("bash", "install.sh")
+	cmd.Env = append(os.Environ(), "DESTDIR="+dest, "BINDIR="+bindir)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "seesaw-multicall missing; run 'make build' first") {
+		t.Errorf("install.sh without a build: %v\n%s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(bindir, "seesaw-multicall"), []byte("#!/bin/sh\necho multicall\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	install()
+	// One file, every name a hard link to it: copies would share no memory.
+	multi, err := os.Stat(filepath.Join(dest, "usr/local/seesaw/seesaw-multicall"))
+	if err != nil || multi.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("seesaw-multicall not installed executable: %v", err)
+	}
 	for _, b := range bins {
 		fi, err := os.Stat(filepath.Join(dest, "usr/local/seesaw", b))
-		if err != nil || fi.Mode().Perm()&0o111 == 0 {
-			t.Errorf("%s not installed executable: %v", b, err)
+		if err != nil || !os.SameFile(fi, multi) {
+			t.Errorf("%s is not a hard link to seesaw-multicall: %v", b, err)
 		}
 	}
 	for _, f := range []string{"etc/seesaw/watchdog.cfg", "etc/seesaw/seesaw.cfg", "etc/seesaw/cluster.pb", "etc/systemd/system/seesaw_watchdog.service", "var/log/seesaw"} {
@@ -97,5 +105,15 @@ func TestInstallLayout(t *testing.T) {
 	}
 	if _, err := os.Stat(cfg + ".dist"); err != nil {
 		t.Errorf("shipped version not written beside it: %v", err)
+	}
+	// The reinstall replaced the file and moved every name to the new one.
+	again, err := os.Stat(filepath.Join(dest, "usr/local/seesaw/seesaw-multicall"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range bins {
+		if fi, err := os.Stat(filepath.Join(dest, "usr/local/seesaw", b)); err != nil || !os.SameFile(fi, again) {
+			t.Errorf("after a reinstall %s is not a hard link to seesaw-multicall: %v", b, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the built appliance the way Seesaw's guides lay it out:
-#   binaries  /usr/local/seesaw/  (and /usr/bin/seesaw -> seesaw_cli)
+#   binaries  /usr/local/seesaw/  (one multi-call file, seesaw-multicall, with
+#             a hard link for each binary's name; /usr/bin/seesaw -> seesaw_cli)
 #   configs   /etc/seesaw/        (existing files are never overwritten)
 #   logs      /var/log/seesaw/
 #   unit      /etc/systemd/system/seesaw_watchdog.service
@@ -9,14 +10,18 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dest=${DESTDIR:-}
 bindir=${BINDIR:-$root/bin}
+multi=seesaw-multicall
 bins="seesaw_watchdog seesaw_engine seesaw_ncc seesaw_ha seesaw_healthcheck seesaw_ecu seesaw_cli"
-for b in $bins; do
-  [ -x "$bindir/$b" ] || { echo "install: $bindir/$b missing; run 'make build' first" >&2; exit 1; }
-done
+[ -x "$bindir/$multi" ] || { echo "install: $bindir/$multi missing; run 'make build' first" >&2; exit 1; }
 install -d -m 0755 "$dest/usr/local/seesaw" "$dest/etc/seesaw" "$dest/usr/bin" "$dest/etc/systemd/system"
 install -d -m 0750 "$dest/var/log/seesaw" "$dest/var/lib/seesaw"
+# One file and a hard link per name, never a copy per name: the daemons
+# share the memory of one file's code, and would share nothing of seven.
+# install writes a new file (running daemons keep the old one until the
+# watchdog restarts them); ln -f then points every name at it.
+install -m 0755 "$bindir/$multi" "$dest/usr/local/seesaw/$multi"
 for b in $bins; do
-  install -m 0755 "$bindir/$b" "$dest/usr/local/seesaw/$b"
+  ln -f "$dest/usr/local/seesaw/$multi" "$dest/usr/local/seesaw/$b"
 done
 ln -sf /usr/local/seesaw/seesaw_cli "$dest/usr/bin/seesaw"
 install -m 0644 "$root/README.md" "$dest/usr/local/seesaw/README.md"

@@ -39,9 +39,8 @@ var Binaries = []string{"seesaw_watchdog", "seesaw_engine", "seesaw_ncc", "seesa
 // BinDir returns $SEESAW_BIN after checking that it holds every binary.
 func BinDir() (string, error) {
 	const how = "build them on the host (the lab's guest is too slow to compile) and name their directory: " +
-		"CGO_ENABLED=0 go build -trimpath -o bin/ ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine ./ncc/cmd/seesaw_ncc " +
-		"./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli && " +
-		"SEESAW_BIN=$PWD/bin go test ... (deploy/lab/vmtest.sh does both)"
+		"make build && SEESAW_BIN=$PWD/bin go test ... (make build writes the multi-call binary and hard-links the seven names to it; " +
+		"deploy/lab/vmtest.sh does the same in a directory of its own)"
 	dir := os.Getenv("SEESAW_BIN")
 	if dir == "" {
 		return "", errors.New("appliance: SEESAW_BIN is not set; " + how)
@@ -471,46 +470,73 @@ func (a *Appliance) HATransitions() (uint64, error) {
 	return st.Transitions, nil
 }
 
-// RSS is the resident memory of the watchdog and of each daemon, by name
-// ("watchdog", "engine", ...), in bytes, from /proc/PID/status.
-func (a *Appliance) RSS() (map[string]int64, error) {
+// Memory is the memory of the watchdog and of each daemon, by name
+// ("watchdog", "engine", ...), from /proc/PID/smaps_rollup.
+func (a *Appliance) Memory() (map[string]Mem, error) {
 	svcs, err := a.running()
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]int64{}
+	out := map[string]Mem{}
 	pids := map[string]int{"watchdog": a.wd.Process.Pid}
 	for _, name := range Daemons {
 		pids[name] = int(svcs[name].Pid)
 	}
 	for name, pid := range pids {
-		rss, err := ProcRSS(pid)
+		m, err := ProcMem(pid)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		out[name] = rss
+		out[name] = m
 	}
 	return out, nil
 }
 
-// ProcRSS is a process's VmRSS in bytes.
-func ProcRSS(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+// Mem is a process's memory in bytes. RSS counts every page the process
+// maps in full, so a page that six processes share counts six times in
+// their sum; PSS divides each shared page among the processes that map it,
+// so the PSS of a group of processes sums to the physical memory they take.
+type Mem struct {
+	RSS, PSS int64
+	// The PSS of anonymous memory (heap, stacks, written data), of
+	// file-backed pages (mapped code and read-only data) and of shared
+	// memory (tmpfs files among them).
+	PSSAnon, PSSFile, PSSShmem int64
+}
+
+// Add is the sum of two Mems.
+func (m Mem) Add(o Mem) Mem {
+	return Mem{RSS: m.RSS + o.RSS, PSS: m.PSS + o.PSS, PSSAnon: m.PSSAnon + o.PSSAnon, PSSFile: m.PSSFile + o.PSSFile, PSSShmem: m.PSSShmem + o.PSSShmem}
+}
+
+// ProcMem is a process's memory from /proc/PID/smaps_rollup (Linux 4.14;
+// the Pss_ split 5.10).
+func ProcMem(pid int) (Mem, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 	if err != nil {
-		return 0, err
+		return Mem{}, err
 	}
+	var m Mem
+	fields := map[string]*int64{"Rss:": &m.RSS, "Pss:": &m.PSS, "Pss_Anon:": &m.PSSAnon, "Pss_File:": &m.PSSFile, "Pss_Shmem:": &m.PSSShmem}
+	seen := 0
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		// VmRSS:	   12345 kB
-		if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "VmRSS:" && f[2] == "kB" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("pid %d: VmRSS %q: %w", pid, f[1], err)
-			}
-			return kb << 10, nil
+		// Pss:	   12345 kB
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 || f[2] != "kB" || fields[f[0]] == nil {
+			continue
 		}
+		kb, err := strconv.ParseInt(f[1], 10, 64)
+		if err != nil {
+			return Mem{}, fmt.Errorf("pid %d: %s %q: %w", pid, f[0], f[1], err)
+		}
+		*fields[f[0]] = kb << 10
+		seen++
 	}
-	return 0, fmt.Errorf("pid %d: no VmRSS in /proc/%d/status", pid, pid)
+	if seen < len(fields) {
+		return Mem{}, fmt.Errorf("pid %d: /proc/%d/smaps_rollup lacks some of Rss, Pss, Pss_Anon, Pss_File, Pss_Shmem:\n%s", pid, pid, b)
+	}
+	return m, nil
 }
 
 // dumpLogs logs the watchdog's output and the end of every log file.

@@ -21,22 +21,26 @@ import (
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 )
 
-var benchFlag = flag.Bool("appliance.bench", false, "run TestLabBenchMemory: the appliance's resident memory against keepalived's (make bench)")
+var benchFlag = flag.Bool("appliance.bench", false, "run TestLabBenchMemory: the appliance's memory against keepalived's (make bench)")
 
-// rssWindow is how long resident memory is sampled once a config is
-// running: a little more than the configs' check interval (10 s, the
-// default), so that every check has run in it.
+// memWindow is how long memory is sampled once a config is running: a
+// little more than the configs' check interval (10 s, the default), so
+// that every check has run in it.
 const (
-	rssWindow = 11 * time.Second
-	rssEvery  = 500 * time.Millisecond
+	memWindow = 11 * time.Second
+	memEvery  = 500 * time.Millisecond
 )
 
-// TestLabBenchMemory measures the resident memory (VmRSS) of the whole
-// appliance (watchdog and its five daemons) running the GKE seed and a
-// generated 1,000-vserver x 10-backend config, and of keepalived 2.2.7
-// doing the same job (VRRP for the cluster VIP, the VIPs, the same IPVS
-// virtual and real servers, HTTP_GET checks) in a namespace of its own,
-// in the same run. It prints one bench: line.
+// TestLabBenchMemory measures the memory of the whole appliance (watchdog
+// and its five daemons) running the GKE seed and a generated 1,000-vserver
+// x 10-backend config, and of keepalived 2.2.7 doing the same job (VRRP for
+// the cluster VIP, the VIPs, the same IPVS virtual and real servers,
+// HTTP_GET checks) in a namespace of its own, in the same run. The figure
+// is the sum of the processes' PSS, the physical memory they take (pages
+// that several of them map, such as the code of make build's multi-call
+// binary or keepalived's forked children, count once); the sum of their
+// RSS, which counts such pages once per process, is printed beside it. It
+// prints one bench: line.
 func TestLabBenchMemory(t *testing.T) {
 	labtest.RequireLab(t)
 	if !*benchFlag {
@@ -46,6 +50,7 @@ func TestLabBenchMemory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("SEESAW_BIN=%s: %s", bin, binLayout(bin))
 	ka, err := exec.LookPath("keepalived")
 	if err != nil {
 		if _, serr := os.Stat("/usr/sbin/keepalived"); serr != nil {
@@ -132,27 +137,52 @@ func TestLabBenchMemory(t *testing.T) {
 	}
 	ka1000 := runKeepalived(t, ka, res, dests1000, nil, "1000 vservers")
 
-	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
-	fmt.Printf("bench: appliance RSS gke=%.1f MiB (1000 vservers=%.1f MiB); keepalived gke=%.1f MiB (1000=%.1f MiB); ours/keepalived=%.2f (gke %.2f)\n",
-		mib(oursGKE), mib(ours1000), mib(kaGKE), mib(ka1000), float64(ours1000)/float64(ka1000), float64(oursGKE)/float64(kaGKE))
+	mem := func(m Mem) string {
+		return fmt.Sprintf("%.1f MiB PSS (RSS %.1f)", float64(m.PSS)/(1<<20), float64(m.RSS)/(1<<20))
+	}
+	fmt.Printf("bench: appliance memory gke=%s 1000 vservers=%s; keepalived gke=%s 1000 vservers=%s; ours/keepalived=%.2f (gke %.2f)\n",
+		mem(oursGKE), mem(ours1000), mem(kaGKE), mem(ka1000),
+		float64(ours1000.PSS)/float64(ka1000.PSS), float64(oursGKE.PSS)/float64(kaGKE.PSS))
 }
 
-// sampleAppliance samples the appliance's total RSS over rssWindow and
-// returns the highest, and how many destinations IPVS then holds.
-func sampleAppliance(t *testing.T, a *Appliance, what string) (int64, int) {
+// binLayout says whether dir's binaries are one multi-call file (make
+// build's) or separate files, which is most of the difference in PSS.
+func binLayout(dir string) string {
+	files := map[uint64][]string{}
+	for _, b := range Binaries {
+		fi, err := os.Stat(filepath.Join(dir, b))
+		if err != nil {
+			return err.Error()
+		}
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return "unknown layout"
+		}
+		files[st.Ino] = append(files[st.Ino], b)
+	}
+	if len(files) == 1 {
+		return fmt.Sprintf("the %d binaries are one multi-call file", len(Binaries))
+	}
+	return fmt.Sprintf("the %d binaries are %d separate files", len(Binaries), len(files))
+}
+
+// sampleAppliance samples the appliance's memory over memWindow and
+// returns the sample with the highest PSS sum, and how many destinations
+// IPVS then holds.
+func sampleAppliance(t *testing.T, a *Appliance, what string) (Mem, int) {
 	t.Helper()
-	var peak int64
-	var at map[string]int64
-	for end := time.Now().Add(rssWindow); time.Now().Before(end); time.Sleep(rssEvery) {
-		m, err := a.RSS()
+	var peak Mem
+	var at map[string]Mem
+	for end := time.Now().Add(memWindow); time.Now().Before(end); time.Sleep(memEvery) {
+		m, err := a.Memory()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sum int64
+		var sum Mem
 		for _, v := range m {
-			sum += v
+			sum = sum.Add(v)
 		}
-		if sum > peak {
+		if sum.PSS > peak.PSS {
 			peak, at = sum, m
 		}
 	}
@@ -163,22 +193,28 @@ func sampleAppliance(t *testing.T, a *Appliance, what string) (int64, int) {
 			dests += len(s.Dests)
 		}
 	}
-	t.Logf("appliance RSS, %s: %s; lb1 holds %d addresses and %d destinations in IPVS",
-		what, formatRSS(peak, at), strings.Count(string(addrs), "\n"), dests)
+	t.Logf("appliance memory, %s: %s; lb1 holds %d addresses and %d destinations in IPVS",
+		what, formatMem(peak, at), strings.Count(string(addrs), "\n"), dests)
 	return peak, dests
 }
 
-func formatRSS(total int64, m map[string]int64) string {
+// formatMem is the total and each process's memory, in MiB.
+func formatMem(total Mem, m map[string]Mem) string {
 	var names []string
 	for n := range m {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	var b strings.Builder
-	fmt.Fprintf(&b, "%.1f MiB:", float64(total)/(1<<20))
-	for _, n := range names {
-		fmt.Fprintf(&b, " %s %.1f", n, float64(m[n])/(1<<20))
+	mib := func(v int64) float64 { return float64(v) / (1 << 20) }
+	line := func(name string, v Mem) {
+		fmt.Fprintf(&b, "\n  %-12s PSS %5.1f (anon %4.1f, file %4.1f, shmem %4.1f)  RSS %5.1f",
+			name, mib(v.PSS), mib(v.PSSAnon), mib(v.PSSFile), mib(v.PSSShmem), mib(v.RSS))
 	}
+	for _, n := range names {
+		line(n, m[n])
+	}
+	line("total", total)
 	return b.String()
 }
 
@@ -195,9 +231,9 @@ func ipvsServices(n *labtest.Node) (int, error) {
 // its own (setup may wire it further), waits until it has programmed
 // every IPVS service and its checks have settled on dests real servers
 // (the appliance's count for the same config: each check has run), samples
-// the RSS of all its processes over rssWindow, stops it and returns the
-// highest.
-func runKeepalived(t *testing.T, bin string, res *config.Result, dests int, setup func(*labtest.Node), what string) int64 {
+// the memory of all its processes over memWindow, stops it and returns the
+// sample with the highest PSS sum.
+func runKeepalived(t *testing.T, bin string, res *config.Result, dests int, setup func(*labtest.Node), what string) Mem {
 	t.Helper()
 	n := labtest.NewTestNode(t, "ka")
 	// VRRP needs a link that carries multicast: a veth pair to a
@@ -268,32 +304,32 @@ func runKeepalived(t *testing.T, bin string, res *config.Result, dests int, setu
 		return nil
 	})
 	t.Logf("keepalived, %s: %d IPVS services with %d real servers %v after start", what, services, dests, time.Since(start).Round(time.Millisecond))
-	var peak int64
-	var at map[string]int64
-	for end := time.Now().Add(rssWindow); time.Now().Before(end); time.Sleep(rssEvery) {
-		m, err := treeRSS(cmd.Process.Pid)
+	var peak Mem
+	var at map[string]Mem
+	for end := time.Now().Add(memWindow); time.Now().Before(end); time.Sleep(memEvery) {
+		m, err := treeMem(cmd.Process.Pid)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var sum int64
+		var sum Mem
 		for _, v := range m {
-			sum += v
+			sum = sum.Add(v)
 		}
-		if sum > peak {
+		if sum.PSS > peak.PSS {
 			peak, at = sum, m
 		}
 	}
 	// For the record: its VRRP instance is master, with the VIPs.
 	addrs, _ := n.Output("ip", "-o", "addr", "show", "dev", "eth0")
-	t.Logf("keepalived RSS, %s (by pid): %s; it holds %d addresses on eth0",
-		what, formatRSS(peak, at), strings.Count(string(addrs), "\n"))
+	t.Logf("keepalived memory, %s (by pid): %s; it holds %d addresses on eth0",
+		what, formatMem(peak, at), strings.Count(string(addrs), "\n"))
 	stop()
 	return peak
 }
 
-// treeRSS is the RSS of pid and of its children (keepalived's checker and
-// VRRP processes), by "pid N".
-func treeRSS(pid int) (map[string]int64, error) {
+// treeMem is the memory of pid and of its children (keepalived's checker
+// and VRRP processes), by "pid N".
+func treeMem(pid int) (map[string]Mem, error) {
 	pids := []int{pid}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -314,13 +350,13 @@ func treeRSS(pid int) (map[string]int64, error) {
 			pids = append(pids, child)
 		}
 	}
-	m := map[string]int64{}
+	m := map[string]Mem{}
 	for _, p := range pids {
-		rss, err := ProcRSS(p)
+		pm, err := ProcMem(p)
 		if err != nil {
 			return nil, err
 		}
-		m[fmt.Sprintf("pid %d", p)] = rss
+		m[fmt.Sprintf("pid %d", p)] = pm
 	}
 	return m, nil
 }

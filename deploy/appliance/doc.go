@@ -18,9 +18,13 @@
 // the guest through `make vmtest`, or by hand:
 //
 //	go build -o bin/seesaw-lab ./deploy/lab/cmd/seesaw-lab && bin/seesaw-lab prepare
-//	CGO_ENABLED=0 go build -trimpath -o bin/ ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine \
-//	    ./ncc/cmd/seesaw_ncc ./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli
+//	make build   # bin/seesaw-multicall, hard-linked as bin/seesaw_watchdog, bin/seesaw_engine, ...
 //	SEESAW_BIN=$PWD/bin go test -count=1 -exec "$PWD/bin/seesaw-lab exec" -run '^TestLab' -v ./deploy/appliance
+//
+// SEESAW_BIN may as well hold the seven binaries built separately (go
+// build -o DIR/ ./watchdog/cmd/seesaw_watchdog ...): the tests pass either
+// way, but the memory benchmark measures what that directory holds, and
+// separate binaries share none of their code.
 //
 // TestLabBenchMemory runs only with -args -appliance.bench (make bench).
 package appliance

@@ -19,10 +19,13 @@ bin/seesaw-lab prepare >&2
 # The whole-appliance tests (deploy/appliance) run the real daemons, which
 # the guest cannot reasonably compile (software emulation): build them here
 # and tell the tests where (the lab carries the environment into the guest).
-# A directory of their own: make build's bin/ keeps its version stamp.
+# A directory of their own: make build's bin/ keeps its version stamp. As
+# make build ships them: one multi-call binary, hard-linked as each name.
 mkdir -p .cache/lab-bin
-$GO build -trimpath -o .cache/lab-bin/ ./watchdog/cmd/seesaw_watchdog ./engine/cmd/seesaw_engine ./ncc/cmd/seesaw_ncc \
-	./ha/cmd/seesaw_ha ./healthcheck/cmd/seesaw_healthcheck ./ecu/cmd/seesaw_ecu ./cli/cmd/seesaw_cli
+$GO build -trimpath -o .cache/lab-bin/seesaw-multicall ./deploy/cmd/seesaw-multicall
+for b in seesaw_watchdog seesaw_engine seesaw_ncc seesaw_ha seesaw_healthcheck seesaw_ecu seesaw_cli; do
+	ln -f .cache/lab-bin/seesaw-multicall .cache/lab-bin/$b
+done
 export SEESAW_BIN=$(pwd)/.cache/lab-bin
 
 # Only packages with lab tests: the others would be built for nothing

@@ -8,28 +8,6 @@
 // appliance stops for good.
 package main
 
-import (
-	"context"
-	"flag"
-	"time"
+import "github.com/seesawlb/seesaw/ncc/cmd/seesaw_ncc/app"
 
-	"github.com/seesawlb/seesaw/ncc"
-	"github.com/seesawlb/seesaw/proto/ipc"
-)
-
-func main() {
-	var cfg ncc.Config
-	flag.StringVar(&cfg.Socket, "socket", ncc.DefaultSocket, "path of the NCC's Unix socket")
-	flag.StringVar(&cfg.EngineUser, "engine_user", ncc.DefaultEngineUser,
-		"user the engine runs as, allowed to call the NCC besides root; empty for root only (the default user is skipped when it does not exist)")
-	flag.DurationVar(&cfg.AnnounceInterval, "announce_interval", 10*time.Second, "how often to announce the VIPs (gratuitous ARP, unsolicited NA) while the LB interface is up")
-	flag.DurationVar(&cfg.AuditInterval, "audit_interval", 30*time.Second, "how often to read the kernel and repair drift from the applied state")
-	flag.StringVar(&cfg.StateFile, "state_file", "/var/run/seesaw/ncc/desired.pb", "where to keep the last applied desired state, for --cleanup; empty keeps none")
-	cleanup := flag.Bool("cleanup", false, "remove everything the NCC owns (IPVS services and sync daemons; the nftables table inet seesaw; VIPs, VLANs, routes and rules of the last applied state) and exit")
-	flag.Parse()
-
-	if *cleanup {
-		ipc.Main("seesaw_ncc --cleanup", func(context.Context) error { return ncc.Cleanup(nil, nil, cfg.StateFile) })
-	}
-	ipc.Main("seesaw_ncc", func(ctx context.Context) error { return ncc.Run(ctx, cfg) })
-}
+func main() { app.Main() }

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func runPlan(args ...string) (int, string, string) {
 }
 
 func TestPlanCommand(t *testing.T) {
-	conf, cluster := "--conf=../../../deploy/samples/seesaw.cfg", "--cluster=../../../deploy/samples/cluster.pb"
+	conf, cluster := "--conf=../../../../deploy/samples/seesaw.cfg", "--cluster=../../../../deploy/samples/cluster.pb"
 	code, out, errs := runPlan(conf, cluster)
 	if code != 0 || !strings.Contains(out, "lb-interface eth1 up vrid 60") ||
 		!strings.Contains(out, "service inet TCP 192.0.2.100:80 rr\n  -> 198.51.100.11:80 nat weight 1") {
@@ -38,7 +38,7 @@ func TestPlanCommand(t *testing.T) {
 	if code, _, _ := runPlan("extra"); code != 2 {
 		t.Errorf("an extra argument: %d", code)
 	}
-	if code, _, errs := runPlan(conf, "--cluster=../../config/testdata/fuzz/nothere.pb"); code != 1 || !strings.Contains(errs, "rejected") {
+	if code, _, errs := runPlan(conf, "--cluster=../../../config/testdata/fuzz/nothere.pb"); code != 1 || !strings.Contains(errs, "rejected") {
 		t.Errorf("a missing cluster.pb: %d %s", code, errs)
 	}
 	if code, _, errs := runPlan("--help"); code != 0 || !strings.Contains(errs, "Usage: seesaw_engine plan") {
