@@ -24,6 +24,11 @@ done
 # libprotobuf-dev, only a Recommends of protobuf-compiler: without them
 # proto/gen.sh cannot compile our .proto files.
 [ -f /usr/include/google/protobuf/descriptor.proto ] || missing+=(libprotobuf-dev)
+# The kernel's user-space headers: the IPVS and nftables fakes check their
+# numbers against <linux/ip_vs.h> and <linux/netfilter/nf_tables.h>.
+if [ "$what" = test ] || [ "$what" = bench ]; then
+  [ -f /usr/include/linux/netfilter/nf_tables.h ] && [ -f /usr/include/linux/ip_vs.h ] || missing+=(linux-libc-dev)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "deploy/deps.sh: missing ${missing[*]}; run: sudo apt-get install -y ${missing[*]}" >&2

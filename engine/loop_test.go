@@ -4,8 +4,11 @@ import (
 	"context"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/seesawlb/seesaw/engine/dataplane"
 	"github.com/seesawlb/seesaw/ncc/ipvs"
@@ -47,6 +50,9 @@ func TestEngineDrivesTheKernel(t *testing.T) {
 	net := r.k.net.String()
 	if !contains(net, "ens224 up 00:00:5e:00:01:80") {
 		t.Errorf("the master's LB interface:\n%s", net)
+	}
+	if n := r.ncc.announces.Load(); n != 1 {
+		t.Errorf("becoming master: %d Announce calls, want 1", n)
 	}
 	want := []string{
 		"-A -t 100.115.222.143:443 -s wlc",
@@ -158,11 +164,7 @@ func facility(st *seesawpb.ComponentStatus, name string) *seesawpb.Facility {
 // that destination alone.
 func TestReloadWritesOnlyWhatChanged(t *testing.T) {
 	cfg, cl := copyGKE(t)
-	r := newRig(t, cfg, cl, nil)
-	r.ha(unknown, leader)
-	r.results("", true)
-	r.waitFor("every service", func() bool { return len(r.k.ipvs.Table()) == 6 })
-	r.settle()
+	r := gkeServing(t, cfg, cl)
 
 	before := r.k.writes()
 	must(t, r.e.Reload())
@@ -240,11 +242,8 @@ func TestConfigFileWatched(t *testing.T) {
 func TestOverrides(t *testing.T) {
 	cfg, cl := copyGKE(t)
 	state := t.TempDir() + "/state.pb"
-	r := newRig(t, cfg, cl, nil, func(c *Config) { c.StateFile = state })
+	r := gkeServing(t, cfg, cl, func(c *Config) { c.StateFile = state })
 	ctx := context.Background()
-	r.ha(unknown, leader)
-	r.results("", true)
-	r.waitFor("every service", func() bool { return len(r.k.ipvs.Table()) == 6 })
 
 	set := func(req *enginepb.OverrideRequest) {
 		t.Helper()
@@ -291,11 +290,7 @@ func TestOverrides(t *testing.T) {
 // and before HA has spoken, changes nothing the kernel holds.
 func TestRestartAdoptsTheKernel(t *testing.T) {
 	cfg, cl := copyGKE(t)
-	r := newRig(t, cfg, cl, nil)
-	r.ha(unknown, leader)
-	r.results("", true)
-	r.waitFor("every service", func() bool { return len(r.k.ipvs.Table()) == 6 })
-	r.settle()
+	r := gkeServing(t, cfg, cl)
 	kernel, before := r.k.text(), r.k.writes()
 
 	r.restart()
@@ -318,11 +313,7 @@ func TestRestartAdoptsTheKernel(t *testing.T) {
 // TestPlanRPC: a candidate config's changes, before it is applied.
 func TestPlanRPC(t *testing.T) {
 	cfg, cl := copyGKE(t)
-	r := newRig(t, cfg, cl, nil)
-	r.ha(unknown, leader)
-	r.results("", true)
-	r.waitFor("every service", func() bool { return len(r.k.ipvs.Table()) == 6 })
-	r.settle()
+	r := gkeServing(t, cfg, cl)
 	ctx := context.Background()
 	same, err := r.e.Plan(ctx, &enginepb.PlanRequest{})
 	if err != nil || len(same.Changes) != 0 {
@@ -418,11 +409,7 @@ func TestStatusRPCs(t *testing.T) {
 // TestDrainStatsFromTheKernel: the kernel's counters reach Vservers.
 func TestStatsFromTheKernel(t *testing.T) {
 	cfg, cl := copyGKE(t)
-	r := newRig(t, cfg, cl, nil)
-	r.ha(unknown, leader)
-	r.results("", true)
-	r.waitFor("every service", func() bool { return len(r.k.ipvs.Table()) == 6 })
-	r.settle()
+	r := gkeServing(t, cfg, cl)
 	for _, vs := range r.k.ipvs.Table() {
 		r.k.ipvs.SetStats(vs.Service.ServiceKey, ipvs.Stats{Connections: 42, PacketsIn: 420})
 	}
@@ -441,3 +428,77 @@ var (
 	_ = dataplane.Text
 	_ = nccpb.Family_INET
 )
+
+// gkeServing is a rig on the GKE config (cfg, cl) with this node master and
+// every check healthy, settled with its 6 services in IPVS.
+func gkeServing(t *testing.T, cfg, cl string, opts ...rigOption) *rig {
+	t.Helper()
+	r := newRig(t, cfg, cl, nil, opts...)
+	r.ha(unknown, leader)
+	r.results("", true)
+	r.waitFor("every service", func() bool { return len(r.k.ipvs.Table()) == 6 })
+	r.settle()
+	return r
+}
+
+// fakeHC is the healthcheck process's status service, with a history.
+type fakeHC struct{ calls atomic.Int64 }
+
+func (f *fakeHC) ListChecks(_ context.Context, req *hcpb.ListChecksRequest, _ ...grpc.CallOption) (*hcpb.ListChecksResponse, error) {
+	f.calls.Add(1)
+	resp := &hcpb.ListChecksResponse{}
+	for _, id := range req.Ids {
+		resp.Checks = append(resp.Checks, &hcpb.CheckStatus{Check: &hcpb.Check{Id: id}, Successes: 7, Failures: 2,
+			History: []*hcpb.Result{{Id: id, Success: false, Message: "refused"}, {Id: id, Healthy: true, Success: true, Message: "ok"}}})
+	}
+	return resp, nil
+}
+
+// TestChecksHistory: Checks with_history asks the healthcheck process for
+// the checks it reports, and hands back their history.
+func TestChecksHistory(t *testing.T) {
+	cfg, cl := copyGKE(t)
+	r := gkeServing(t, cfg, cl)
+	hc := &fakeHC{}
+	r.e.SetHealthcheck(hc)
+	cs, err := r.e.Checks(context.Background(), &enginepb.ChecksRequest{Vserver: "user-1-ingress", WithHistory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// user-1-ingress-controller's backends are user-1..3: one HTTP check each.
+	if len(cs.Checks) != 3 || hc.calls.Load() != 1 {
+		t.Fatalf("%d checks in %d calls: %v", len(cs.Checks), hc.calls.Load(), cs)
+	}
+	for _, c := range cs.Checks {
+		if len(c.History) != 2 || c.Successes != 7 || c.Failures != 2 || c.Note != "" || !c.Known || !c.Healthy {
+			t.Errorf("check %s of %s: %v", c.Name, c.Backend, c)
+		}
+		if len(c.Destinations) != 2 { // 80 and 443 of that vserver
+			t.Errorf("check %s of %s decides %v", c.Name, c.Backend, c.Destinations)
+		}
+	}
+}
+
+// TestBadStateFile: a state file that does not parse is set aside and
+// reported; the engine starts without its overrides and serves.
+func TestBadStateFile(t *testing.T) {
+	cfg, cl := copyGKE(t)
+	state := t.TempDir() + "/state.pb"
+	must(t, os.WriteFile(state, []byte("not a protobuf \xff\xff\xff"), 0o600))
+	r := gkeServing(t, cfg, cl, func(c *Config) { c.StateFile = state })
+	st := r.e.Component().Snapshot()
+	if !strings.Contains(strings.Join(st.Warnings, "\n"), "state file "+state+" could not be read") {
+		t.Errorf("warnings: %q", st.Warnings)
+	}
+	if _, err := os.Stat(state + ".bad"); err != nil {
+		t.Errorf("the bad file was not set aside: %v", err)
+	}
+	// The next override writes a good one, which clears the warning.
+	if _, err := r.e.Override(context.Background(), &enginepb.OverrideRequest{Target: &enginepb.OverrideRequest_Backend{Backend: "admin-1"},
+		State: enginepb.OverrideState_OVERRIDE_DISABLED}); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.e.Component().Snapshot(); len(st.Warnings) != 0 {
+		t.Errorf("warnings after a good save: %q", st.Warnings)
+	}
+}

@@ -72,11 +72,12 @@ func (k *fakeKernel) writes() int { return k.ipvs.Writes() + k.net.Writes() + k.
 // through the NCC's client interface. It counts calls and can be told to
 // fail them, as an NCC that has gone away does.
 type testNCC struct {
-	srv     *ncc.Server
-	applies atomic.Int64
-	down    atomic.Bool
-	mu      sync.Mutex
-	onApply func(*nccpb.ApplyRequest)
+	srv       *ncc.Server
+	applies   atomic.Int64
+	announces atomic.Int64
+	down      atomic.Bool
+	mu        sync.Mutex
+	onApply   func(*nccpb.ApplyRequest)
 }
 
 func newTestNCC(t testing.TB, k *fakeKernel) *testNCC {
@@ -123,6 +124,7 @@ func (c *testNCC) Announce(ctx context.Context, in *nccpb.AnnounceRequest, _ ...
 	if c.down.Load() {
 		return nil, errNCCDown
 	}
+	c.announces.Add(1)
 	return c.srv.Announce(ctx, in)
 }
 

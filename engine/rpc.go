@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -200,10 +199,10 @@ func (e *Engine) addStats(ctx context.Context, vs []*enginepb.VserverStatus) {
 			ss.Stats = ks.Stats
 			dests := map[string]*nccpb.Destination{}
 			for _, d := range ks.Destinations {
-				dests[hostPort(d.Address, d.Port)] = d
+				dests[dataplane.HostPort(d.Address, d.Port)] = d
 			}
 			for _, d := range ss.Destinations {
-				kd := dests[hostPort(d.Address, d.Port)]
+				kd := dests[dataplane.HostPort(d.Address, d.Port)]
 				if kd == nil {
 					continue
 				}
@@ -218,15 +217,7 @@ func statsKey(f nccpb.Family, p nccpb.Protocol, addr string, port, fwmark uint32
 	if fwmark != 0 {
 		return fmt.Sprintf("%d FWM %d", f, fwmark)
 	}
-	return fmt.Sprintf("%d %d %s", f, p, hostPort(addr, port))
-}
-
-func hostPort(addr string, port uint32) string {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
-		return fmt.Sprintf("%s:%d", addr, port)
-	}
-	return netip.AddrPortFrom(a.Unmap(), uint16(port)).String()
+	return fmt.Sprintf("%d %d %s", f, p, dataplane.HostPort(addr, port))
 }
 
 // Backends reports every backend (or those whose fqdn starts with

@@ -59,10 +59,10 @@ func Text(ds *nccpb.DesiredState) string {
 		}
 	}
 	for _, f := range ds.GetNft().GetFwmarks() {
-		w("nft fwmark %s %s %s mark %d", family(f.Family), f.Protocol, hostPort(f.Address, f.Port), f.Mark)
+		w("nft fwmark %s %s %s mark %d", family(f.Family), f.Protocol, HostPort(f.Address, f.Port), f.Mark)
 	}
 	for _, s := range ds.GetNft().GetSnat() {
-		w("nft snat %s %s %s to %s", family(s.Family), s.Protocol, hostPort(s.Vip, s.Port), s.ToSource)
+		w("nft snat %s %s %s to %s", family(s.Family), s.Protocol, HostPort(s.Vip, s.Port), s.ToSource)
 	}
 	for _, r := range ds.GetRoutes() {
 		line := fmt.Sprintf("route table %d %s %s", r.Table, family(r.Family), or(r.Destination, "default"))
@@ -112,7 +112,7 @@ func ServiceText(s *nccpb.Service) string {
 	if s.Fwmark != 0 {
 		line = fmt.Sprintf("%s FWM %d %s", family(s.Family), s.Fwmark, s.Scheduler)
 	} else {
-		line = fmt.Sprintf("%s %s %s %s", family(s.Family), s.Protocol, hostPort(s.Address, s.Port), s.Scheduler)
+		line = fmt.Sprintf("%s %s %s %s", family(s.Family), s.Protocol, HostPort(s.Address, s.Port), s.Scheduler)
 	}
 	var flags []string
 	if s.Flags&vocab.SchedFallback != 0 {
@@ -138,7 +138,7 @@ func ServiceText(s *nccpb.Service) string {
 func DestinationText(d *nccpb.Destination) string {
 	fwd := map[nccpb.Forward]string{nccpb.Forward_FORWARD_NAT: "nat", nccpb.Forward_FORWARD_DSR: "dsr",
 		nccpb.Forward_FORWARD_TUNNEL: "tun", nccpb.Forward_FORWARD_LOCAL: "local"}[d.Forward]
-	line := fmt.Sprintf("%s %s weight %d", hostPort(d.Address, d.Port), fwd, d.Weight)
+	line := fmt.Sprintf("%s %s weight %d", HostPort(d.Address, d.Port), fwd, d.Weight)
 	if d.UpperThreshold != 0 {
 		line += fmt.Sprintf(" u-threshold %d", d.UpperThreshold)
 	}
@@ -155,12 +155,14 @@ func family(f nccpb.Family) string {
 	return "inet"
 }
 
-func hostPort(addr string, port uint32) string {
+// HostPort is "addr:port" ("[addr]:port" for IPv6), the way the kernel's
+// tools write a destination.
+func HostPort(addr string, port uint32) string {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return fmt.Sprintf("%s:%d", addr, port)
 	}
-	return netip.AddrPortFrom(a, uint16(port)).String()
+	return netip.AddrPortFrom(a.Unmap(), uint16(port)).String()
 }
 
 func or(s, def string) string {
