@@ -898,7 +898,15 @@ type VserverEntry struct {
 	// Checks run against every backend on this entry.
 	Healthcheck []*Healthcheck `protobuf:"bytes,13,rep,name=healthcheck" json:"healthcheck,omitempty"`
 	// One-packet scheduling (ipvsadm --ops), for UDP.
-	OnePacket     *bool `protobuf:"varint,14,opt,name=one_packet,json=onePacket" json:"one_packet,omitempty"`
+	OnePacket *bool `protobuf:"varint,14,opt,name=one_packet,json=onePacket" json:"one_packet,omitempty"`
+	// Addition. With mode NAT: whether the LB also rewrites the client's
+	// address to the cluster VIP (source NAT, Seesaw's NAT; the default).
+	// false is NAT without source NAT (keepalived's NAT, LVS-NAT): backends
+	// see the client's address and must route their replies through the
+	// cluster VIP, the floating gateway the master holds; IPVS connection sync
+	// alone then keeps NAT connections through a failover. Ignored for DSR
+	// and TUN.
+	SourceNat     *bool `protobuf:"varint,15,opt,name=source_nat,json=sourceNat,def=1" json:"source_nat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -907,6 +915,7 @@ type VserverEntry struct {
 const (
 	Default_VserverEntry_Scheduler = VserverEntry_WLC
 	Default_VserverEntry_Mode      = VserverEntry_DSR
+	Default_VserverEntry_SourceNat = bool(true)
 )
 
 func (x *VserverEntry) Reset() {
@@ -1021,6 +1030,13 @@ func (x *VserverEntry) GetOnePacket() bool {
 		return *x.OnePacket
 	}
 	return false
+}
+
+func (x *VserverEntry) GetSourceNat() bool {
+	if x != nil && x.SourceNat != nil {
+		return *x.SourceNat
+	}
+	return Default_VserverEntry_SourceNat
 }
 
 type AccessGrant struct {
@@ -1605,7 +1621,7 @@ const file_config_config_proto_rawDesc = "" +
 	"\x04Mode\x12\t\n" +
 	"\x05PLAIN\x10\x01\x12\a\n" +
 	"\x03DSR\x10\x02\x12\a\n" +
-	"\x03TUN\x10\x03\"\x81\x05\n" +
+	"\x03TUN\x10\x03\"\xa6\x05\n" +
 	"\fVserverEntry\x123\n" +
 	"\bprotocol\x18\x01 \x02(\x0e2\x17.seesaw.config.ProtocolR\bprotocol\x12\x12\n" +
 	"\x04port\x18\x02 \x02(\x05R\x04port\x12H\n" +
@@ -1624,7 +1640,9 @@ const file_config_config_proto_rawDesc = "" +
 	"uthreshold\x12<\n" +
 	"\vhealthcheck\x18\r \x03(\v2\x1a.seesaw.config.HealthcheckR\vhealthcheck\x12\x1d\n" +
 	"\n" +
-	"one_packet\x18\x0e \x01(\bR\tonePacket\"=\n" +
+	"one_packet\x18\x0e \x01(\bR\tonePacket\x12#\n" +
+	"\n" +
+	"source_nat\x18\x0f \x01(\b:\x04trueR\tsourceNat\"=\n" +
 	"\tScheduler\x12\x06\n" +
 	"\x02RR\x10\x01\x12\a\n" +
 	"\x03WRR\x10\x02\x12\x06\n" +
