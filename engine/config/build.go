@@ -412,6 +412,7 @@ func (b *builder) entries(path string, v *Vserver, vs *configpb.Vserver) {
 			Persistence:   int(pe.GetPersistence()),
 			OnePacket:     pe.GetOnePacket(),
 			Quiescent:     pe.GetQuiescent(),
+			SourceNAT:     pe.GetSourceNat(),
 			LowWatermark:  pe.GetServerLowWatermark(),
 			HighWatermark: pe.GetServerHighWatermark(),
 			LThreshold:    int(pe.GetLthreshold()),
@@ -450,6 +451,9 @@ func (b *builder) entries(path string, v *Vserver, vs *configpb.Vserver) {
 		}
 		if e.UThreshold > 0 && e.LThreshold > e.UThreshold {
 			b.errorf(epath, "lthreshold %d is above uthreshold %d", e.LThreshold, e.UThreshold)
+		}
+		if pe.SourceNat != nil && !e.SourceNAT && e.Mode != configpb.VserverEntry_NAT {
+			b.warnf(epath, "source_nat: false only means something with mode NAT; ignored for %s", e.Mode)
 		}
 		if e.OnePacket && pe.GetProtocol() != configpb.Protocol_UDP {
 			b.errorf(epath, "one_packet is only valid for UDP (IPVS ignores it for %s)", pe.GetProtocol())

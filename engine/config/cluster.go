@@ -100,6 +100,10 @@ type Entry struct {
 	Persistence int // seconds; 0 is off
 	OnePacket   bool
 	Quiescent   bool
+	// SourceNAT: with mode NAT, the client's address is rewritten to the
+	// cluster VIP (Seesaw's full NAT, the default); false is NAT without
+	// source NAT, where backends route replies through the cluster VIP.
+	SourceNAT bool
 	// Watermarks as Seesaw v2 reads them: the high one is raised to the low
 	// one when below it.
 	LowWatermark  float32

@@ -50,6 +50,10 @@ type Engine struct {
 	ServiceAnycastIPv4 []netip.Addr
 	ServiceAnycastIPv6 []netip.Addr
 
+	// [connection_sync]: the kernel's IPVS connection sync between the
+	// pair (Seesaw v2 had none).
+	ConnSync ConnSync
+
 	// Hard-coded in Seesaw v2; not read from seesaw.cfg.
 	ConfigInterval          time.Duration // how often the config source is polled
 	HAStateTimeout          time.Duration // no HA update for this long means state UNKNOWN
@@ -67,6 +71,26 @@ type Engine struct {
 	// keyLines maps "section.key" to the line it was set on, so that checks
 	// against cluster.pb can point at the line to fix.
 	keyLines map[string]int
+}
+
+// ConnSync is how the pair keeps connections through a failover: IPVS's
+// sync daemons, master and backup both running on both nodes all the time
+// (so a takeover starts nothing), and the settings that make the kernel
+// send every connection at once and keep long idle ones alive on the
+// backup. The timeouts are set on both nodes alike, since a synced entry
+// lives by the backup's.
+type ConnSync struct {
+	Enabled       bool          // enabled (default true; needs a peer)
+	Interface     string        // interface; empty: [interface] node
+	SyncID        uint8         // sync_id, 0..255; 0: the VRID
+	MaxLength     int           // max_length: sync message size; 0: from the MTU
+	SockSize      int           // sock_size: the sync socket's buffer, bytes
+	RefreshPeriod time.Duration // refresh_period: resend a connection this often while it is used
+	Retries       int           // retries: resends of a refresh, 0..3
+	Sloppy        bool          // sloppy: take over mid-stream connections the sync missed
+	TCPTimeout    time.Duration // tcp_timeout (ipvsadm --set)
+	TCPFinTimeout time.Duration // tcp_fin_timeout
+	UDPTimeout    time.Duration // udp_timeout
 }
 
 // Seesaw v2's anycast ranges and monitoring anycast addresses.
@@ -103,7 +127,17 @@ func DefaultEngine() *Engine {
 		ConfigServerTimeout:     20 * time.Second,
 		BGPUpdateInterval:       15 * time.Second,
 		MaxPeerConfigSyncErrors: 3,
-		keyLines:                map[string]int{},
+		ConnSync: ConnSync{
+			Enabled:       true,
+			SockSize:      4 << 20,
+			RefreshPeriod: 10 * time.Second,
+			Retries:       2,
+			Sloppy:        true,
+			TCPTimeout:    900 * time.Second,
+			TCPFinTimeout: 120 * time.Second,
+			UDPTimeout:    300 * time.Second,
+		},
+		keyLines: map[string]int{},
 	}
 }
 
@@ -162,7 +196,7 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.warn(ent.Line, fmt.Sprintf("key %q is outside any section; ignored", ent.Key))
 			}
 			continue
-		case "cluster", "config_server", "interface", "extra_service_anycast":
+		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync":
 		default:
 			p.warn(s.Line, fmt.Sprintf("unknown section [%s]; ignored", s.Name))
 			continue
@@ -215,6 +249,40 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.iface(kv, &e.NodeInterface)
 			case "interface.lb":
 				p.iface(kv, &e.LBInterface)
+			case "connection_sync.enabled":
+				p.boolean(kv, &e.ConnSync.Enabled)
+			case "connection_sync.interface":
+				p.iface(kv, &e.ConnSync.Interface)
+			case "connection_sync.sync_id":
+				if n, ok := p.integer(kv, 0, 255); ok {
+					e.ConnSync.SyncID = uint8(n)
+				}
+			case "connection_sync.max_length":
+				// The kernel takes 1500 - 28 at most on a 1500-byte link;
+				// a length above the link's MTU fails at start.
+				if n, ok := p.integer(kv, 0, 65507); ok {
+					e.ConnSync.MaxLength = n
+				}
+			case "connection_sync.sock_size":
+				if n, ok := p.integer(kv, 0, 1<<30); ok {
+					e.ConnSync.SockSize = n
+				}
+			case "connection_sync.refresh_period":
+				if n, ok := p.integer(kv, 0, 86400); ok {
+					e.ConnSync.RefreshPeriod = time.Duration(n) * time.Second
+				}
+			case "connection_sync.retries":
+				if n, ok := p.integer(kv, 0, 3); ok {
+					e.ConnSync.Retries = n
+				}
+			case "connection_sync.sloppy":
+				p.boolean(kv, &e.ConnSync.Sloppy)
+			case "connection_sync.tcp_timeout":
+				p.seconds(kv, &e.ConnSync.TCPTimeout)
+			case "connection_sync.tcp_fin_timeout":
+				p.seconds(kv, &e.ConnSync.TCPFinTimeout)
+			case "connection_sync.udp_timeout":
+				p.seconds(kv, &e.ConnSync.UDPTimeout)
 			default:
 				if s.Name == "extra_service_anycast" {
 					extraAnycast = append(extraAnycast, ent)
@@ -317,6 +385,13 @@ func (p *engineParser) integer(kv keyVal, lo, hi int) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// seconds parses a timeout in whole seconds, from 1 s to a week.
+func (p *engineParser) seconds(kv keyVal, dst *time.Duration) {
+	if n, ok := p.integer(kv, 1, 7*86400); ok {
+		*dst = time.Duration(n) * time.Second
+	}
 }
 
 // addr parses an IP address of the given family (4, 6, or 0 for either). An

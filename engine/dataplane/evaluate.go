@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/seesawlb/seesaw/engine/config"
+	configpb "github.com/seesawlb/seesaw/proto/config"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
@@ -241,10 +242,12 @@ func (m *Model) desired(master bool, services []*Service, vips []*VIP, dstatus m
 			DummyInterface: e.DummyInterface,
 			RoutingTable:   uint32(e.RoutingTableID),
 		},
-		Sysctls: m.static.sysctls,
-		Nft:     m.static.nft,
-		Vlans:   m.static.vlans,
-		Rules:   m.static.rules,
+		Sysctls:      m.static.sysctls,
+		Nft:          m.static.nft,
+		SyncDaemons:  m.static.syncDaemons,
+		IpvsTimeouts: m.static.timeouts,
+		Vlans:        m.static.vlans,
+		Rules:        m.static.rules,
 	}
 	if master {
 		ds.Routes = m.static.lbRoutes
@@ -337,13 +340,19 @@ func (m *Model) evaluateService(v *Vserver, s *Service, health Health, prev *Pla
 	p.up[s.key] = up
 	ss.Healthy = up
 	ss.Active = up
+	// Maglev hashing is the stateless fallback for connections the sync
+	// missed: both nodes must hold the same destinations in the same
+	// order, so a destination of an mh service is quiesced, never taken
+	// out (taking it out and back would put it at the head of the
+	// kernel's list, and every later pick would differ from the peer's).
+	mh := e.Scheduler == configpb.VserverEntry_MH
 	for _, d := range s.Destinations {
 		dst := dstatus[d]
 		switch {
-		case !ss.Active || !d.Enabled:
-		case dst.Healthy:
+		case !ss.Active:
+		case dst.Healthy && d.Enabled:
 			dst.InIpvs, dst.Active = true, d.Spec.Weight > 0
-		case s.Quiescent:
+		case mh, s.Quiescent && d.Enabled:
 			// Seesaw parsed quiescent and ignored it: here an unhealthy
 			// destination stays at weight 0, so its established
 			// connections finish and new ones go elsewhere.

@@ -46,9 +46,11 @@ import (
 	"cmp"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
@@ -163,6 +165,8 @@ type staticState struct {
 	vlans       []*nccpb.VLAN
 	sysctls     map[string]string
 	nft         *nccpb.NFTState
+	syncDaemons []*nccpb.SyncDaemon
+	timeouts    *nccpb.IPVSTimeouts
 	checkSvcs   []*nccpb.Service
 	clusterVIPs []*nccpb.VIP
 	serviceVIPs []*nccpb.VIP // always-on anycast monitoring addresses
@@ -580,7 +584,7 @@ func (m *Model) deriveStatic(alloc *marks) {
 			continue
 		}
 		for _, s := range v.Services {
-			if s.Entry.Mode == configpb.VserverEntry_NAT {
+			if s.Entry.Mode == configpb.VserverEntry_NAT && s.Entry.SourceNAT {
 				nat = true
 			}
 		}
@@ -589,6 +593,7 @@ func (m *Model) deriveStatic(alloc *marks) {
 	if nat {
 		st.sysctls[vocab.ConntrackSysctl] = "1"
 	}
+	m.deriveConnSync()
 	// The cluster VIP on the LB interface with the node network's prefix
 	// (Seesaw's LBInterfaceInit), announced while this node is master;
 	// policy routing for it and for the unicast VIPs on the LB interface,
@@ -659,6 +664,29 @@ func (m *Model) deriveStatic(alloc *marks) {
 	slices.SortFunc(st.checkSvcs, func(a, b *nccpb.Service) int { return cmp.Compare(a.Fwmark, b.Fwmark) })
 }
 
+// deriveConnSync adds IPVS connection sync, for a node with a peer: both
+// sync daemons, always (a takeover then starts nothing, and a node that
+// comes back receives at once), on the node interface with the VRID as
+// sync id unless seesaw.cfg says otherwise; the sysctls that make the
+// sync carry every connection; and the connection timeouts, set alike on
+// both nodes.
+func (m *Model) deriveConnSync() {
+	e, st := m.Engine, &m.static
+	cs := e.ConnSync
+	if !cs.Enabled || !e.Peer.IPv4.IsValid() && !e.Peer.IPv6.IsValid() {
+		return
+	}
+	iface := cmp.Or(cs.Interface, e.NodeInterface)
+	id := uint32(cmp.Or(cs.SyncID, e.VRID))
+	for _, r := range []nccpb.SyncDaemon_Role{nccpb.SyncDaemon_MASTER, nccpb.SyncDaemon_BACKUP} {
+		st.syncDaemons = append(st.syncDaemons, &nccpb.SyncDaemon{Role: r, Interface: iface, SyncId: id, MaxLength: uint32(cs.MaxLength)})
+	}
+	maps.Copy(st.sysctls, vocab.ConnSyncSysctls(vocab.SyncSettings{
+		RefreshPeriodSeconds: int(cs.RefreshPeriod / time.Second), Retries: cs.Retries, SockSize: cs.SockSize, Sloppy: cs.Sloppy,
+	}))
+	st.timeouts = &nccpb.IPVSTimeouts{Tcp: uint32(cs.TCPTimeout / time.Second), TcpFin: uint32(cs.TCPFinTimeout / time.Second), Udp: uint32(cs.UDPTimeout / time.Second)}
+}
+
 func isClusterVIP(c *config.Cluster, a netip.Addr) bool {
 	return c.VIP.IPv4.IsValid() && c.VIP.IPv4.Addr() == a || c.VIP.IPv6.IsValid() && c.VIP.IPv6.Addr() == a
 }
@@ -680,6 +708,23 @@ func (m *Model) deriveNFT(v *Vserver) {
 					Protocol: protocol(e.Protocol), Port: uint32(e.Port), Mark: s.Fwmark})
 			}
 			if e.Mode != configpb.VserverEntry_NAT {
+				continue
+			}
+			if !e.SourceNAT {
+				// NAT without source NAT: the backends see the client and
+				// send their replies through the cluster VIP; drop those
+				// IPVS has no connection for (see nccpb.ReplyDropRule).
+				for _, d := range s.Destinations {
+					port := d.Port
+					if port == 0 {
+						port = e.Port // use_fwm: the entry's port
+					}
+					st.nft.ReplyDrops = append(st.nft.ReplyDrops, &nccpb.ReplyDropRule{Family: s.Family.proto(),
+						Address: d.Addr.String(), Protocol: protocol(e.Protocol), Port: uint32(port)})
+				}
+				if !s.Family.of(m.Cluster.VIP).IsValid() {
+					v.Warnings = append(v.Warnings, fmt.Sprintf("NAT %s without source NAT: the cluster has no %s VIP for the backends to route their replies through; they need a route through this node that follows the master", s.key, s.Family))
+				}
 				continue
 			}
 			src := s.Family.of(m.Cluster.VIP)

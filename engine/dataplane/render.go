@@ -64,6 +64,9 @@ func Text(ds *nccpb.DesiredState) string {
 	for _, s := range ds.GetNft().GetSnat() {
 		w("nft snat %s %s %s to %s", family(s.Family), s.Protocol, HostPort(s.Vip, s.Port), s.ToSource)
 	}
+	for _, r := range ds.GetNft().GetReplyDrops() {
+		w("nft reply-drop %s %s from %s", family(r.Family), r.Protocol, HostPort(r.Address, r.Port))
+	}
 	for _, r := range ds.GetRoutes() {
 		line := fmt.Sprintf("route table %d %s %s", r.Table, family(r.Family), or(r.Destination, "default"))
 		if r.Gateway != "" {
@@ -92,7 +95,14 @@ func Text(ds *nccpb.DesiredState) string {
 		w("%s lookup %d", line, r.Table)
 	}
 	for _, d := range ds.GetSyncDaemons() {
-		w("sync-daemon %s %s syncid %d", strings.ToLower(d.Role.String()), d.Interface, d.SyncId)
+		line := fmt.Sprintf("sync-daemon %s %s syncid %d", strings.ToLower(d.Role.String()), d.Interface, d.SyncId)
+		if d.MaxLength != 0 {
+			line += fmt.Sprintf(" maxlen %d", d.MaxLength)
+		}
+		w("%s", line)
+	}
+	if t := ds.GetIpvsTimeouts(); t != nil {
+		w("ipvs timeouts tcp %ds tcpfin %ds udp %ds", t.Tcp, t.TcpFin, t.Udp)
 	}
 	keys := make([]string, 0, len(ds.GetSysctls()))
 	for k := range ds.GetSysctls() {

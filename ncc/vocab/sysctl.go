@@ -1,6 +1,9 @@
 package vocab
 
-import "maps"
+import (
+	"maps"
+	"strconv"
+)
 
 // ApplianceSysctls are the kernel settings a load-balancing node needs, for
 // the engine to put in the desired state beside its own, with the node's
@@ -65,3 +68,46 @@ func ApplianceSysctls(ifaces ...string) map[string]string {
 // connection's original destination) never matches without it, so a node
 // with a NAT vserver needs it; one without does not pay for it.
 const ConntrackSysctl = "net.ipv4.vs.conntrack"
+
+// SyncSettings are the knobs of IPVS connection sync that ConnSyncSysctls
+// turns into sysctls.
+type SyncSettings struct {
+	RefreshPeriodSeconds int  // resend a used connection this often; 0: never
+	Retries              int  // resends of a refresh, 0..3
+	SockSize             int  // the sync sockets' buffer, bytes; 0: the system's
+	Sloppy               bool // create entries from mid-stream packets
+}
+
+// ConnSyncSysctls are the settings that make IPVS connection sync carry
+// every connection to the peer, for a node whose sync daemons run:
+//   - vs.sync_threshold "0 0": no packet-count threshold or period, so a
+//     connection is sent when it is established (and at every state
+//     change), not after its third packet; vs.sync_refresh_period then
+//     paces the resends of a connection in use, so the backup's copy does
+//     not time out while the master's is alive, and vs.sync_retries
+//     repeats each resend against a lost datagram.
+//   - vs.sync_sock_size: a burst of new connections must not overflow the
+//     sync socket (the kernel caps it at net.core.wmem_max/rmem_max, which
+//     are the host's, not a namespace's, to raise).
+//   - vs.sync_persist_mode 0: persistence templates are synced too.
+//   - vs.sloppy_tcp, vs.sloppy_sctp: a packet of a connection the sync had
+//     not carried yet (a handshake in flight, the last 2 s of a sync
+//     buffer) makes a new entry on the node that took over instead of
+//     being refused; with the mh scheduler, whose pick depends only on the
+//     packet and the destination list, it reaches the backend it was on.
+func ConnSyncSysctls(s SyncSettings) map[string]string {
+	m := map[string]string{
+		"net.ipv4.vs.sync_threshold":      "0 0",
+		"net.ipv4.vs.sync_refresh_period": strconv.Itoa(s.RefreshPeriodSeconds),
+		"net.ipv4.vs.sync_retries":        strconv.Itoa(s.Retries),
+		"net.ipv4.vs.sync_persist_mode":   "0",
+	}
+	if s.SockSize > 0 {
+		m["net.ipv4.vs.sync_sock_size"] = strconv.Itoa(s.SockSize)
+	}
+	if s.Sloppy {
+		m["net.ipv4.vs.sloppy_tcp"] = "1"
+		m["net.ipv4.vs.sloppy_sctp"] = "1"
+	}
+	return m
+}

@@ -330,7 +330,7 @@ func (x SyncDaemon_Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncDaemon_Role.Descriptor instead.
 func (SyncDaemon_Role) EnumDescriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{11, 0}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type Change_Op int32
@@ -382,7 +382,7 @@ func (x Change_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Change_Op.Descriptor instead.
 func (Change_Op) EnumDescriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{14, 0}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{16, 0}
 }
 
 // Counters and rates as IPVS keeps them. Set only in answers.
@@ -1341,17 +1341,93 @@ func (x *SNATRule) GetToSource() string {
 	return ""
 }
 
+// Drops a NAT backend's replies that IPVS did not translate back to the VIP:
+// those of a connection the new master has no entry for (one the sync had
+// not carried yet when it took over). Let through, they would reach the
+// client from the backend's own address, and the client would answer with
+// a reset; dropped, the backend retransmits until the client's next packet
+// makes an entry (sloppy_tcp) and the connection carries on. For NAT without
+// source NAT, whose replies the node forwards.
+type ReplyDropRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Family        Family                 `protobuf:"varint,1,opt,name=family,proto3,enum=seesaw.ncc.Family" json:"family,omitempty"`
+	Address       string                 `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"` // the backend
+	Protocol      Protocol               `protobuf:"varint,3,opt,name=protocol,proto3,enum=seesaw.ncc.Protocol" json:"protocol,omitempty"`
+	Port          uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"` // its port
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplyDropRule) Reset() {
+	*x = ReplyDropRule{}
+	mi := &file_ncc_ncc_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplyDropRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplyDropRule) ProtoMessage() {}
+
+func (x *ReplyDropRule) ProtoReflect() protoreflect.Message {
+	mi := &file_ncc_ncc_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplyDropRule.ProtoReflect.Descriptor instead.
+func (*ReplyDropRule) Descriptor() ([]byte, []int) {
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReplyDropRule) GetFamily() Family {
+	if x != nil {
+		return x.Family
+	}
+	return Family_FAMILY_UNSPECIFIED
+}
+
+func (x *ReplyDropRule) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *ReplyDropRule) GetProtocol() Protocol {
+	if x != nil {
+		return x.Protocol
+	}
+	return Protocol_PROTOCOL_UNSPECIFIED
+}
+
+func (x *ReplyDropRule) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
 type NFTState struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Fwmarks       []*FwmarkRule          `protobuf:"bytes,1,rep,name=fwmarks,proto3" json:"fwmarks,omitempty"`
 	Snat          []*SNATRule            `protobuf:"bytes,2,rep,name=snat,proto3" json:"snat,omitempty"`
+	ReplyDrops    []*ReplyDropRule       `protobuf:"bytes,3,rep,name=reply_drops,json=replyDrops,proto3" json:"reply_drops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *NFTState) Reset() {
 	*x = NFTState{}
-	mi := &file_ncc_ncc_proto_msgTypes[10]
+	mi := &file_ncc_ncc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1363,7 +1439,7 @@ func (x *NFTState) String() string {
 func (*NFTState) ProtoMessage() {}
 
 func (x *NFTState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[10]
+	mi := &file_ncc_ncc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1376,7 +1452,7 @@ func (x *NFTState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NFTState.ProtoReflect.Descriptor instead.
 func (*NFTState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{10}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *NFTState) GetFwmarks() []*FwmarkRule {
@@ -1391,6 +1467,76 @@ func (x *NFTState) GetSnat() []*SNATRule {
 		return x.Snat
 	}
 	return nil
+}
+
+func (x *NFTState) GetReplyDrops() []*ReplyDropRule {
+	if x != nil {
+		return x.ReplyDrops
+	}
+	return nil
+}
+
+// IPVS's connection timeouts (ipvsadm --set), in seconds; 0 leaves one as
+// the kernel has it. A synced connection lives on the backup by the
+// backup's timeouts, so both nodes set the same.
+type IPVSTimeouts struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tcp           uint32                 `protobuf:"varint,1,opt,name=tcp,proto3" json:"tcp,omitempty"`
+	TcpFin        uint32                 `protobuf:"varint,2,opt,name=tcp_fin,json=tcpFin,proto3" json:"tcp_fin,omitempty"`
+	Udp           uint32                 `protobuf:"varint,3,opt,name=udp,proto3" json:"udp,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IPVSTimeouts) Reset() {
+	*x = IPVSTimeouts{}
+	mi := &file_ncc_ncc_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IPVSTimeouts) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IPVSTimeouts) ProtoMessage() {}
+
+func (x *IPVSTimeouts) ProtoReflect() protoreflect.Message {
+	mi := &file_ncc_ncc_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IPVSTimeouts.ProtoReflect.Descriptor instead.
+func (*IPVSTimeouts) Descriptor() ([]byte, []int) {
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *IPVSTimeouts) GetTcp() uint32 {
+	if x != nil {
+		return x.Tcp
+	}
+	return 0
+}
+
+func (x *IPVSTimeouts) GetTcpFin() uint32 {
+	if x != nil {
+		return x.TcpFin
+	}
+	return 0
+}
+
+func (x *IPVSTimeouts) GetUdp() uint32 {
+	if x != nil {
+		return x.Udp
+	}
+	return 0
 }
 
 type SyncDaemon struct {
@@ -1408,7 +1554,7 @@ type SyncDaemon struct {
 
 func (x *SyncDaemon) Reset() {
 	*x = SyncDaemon{}
-	mi := &file_ncc_ncc_proto_msgTypes[11]
+	mi := &file_ncc_ncc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1420,7 +1566,7 @@ func (x *SyncDaemon) String() string {
 func (*SyncDaemon) ProtoMessage() {}
 
 func (x *SyncDaemon) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[11]
+	mi := &file_ncc_ncc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1433,7 +1579,7 @@ func (x *SyncDaemon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncDaemon.ProtoReflect.Descriptor instead.
 func (*SyncDaemon) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{11}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SyncDaemon) GetRole() SyncDaemon_Role {
@@ -1524,13 +1670,14 @@ type DesiredState struct {
 	Nft           *NFTState              `protobuf:"bytes,7,opt,name=nft,proto3" json:"nft,omitempty"`
 	Sysctls       map[string]string      `protobuf:"bytes,8,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // e.g. "net.ipv4.vs.conntrack" -> "1"
 	SyncDaemons   []*SyncDaemon          `protobuf:"bytes,9,rep,name=sync_daemons,json=syncDaemons,proto3" json:"sync_daemons,omitempty"`
+	IpvsTimeouts  *IPVSTimeouts          `protobuf:"bytes,10,opt,name=ipvs_timeouts,json=ipvsTimeouts,proto3" json:"ipvs_timeouts,omitempty"` // absent: left as they are
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DesiredState) Reset() {
 	*x = DesiredState{}
-	mi := &file_ncc_ncc_proto_msgTypes[12]
+	mi := &file_ncc_ncc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1689,7 @@ func (x *DesiredState) String() string {
 func (*DesiredState) ProtoMessage() {}
 
 func (x *DesiredState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[12]
+	mi := &file_ncc_ncc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1702,7 @@ func (x *DesiredState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredState.ProtoReflect.Descriptor instead.
 func (*DesiredState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{12}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DesiredState) GetLbInterface() *LBInterface {
@@ -1621,6 +1768,13 @@ func (x *DesiredState) GetSyncDaemons() []*SyncDaemon {
 	return nil
 }
 
+func (x *DesiredState) GetIpvsTimeouts() *IPVSTimeouts {
+	if x != nil {
+		return x.IpvsTimeouts
+	}
+	return nil
+}
+
 // What the NCC keeps in its -state_file between runs, for a restarted NCC
 // and for seesaw_ncc --cleanup.
 type SavedState struct {
@@ -1637,7 +1791,7 @@ type SavedState struct {
 
 func (x *SavedState) Reset() {
 	*x = SavedState{}
-	mi := &file_ncc_ncc_proto_msgTypes[13]
+	mi := &file_ncc_ncc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1649,7 +1803,7 @@ func (x *SavedState) String() string {
 func (*SavedState) ProtoMessage() {}
 
 func (x *SavedState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[13]
+	mi := &file_ncc_ncc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1662,7 +1816,7 @@ func (x *SavedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SavedState.ProtoReflect.Descriptor instead.
 func (*SavedState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{13}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SavedState) GetDesired() *DesiredState {
@@ -1691,7 +1845,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_ncc_ncc_proto_msgTypes[14]
+	mi := &file_ncc_ncc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1703,7 +1857,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[14]
+	mi := &file_ncc_ncc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1716,7 +1870,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{14}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Change) GetOp() Change_Op {
@@ -1758,7 +1912,7 @@ type ApplyError struct {
 
 func (x *ApplyError) Reset() {
 	*x = ApplyError{}
-	mi := &file_ncc_ncc_proto_msgTypes[15]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1924,7 @@ func (x *ApplyError) String() string {
 func (*ApplyError) ProtoMessage() {}
 
 func (x *ApplyError) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[15]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +1937,7 @@ func (x *ApplyError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyError.ProtoReflect.Descriptor instead.
 func (*ApplyError) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{15}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApplyError) GetKind() string {
@@ -1817,7 +1971,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1983,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1996,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ApplyRequest) GetDesired() *DesiredState {
@@ -1874,7 +2028,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2040,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2053,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApplyResponse) GetChanges() []*Change {
@@ -1946,7 +2100,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2112,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2125,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetStateRequest) GetWithStats() bool {
@@ -1997,7 +2151,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2009,7 +2163,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2022,7 +2176,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetStateResponse) GetState() *DesiredState {
@@ -2041,7 +2195,7 @@ type AnnounceRequest struct {
 
 func (x *AnnounceRequest) Reset() {
 	*x = AnnounceRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2207,7 @@ func (x *AnnounceRequest) String() string {
 func (*AnnounceRequest) ProtoMessage() {}
 
 func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2220,7 @@ func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceRequest.ProtoReflect.Descriptor instead.
 func (*AnnounceRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *AnnounceRequest) GetAddresses() []string {
@@ -2086,7 +2240,7 @@ type AnnounceResponse struct {
 
 func (x *AnnounceResponse) Reset() {
 	*x = AnnounceResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[21]
+	mi := &file_ncc_ncc_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2252,7 @@ func (x *AnnounceResponse) String() string {
 func (*AnnounceResponse) ProtoMessage() {}
 
 func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[21]
+	mi := &file_ncc_ncc_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2265,7 @@ func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AnnounceResponse) GetSent() uint32 {
@@ -2225,10 +2379,21 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\x03vip\x18\x02 \x01(\tR\x03vip\x120\n" +
 	"\bprotocol\x18\x03 \x01(\x0e2\x14.seesaw.ncc.ProtocolR\bprotocol\x12\x12\n" +
 	"\x04port\x18\x04 \x01(\rR\x04port\x12\x1b\n" +
-	"\tto_source\x18\x05 \x01(\tR\btoSource\"f\n" +
+	"\tto_source\x18\x05 \x01(\tR\btoSource\"\x9b\x01\n" +
+	"\rReplyDropRule\x12*\n" +
+	"\x06family\x18\x01 \x01(\x0e2\x12.seesaw.ncc.FamilyR\x06family\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x120\n" +
+	"\bprotocol\x18\x03 \x01(\x0e2\x14.seesaw.ncc.ProtocolR\bprotocol\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\"\xa2\x01\n" +
 	"\bNFTState\x120\n" +
 	"\afwmarks\x18\x01 \x03(\v2\x16.seesaw.ncc.FwmarkRuleR\afwmarks\x12(\n" +
-	"\x04snat\x18\x02 \x03(\v2\x14.seesaw.ncc.SNATRuleR\x04snat\"\x98\x02\n" +
+	"\x04snat\x18\x02 \x03(\v2\x14.seesaw.ncc.SNATRuleR\x04snat\x12:\n" +
+	"\vreply_drops\x18\x03 \x03(\v2\x19.seesaw.ncc.ReplyDropRuleR\n" +
+	"replyDrops\"K\n" +
+	"\fIPVSTimeouts\x12\x10\n" +
+	"\x03tcp\x18\x01 \x01(\rR\x03tcp\x12\x17\n" +
+	"\atcp_fin\x18\x02 \x01(\rR\x06tcpFin\x12\x10\n" +
+	"\x03udp\x18\x03 \x01(\rR\x03udp\"\x98\x02\n" +
 	"\n" +
 	"SyncDaemon\x12/\n" +
 	"\x04role\x18\x01 \x01(\x0e2\x1b.seesaw.ncc.SyncDaemon.RoleR\x04role\x12\x1c\n" +
@@ -2244,7 +2409,7 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\n" +
 	"\x06MASTER\x10\x01\x12\n" +
 	"\n" +
-	"\x06BACKUP\x10\x02\"\xfb\x03\n" +
+	"\x06BACKUP\x10\x02\"\xba\x04\n" +
 	"\fDesiredState\x12:\n" +
 	"\flb_interface\x18\x01 \x01(\v2\x17.seesaw.ncc.LBInterfaceR\vlbInterface\x12/\n" +
 	"\bservices\x18\x02 \x03(\v2\x13.seesaw.ncc.ServiceR\bservices\x12#\n" +
@@ -2254,7 +2419,9 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\x05rules\x18\x06 \x03(\v2\x10.seesaw.ncc.RuleR\x05rules\x12&\n" +
 	"\x03nft\x18\a \x01(\v2\x14.seesaw.ncc.NFTStateR\x03nft\x12?\n" +
 	"\asysctls\x18\b \x03(\v2%.seesaw.ncc.DesiredState.SysctlsEntryR\asysctls\x129\n" +
-	"\fsync_daemons\x18\t \x03(\v2\x16.seesaw.ncc.SyncDaemonR\vsyncDaemons\x1a:\n" +
+	"\fsync_daemons\x18\t \x03(\v2\x16.seesaw.ncc.SyncDaemonR\vsyncDaemons\x12=\n" +
+	"\ripvs_timeouts\x18\n" +
+	" \x01(\v2\x18.seesaw.ncc.IPVSTimeoutsR\fipvsTimeouts\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
@@ -2345,7 +2512,7 @@ func file_ncc_ncc_proto_rawDescGZIP() []byte {
 }
 
 var file_ncc_ncc_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_ncc_ncc_proto_goTypes = []any{
 	(Family)(0),                 // 0: seesaw.ncc.Family
 	(Protocol)(0),               // 1: seesaw.ncc.Protocol
@@ -2364,21 +2531,23 @@ var file_ncc_ncc_proto_goTypes = []any{
 	(*Rule)(nil),                // 14: seesaw.ncc.Rule
 	(*FwmarkRule)(nil),          // 15: seesaw.ncc.FwmarkRule
 	(*SNATRule)(nil),            // 16: seesaw.ncc.SNATRule
-	(*NFTState)(nil),            // 17: seesaw.ncc.NFTState
-	(*SyncDaemon)(nil),          // 18: seesaw.ncc.SyncDaemon
-	(*DesiredState)(nil),        // 19: seesaw.ncc.DesiredState
-	(*SavedState)(nil),          // 20: seesaw.ncc.SavedState
-	(*Change)(nil),              // 21: seesaw.ncc.Change
-	(*ApplyError)(nil),          // 22: seesaw.ncc.ApplyError
-	(*ApplyRequest)(nil),        // 23: seesaw.ncc.ApplyRequest
-	(*ApplyResponse)(nil),       // 24: seesaw.ncc.ApplyResponse
-	(*GetStateRequest)(nil),     // 25: seesaw.ncc.GetStateRequest
-	(*GetStateResponse)(nil),    // 26: seesaw.ncc.GetStateResponse
-	(*AnnounceRequest)(nil),     // 27: seesaw.ncc.AnnounceRequest
-	(*AnnounceResponse)(nil),    // 28: seesaw.ncc.AnnounceResponse
-	nil,                         // 29: seesaw.ncc.DesiredState.SysctlsEntry
-	nil,                         // 30: seesaw.ncc.SavedState.OriginalMacsEntry
-	(*durationpb.Duration)(nil), // 31: google.protobuf.Duration
+	(*ReplyDropRule)(nil),       // 17: seesaw.ncc.ReplyDropRule
+	(*NFTState)(nil),            // 18: seesaw.ncc.NFTState
+	(*IPVSTimeouts)(nil),        // 19: seesaw.ncc.IPVSTimeouts
+	(*SyncDaemon)(nil),          // 20: seesaw.ncc.SyncDaemon
+	(*DesiredState)(nil),        // 21: seesaw.ncc.DesiredState
+	(*SavedState)(nil),          // 22: seesaw.ncc.SavedState
+	(*Change)(nil),              // 23: seesaw.ncc.Change
+	(*ApplyError)(nil),          // 24: seesaw.ncc.ApplyError
+	(*ApplyRequest)(nil),        // 25: seesaw.ncc.ApplyRequest
+	(*ApplyResponse)(nil),       // 26: seesaw.ncc.ApplyResponse
+	(*GetStateRequest)(nil),     // 27: seesaw.ncc.GetStateRequest
+	(*GetStateResponse)(nil),    // 28: seesaw.ncc.GetStateResponse
+	(*AnnounceRequest)(nil),     // 29: seesaw.ncc.AnnounceRequest
+	(*AnnounceResponse)(nil),    // 30: seesaw.ncc.AnnounceResponse
+	nil,                         // 31: seesaw.ncc.DesiredState.SysctlsEntry
+	nil,                         // 32: seesaw.ncc.SavedState.OriginalMacsEntry
+	(*durationpb.Duration)(nil), // 33: google.protobuf.Duration
 }
 var file_ncc_ncc_proto_depIdxs = []int32{
 	0,  // 0: seesaw.ncc.Destination.family:type_name -> seesaw.ncc.Family
@@ -2396,37 +2565,41 @@ var file_ncc_ncc_proto_depIdxs = []int32{
 	1,  // 12: seesaw.ncc.FwmarkRule.protocol:type_name -> seesaw.ncc.Protocol
 	0,  // 13: seesaw.ncc.SNATRule.family:type_name -> seesaw.ncc.Family
 	1,  // 14: seesaw.ncc.SNATRule.protocol:type_name -> seesaw.ncc.Protocol
-	15, // 15: seesaw.ncc.NFTState.fwmarks:type_name -> seesaw.ncc.FwmarkRule
-	16, // 16: seesaw.ncc.NFTState.snat:type_name -> seesaw.ncc.SNATRule
-	5,  // 17: seesaw.ncc.SyncDaemon.role:type_name -> seesaw.ncc.SyncDaemon.Role
-	11, // 18: seesaw.ncc.DesiredState.lb_interface:type_name -> seesaw.ncc.LBInterface
-	9,  // 19: seesaw.ncc.DesiredState.services:type_name -> seesaw.ncc.Service
-	10, // 20: seesaw.ncc.DesiredState.vips:type_name -> seesaw.ncc.VIP
-	12, // 21: seesaw.ncc.DesiredState.vlans:type_name -> seesaw.ncc.VLAN
-	13, // 22: seesaw.ncc.DesiredState.routes:type_name -> seesaw.ncc.Route
-	14, // 23: seesaw.ncc.DesiredState.rules:type_name -> seesaw.ncc.Rule
-	17, // 24: seesaw.ncc.DesiredState.nft:type_name -> seesaw.ncc.NFTState
-	29, // 25: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
-	18, // 26: seesaw.ncc.DesiredState.sync_daemons:type_name -> seesaw.ncc.SyncDaemon
-	19, // 27: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
-	30, // 28: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
-	6,  // 29: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
-	19, // 30: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
-	21, // 31: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
-	22, // 32: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
-	31, // 33: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
-	19, // 34: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
-	23, // 35: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
-	25, // 36: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
-	27, // 37: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
-	24, // 38: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
-	26, // 39: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
-	28, // 40: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
-	38, // [38:41] is the sub-list for method output_type
-	35, // [35:38] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	0,  // 15: seesaw.ncc.ReplyDropRule.family:type_name -> seesaw.ncc.Family
+	1,  // 16: seesaw.ncc.ReplyDropRule.protocol:type_name -> seesaw.ncc.Protocol
+	15, // 17: seesaw.ncc.NFTState.fwmarks:type_name -> seesaw.ncc.FwmarkRule
+	16, // 18: seesaw.ncc.NFTState.snat:type_name -> seesaw.ncc.SNATRule
+	17, // 19: seesaw.ncc.NFTState.reply_drops:type_name -> seesaw.ncc.ReplyDropRule
+	5,  // 20: seesaw.ncc.SyncDaemon.role:type_name -> seesaw.ncc.SyncDaemon.Role
+	11, // 21: seesaw.ncc.DesiredState.lb_interface:type_name -> seesaw.ncc.LBInterface
+	9,  // 22: seesaw.ncc.DesiredState.services:type_name -> seesaw.ncc.Service
+	10, // 23: seesaw.ncc.DesiredState.vips:type_name -> seesaw.ncc.VIP
+	12, // 24: seesaw.ncc.DesiredState.vlans:type_name -> seesaw.ncc.VLAN
+	13, // 25: seesaw.ncc.DesiredState.routes:type_name -> seesaw.ncc.Route
+	14, // 26: seesaw.ncc.DesiredState.rules:type_name -> seesaw.ncc.Rule
+	18, // 27: seesaw.ncc.DesiredState.nft:type_name -> seesaw.ncc.NFTState
+	31, // 28: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
+	20, // 29: seesaw.ncc.DesiredState.sync_daemons:type_name -> seesaw.ncc.SyncDaemon
+	19, // 30: seesaw.ncc.DesiredState.ipvs_timeouts:type_name -> seesaw.ncc.IPVSTimeouts
+	21, // 31: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
+	32, // 32: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
+	6,  // 33: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
+	21, // 34: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
+	23, // 35: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
+	24, // 36: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
+	33, // 37: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
+	21, // 38: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
+	25, // 39: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
+	27, // 40: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
+	29, // 41: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
+	26, // 42: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
+	28, // 43: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
+	30, // 44: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
+	42, // [42:45] is the sub-list for method output_type
+	39, // [39:42] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_ncc_ncc_proto_init() }
@@ -2440,7 +2613,7 @@ func file_ncc_ncc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncc_ncc_proto_rawDesc), len(file_ncc_ncc_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
