@@ -57,6 +57,19 @@ func ipvsFromProto(ds *nccpb.DesiredState) (reconcile.IPVSState, error) {
 		}
 		st.SyncDaemons = append(st.SyncDaemons, sd)
 	}
+	if t := ds.GetIpvsTimeouts(); t != nil {
+		// The kernel keeps them as jiffies in an int: a week is plenty
+		// and far from overflowing at any HZ.
+		for _, v := range []struct {
+			name string
+			s    uint32
+		}{{"tcp", t.Tcp}, {"tcp_fin", t.TcpFin}, {"udp", t.Udp}} {
+			if v.s > 7*24*3600 {
+				return st, fmt.Errorf("ipvs_timeouts: %s %ds is longer than a week", v.name, v.s)
+			}
+		}
+		st.Timeouts = &ipvs.Timeouts{TCP: t.Tcp, TCPFin: t.TcpFin, UDP: t.Udp}
+	}
 	return st, st.Validate()
 }
 

@@ -76,6 +76,17 @@ func nftFromProto(ds *nccpb.DesiredState) (nft.State, error) {
 		}
 		st.SNAT = append(st.SNAT, nft.SNAT{VIP: vip, Proto: p, Port: port, ToSource: to})
 	}
+	for i, d := range ds.GetNft().GetReplyDrops() {
+		a, err := nftAddr("address", d.GetAddress(), d.GetFamily())
+		if err != nil {
+			return st, fmt.Errorf("nft.reply_drops[%d]: %w", i, err)
+		}
+		p, port, err := nftMatch(d.GetProtocol(), d.GetPort())
+		if err != nil {
+			return st, fmt.Errorf("nft.reply_drops[%d] (%s): %w", i, a, err)
+		}
+		st.ReplyDrops = append(st.ReplyDrops, nft.ReplyDrop{Addr: a, Proto: p, Port: port})
+	}
 	if err := st.Validate(); err != nil {
 		return st, fmt.Errorf("nft.%w", err)
 	}
@@ -102,5 +113,9 @@ func nftToProto(st nft.State, ds *nccpb.DesiredState) {
 	for _, s := range st.SNAT {
 		ds.Nft.Snat = append(ds.Nft.Snat, &nccpb.SNATRule{Family: nftFamily(s.VIP), Vip: s.VIP.String(),
 			Protocol: nccpb.Protocol(s.Proto), Port: uint32(s.Port), ToSource: s.ToSource.String()})
+	}
+	for _, d := range st.ReplyDrops {
+		ds.Nft.ReplyDrops = append(ds.Nft.ReplyDrops, &nccpb.ReplyDropRule{Family: nftFamily(d.Addr), Address: d.Addr.String(),
+			Protocol: nccpb.Protocol(d.Proto), Port: uint32(d.Port)})
 	}
 }

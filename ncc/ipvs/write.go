@@ -27,6 +27,7 @@ const (
 	OpDeleteDestination
 	OpStartSyncDaemon
 	OpStopSyncDaemon
+	OpSetTimeouts
 )
 
 func (o WriteOp) String() string {
@@ -47,6 +48,8 @@ func (o WriteOp) String() string {
 		return "start sync daemon"
 	case OpStopSyncDaemon:
 		return "stop sync daemon"
+	case OpSetTimeouts:
+		return "set timeouts"
 	}
 	return fmt.Sprintf("write(%d)", uint8(o))
 }
@@ -62,6 +65,8 @@ type Write struct {
 	Destination Destination
 	// Daemon is the sync daemon to start; for stops only its State.
 	Daemon SyncDaemon
+	// Timeouts are the connection timeouts to set; a zero one is left.
+	Timeouts Timeouts
 }
 
 func (w Write) object() string {
@@ -72,6 +77,8 @@ func (w Write) object() string {
 		return w.Daemon.State.String() + " on " + w.Daemon.Interface
 	case OpStopSyncDaemon:
 		return w.Daemon.State.String()
+	case OpSetTimeouts:
+		return fmt.Sprintf("tcp %d tcpfin %d udp %d", w.Timeouts.TCP, w.Timeouts.TCPFin, w.Timeouts.UDP)
 	}
 	return w.Service.ServiceKey.String()
 }
@@ -103,6 +110,8 @@ func (w Write) validate() error {
 		if s := w.Daemon.State; s != SyncMaster && s != SyncBackup {
 			return errors.New("neither master nor backup")
 		}
+		return nil
+	case OpSetTimeouts:
 		return nil
 	}
 	return fmt.Errorf("unknown write %d", w.Op)
@@ -151,6 +160,12 @@ func (w Write) message() (genetlink.Message, error) {
 				nae.Uint32(uapi.IPVS_DAEMON_ATTR_STATE, uint32(w.Daemon.State))
 				return nil
 			})
+		})
+	case OpSetTimeouts:
+		return message(uapi.IPVS_CMD_SET_CONFIG, func(ae *netlink.AttributeEncoder) {
+			ae.Uint32(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP, w.Timeouts.TCP)
+			ae.Uint32(uapi.IPVS_CMD_ATTR_TIMEOUT_TCP_FIN, w.Timeouts.TCPFin)
+			ae.Uint32(uapi.IPVS_CMD_ATTR_TIMEOUT_UDP, w.Timeouts.UDP)
 		})
 	}
 	return genetlink.Message{}, fmt.Errorf("unknown write %d", w.Op)

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -556,4 +557,93 @@ func TestLargeStateInOneBatch(t *testing.T) {
 		t.Errorf("nft lists %d rules", got)
 	}
 	t.Logf("3,000 rules: cold start %v, the same again %v, an audit (reading them all) %v", cold, noop, audit)
+}
+
+// TestReplyDropDropsUntranslatedReplies: on the host's kernel, a node
+// forwarding between a backend and a client drops what the backend sends
+// from a port a reply-drop rule names (a NAT reply IPVS did not
+// translate), and forwards the rest. The backend sends from the dropped
+// port first and from a free one second, down the same path: once the
+// second has arrived, the first would have, had it been let through.
+func TestReplyDropDropsUntranslatedReplies(t *testing.T) {
+	lb := newNode(t, "lb")
+	backend := newNode(t, "be")
+	client := newNode(t, "cl")
+	if err := labtest.Veth(lb, "eth0", backend, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := labtest.Veth(lb, "eth1", client, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		n      *labtest.Node
+		ifname string
+		p      string
+	}{
+		{lb, "eth0", "198.51.100.1/24"}, {lb, "eth0", "2001:db8:2::1/64"},
+		{lb, "eth1", "203.0.113.1/24"}, {lb, "eth1", "2001:db8:3::1/64"},
+		{backend, "eth0", "198.51.100.11/24"}, {backend, "eth0", "2001:db8:2::11/64"},
+		{client, "eth0", "203.0.113.7/24"}, {client, "eth0", "2001:db8:3::7/64"},
+	} {
+		if err := x.n.AddAddr(x.ifname, netip.MustParsePrefix(x.p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, x := range []struct {
+		n   *labtest.Node
+		via string
+	}{{backend, "198.51.100.1"}, {backend, "2001:db8:2::1"}, {client, "203.0.113.1"}, {client, "2001:db8:3::1"}} {
+		if err := x.n.AddDefaultRoute(a(x.via)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"} {
+		if err := lb.Sysctl(k, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := open(t, lb)
+	apply(t, r, State{ReplyDrops: []ReplyDrop{
+		{Addr: a("198.51.100.11"), Proto: UDP, Port: 80},
+		{Addr: a("2001:db8:2::11"), Proto: UDP, Port: 80},
+		{Addr: a("198.51.100.11"), Proto: TCP, Port: 80},
+	}})
+	golden(t, lb, "reply-drop.nft", false)
+
+	for _, fam := range []struct{ net, client, backend string }{
+		{"udp4", "203.0.113.7", "198.51.100.11"},
+		{"udp6", "[2001:db8:3::7]", "[2001:db8:2::11]"},
+	} {
+		ln, err := client.ListenPacket(fam.net, fam.client+":9999")
+		if err != nil {
+			t.Fatal(err)
+		}
+		send := func(port int, msg string) {
+			t.Helper()
+			c, err := backend.ListenPacket(fam.net, fmt.Sprintf("%s:%d", fam.backend, port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			dst, err := netip.ParseAddrPort(fam.client + ":9999")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.WriteTo([]byte(msg), net.UDPAddrFromAddrPort(dst)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send(80, "untranslated reply")
+		send(81, "other traffic")
+		ln.SetReadDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 100)
+		n, from, err := ln.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("%s: nothing arrived from the backend's free port: %v\n%s", fam.net, err, nft(t, lb, "list ruleset"))
+		}
+		if got := string(buf[:n]); got != "other traffic" {
+			t.Errorf("%s: first to arrive: %q from %s; the reply from port 80 should have been dropped", fam.net, got, from)
+		}
+		ln.Close()
+	}
 }

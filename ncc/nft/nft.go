@@ -52,9 +52,10 @@ import (
 // The table the NCC owns and its chains. The names are no keywords of
 // nft(8) ("snat" is one), so that an operator can name them unquoted.
 const (
-	Table       = "seesaw"
-	ChainFwmark = "fwmark"
-	ChainSNAT   = "vip_snat"
+	Table          = "seesaw"
+	ChainFwmark    = "fwmark"
+	ChainSNAT      = "vip_snat"
+	ChainReplyDrop = "reply_drop"
 )
 
 // ErrNotSupported is wrapped when nftables cannot be used here: not Linux,
@@ -67,6 +68,7 @@ const (
 	KindChain  = "nft-chain"
 	KindFwmark = "nft-fwmark"
 	KindSNAT   = "nft-snat"
+	KindDrop   = "nft-reply-drop"
 	// KindRule is a rule in the NCC's table that the NCC did not make (or
 	// that is not what its comment says): it is deleted.
 	KindRule = "nft-rule"
@@ -123,6 +125,23 @@ type SNAT struct {
 	Port     uint16
 	ToSource netip.Addr
 }
+
+// ReplyDrop drops what a NAT backend sends from an address (and protocol
+// and port) that IPVS did not translate: a reply of a connection this node
+// has no entry for. The chain runs in the forward hook after IPVS's own
+// (priority 100), so that a translated reply, whose source is the VIP by
+// then, passes.
+type ReplyDrop struct {
+	Addr  netip.Addr
+	Proto Proto
+	Port  uint16
+}
+
+// String is the rule as changes name it: "TCP 198.51.100.11:80".
+func (d ReplyDrop) String() string { return dest(d.Proto, d.Addr, d.Port) }
+
+// Key is the rule's identity in the kernel: its comment.
+func (d ReplyDrop) Key() string { return "reply-drop " + d.String() }
 
 // dest writes what a rule matches: "TCP 192.0.2.10:80", "TCP
 // [2001:db8::1]:*" (every port), "any 192.0.2.10" (every protocol).
@@ -194,6 +213,20 @@ func parseDest(ps, d string) (Proto, netip.Addr, uint16, error) {
 // writes), so that one rule has one key.
 func parseKey(key string) (any, error) {
 	f := strings.Fields(key)
+	if len(f) == 3 && f[0] == "reply-drop" {
+		p, a, port, err := parseDest(f[1], f[2])
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", key, err)
+		}
+		d := ReplyDrop{Addr: a, Proto: p, Port: port}
+		if d.Key() != key {
+			return nil, fmt.Errorf("key %q is not in canonical form (%q)", key, d.Key())
+		}
+		if err := (State{ReplyDrops: []ReplyDrop{d}}).Validate(); err != nil {
+			return nil, fmt.Errorf("key %q: %w", key, err)
+		}
+		return &d, nil
+	}
 	if len(f) != 5 {
 		return nil, fmt.Errorf("key %q: not a rule of the NCC's", key)
 	}
@@ -239,12 +272,13 @@ func parseKey(key string) (any, error) {
 
 // State is the NCC's packet rules.
 type State struct {
-	Fwmarks []Fwmark
-	SNAT    []SNAT
+	Fwmarks    []Fwmark
+	SNAT       []SNAT
+	ReplyDrops []ReplyDrop
 }
 
 // Empty says whether the state has no rules: then the NCC's table goes.
-func (s State) Empty() bool { return len(s.Fwmarks) == 0 && len(s.SNAT) == 0 }
+func (s State) Empty() bool { return len(s.Fwmarks) == 0 && len(s.SNAT) == 0 && len(s.ReplyDrops) == 0 }
 
 // checkAddr refuses what no rule should match or produce.
 func checkAddr(what string, a netip.Addr) error {
@@ -334,6 +368,22 @@ func (s State) Validate() error {
 			}
 		}
 		byAddr[n.VIP] = append(byAddr[n.VIP], i)
+	}
+	seen := map[ReplyDrop]int{}
+	for i, d := range s.ReplyDrops {
+		fail := func(format string, args ...any) error {
+			return fmt.Errorf("reply_drops[%d] (%s): %s", i, d, fmt.Sprintf(format, args...))
+		}
+		if err := checkAddr("address", d.Addr); err != nil {
+			return fail("%v", err)
+		}
+		if err := checkMatch(d.Proto, d.Port); err != nil {
+			return fail("%v", err)
+		}
+		if j, ok := seen[d]; ok {
+			return fail("listed twice (as reply_drops[%d] too)", j)
+		}
+		seen[d] = i
 	}
 	return nil
 }

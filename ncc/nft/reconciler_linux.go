@@ -162,7 +162,7 @@ func (r *Reconciler) Apply(desired State, dryRun bool) ([]reconcile.Change, erro
 	if err := desired.Validate(); err != nil {
 		return nil, fmt.Errorf("nft: %w", err)
 	}
-	desired = State{Fwmarks: slices.Clone(desired.Fwmarks), SNAT: slices.Clone(desired.SNAT)}
+	desired = State{Fwmarks: slices.Clone(desired.Fwmarks), SNAT: slices.Clone(desired.SNAT), ReplyDrops: slices.Clone(desired.ReplyDrops)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !dryRun {
@@ -234,19 +234,22 @@ func (r *Reconciler) Cleanup() ([]reconcile.Change, error) {
 
 // keys is the set of a state's rule keys.
 func keys(st State) map[string]bool {
-	m := make(map[string]bool, len(st.Fwmarks)+len(st.SNAT))
+	m := make(map[string]bool, len(st.Fwmarks)+len(st.SNAT)+len(st.ReplyDrops))
 	for _, f := range st.Fwmarks {
 		m[f.Key()] = true
 	}
 	for _, s := range st.SNAT {
 		m[s.Key()] = true
 	}
+	for _, d := range st.ReplyDrops {
+		m[d.Key()] = true
+	}
 	return m
 }
 
 // holds says whether the record says the kernel holds exactly st's rules.
 func (r *Reconciler) holds(st State) bool {
-	if r.held == nil || len(r.held) != len(st.Fwmarks)+len(st.SNAT) {
+	if r.held == nil || len(r.held) != len(st.Fwmarks)+len(st.SNAT)+len(st.ReplyDrops) {
 		return false
 	}
 	for _, f := range st.Fwmarks {
@@ -256,6 +259,11 @@ func (r *Reconciler) holds(st State) bool {
 	}
 	for _, s := range st.SNAT {
 		if !r.held[s.Key()] {
+			return false
+		}
+	}
+	for _, d := range st.ReplyDrops {
+		if !r.held[d.Key()] {
 			return false
 		}
 	}

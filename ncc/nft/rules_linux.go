@@ -53,11 +53,18 @@ func chainSpecs() []chainSpec {
 	return []chainSpec{
 		{ChainFwmark, nftables.ChainTypeFilter, *nftables.ChainHookPrerouting, *nftables.ChainPriorityMangle},
 		{ChainSNAT, nftables.ChainTypeNAT, *nftables.ChainHookPostrouting, *nftables.ChainPriorityNATSource},
+		{ChainReplyDrop, nftables.ChainTypeFilter, *nftables.ChainHookForward, replyDropPriority},
 	}
 }
 
+// replyDropPriority runs the reply-drop chain after IPVS's forward hook
+// (ip_vs_reply4/6 at priority 100), which has translated every reply it
+// has a connection for by then.
+const replyDropPriority = nftables.ChainPriority(110)
+
 func (s chainSpec) String() string {
-	hook := map[nftables.ChainHook]string{*nftables.ChainHookPrerouting: "prerouting", *nftables.ChainHookPostrouting: "postrouting"}[s.hook]
+	hook := map[nftables.ChainHook]string{*nftables.ChainHookPrerouting: "prerouting", *nftables.ChainHookPostrouting: "postrouting",
+		*nftables.ChainHookForward: "forward"}[s.hook]
 	return fmt.Sprintf("type %s hook %s priority %d", s.typ, hook, s.prio)
 }
 
@@ -191,6 +198,22 @@ func (s SNAT) exprs() []expr.Any {
 		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(nfproto), RegAddrMin: reg1, RegAddrMax: reg1, Random: true})
 }
 
+// exprs is what the rule does in the kernel:
+//
+//	meta nfproto ipv4 ip saddr A [meta l4proto P [th sport N]] drop
+func (d ReplyDrop) exprs() []expr.Any {
+	_, off, n := l3(d.Addr)
+	off -= n // the source address comes right before the destination
+	es := append(familyIs(d.Addr),
+		&expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}, eq(d.Addr.AsSlice()))
+	es = append(es, protoIs(d.Proto)...)
+	if d.Port != 0 {
+		es = append(es, &expr.Payload{DestRegister: reg1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 2},
+			eq(binaryutil.BigEndian.PutUint16(d.Port)))
+	}
+	return append(es, &expr.Verdict{Kind: expr.VerdictDrop})
+}
+
 // wantRule is a desired rule, ready for the kernel.
 type wantRule struct {
 	kind, chain, object, key string
@@ -208,6 +231,11 @@ func snatRule(s SNAT) wantRule {
 	return wantRule{kind: KindSNAT, chain: ChainSNAT, object: s.String(), key: s.Key(), exprs: es, digest: digest(es)}
 }
 
+func replyDropRule(d ReplyDrop) wantRule {
+	es := d.exprs()
+	return wantRule{kind: KindDrop, chain: ChainReplyDrop, object: d.String(), key: d.Key(), exprs: es, digest: digest(es)}
+}
+
 func (w wantRule) rule() *nftables.Rule {
 	return &nftables.Rule{Table: table(), Chain: &nftables.Chain{Name: w.chain, Table: table()}, Exprs: w.exprs,
 		UserData: encodeUserdata(w.key, w.digest)}
@@ -220,6 +248,9 @@ func wantRules(st State) map[string][]wantRule {
 	}
 	for _, s := range st.SNAT {
 		m[ChainSNAT] = append(m[ChainSNAT], snatRule(s))
+	}
+	for _, d := range st.ReplyDrops {
+		m[ChainReplyDrop] = append(m[ChainReplyDrop], replyDropRule(d))
 	}
 	return m
 }
@@ -235,6 +266,8 @@ func recognise(chain string, r kernelRule) (w wantRule, ok bool) {
 			w = fwmarkRule(*p)
 		case *SNAT:
 			w = snatRule(*p)
+		case *ReplyDrop:
+			w = replyDropRule(*p)
 		}
 		if w.chain == chain {
 			return w, len(r.digest) == digestLen && bytes.Equal(r.digest, w.digest)
@@ -427,6 +460,8 @@ func known(have kernelState) State {
 				st.Fwmarks = append(st.Fwmarks, *p)
 			case *SNAT:
 				st.SNAT = append(st.SNAT, *p)
+			case *ReplyDrop:
+				st.ReplyDrops = append(st.ReplyDrops, *p)
 			}
 		}
 	}

@@ -33,6 +33,7 @@ type IPVS interface {
 	Services() ([]ipvs.ServiceStats, error)
 	Destinations(ipvs.ServiceKey) ([]ipvs.DestinationStats, error)
 	SyncDaemons() ([]ipvs.SyncDaemon, error)
+	Timeouts() (ipvs.Timeouts, error)
 	Write([]ipvs.Write) []error
 }
 
@@ -63,6 +64,7 @@ const (
 	KindService     = "ipvs-service"
 	KindDestination = "ipvs-destination"
 	KindSyncDaemon  = "ipvs-sync-daemon"
+	KindTimeouts    = "ipvs-timeouts"
 )
 
 // Change is one kernel write, done or failed.
@@ -89,6 +91,9 @@ func (c Change) String() string {
 type IPVSState struct {
 	Services    []ipvs.VirtualServer
 	SyncDaemons []ipvs.SyncDaemon
+	// Timeouts, when set, are the connection timeouts to hold (a zero
+	// field: whatever the kernel has); nil leaves them alone.
+	Timeouts *ipvs.Timeouts
 }
 
 // Validate checks what the kernel cannot hold at once: one service per
@@ -146,18 +151,41 @@ type knownService struct {
 	// was made from by a fully successful apply; nil when dests came from
 	// anywhere else. An identical list means no destination changed.
 	applied []ipvs.Destination
+	// order is the kernel's destination list, head first, for an mh
+	// service (whose picks depend on it); nil for the others, and for an
+	// mh service whose order is not known.
+	order []ipvs.DestinationKey
+}
+
+// ordered says whether a service's destination order matters: Maglev
+// hashing fills its table walking the list, so two nodes pick alike only
+// if they hold the same destinations in the same order. (The kernel puts
+// a new destination at the head of the list.)
+func ordered(s ipvs.Service) bool { return s.Scheduler == "mh" }
+
+func (ks *knownService) added(dk ipvs.DestinationKey) {
+	if ks.order != nil {
+		ks.order = slices.Insert(slices.DeleteFunc(ks.order, func(o ipvs.DestinationKey) bool { return o == dk }), 0, dk)
+	}
+}
+
+func (ks *knownService) deleted(dk ipvs.DestinationKey) {
+	if ks.order != nil {
+		ks.order = slices.DeleteFunc(ks.order, func(o ipvs.DestinationKey) bool { return o == dk })
+	}
 }
 
 // IPVSReconciler keeps the kernel's IPVS at a desired state. It is safe for
 // concurrent use; runs are serialised.
 type IPVSReconciler struct {
-	mu      sync.Mutex
-	k       IPVS
-	logf    func(format string, args ...any)
-	known   map[ipvs.ServiceKey]*knownService // nil: read the kernel first
-	daemons []ipvs.SyncDaemon
-	desired *IPVSState // the last state applied; nil before the first
-	gen     uint64     // counts plans, for knownService.seen
+	mu       sync.Mutex
+	k        IPVS
+	logf     func(format string, args ...any)
+	known    map[ipvs.ServiceKey]*knownService // nil: read the kernel first
+	daemons  []ipvs.SyncDaemon
+	timeouts ipvs.Timeouts
+	desired  *IPVSState // the last state applied; nil before the first
+	gen      uint64     // counts plans, for knownService.seen
 }
 
 // NewIPVS returns a reconciler over k. logf gets one line per kernel write
@@ -186,9 +214,15 @@ func (r *IPVSReconciler) read() error {
 	known := make(map[ipvs.ServiceKey]*knownService, len(st))
 	for _, s := range st {
 		ks := &knownService{svc: s.Service.Normalize(), dests: make(map[ipvs.DestinationKey]ipvs.Destination, len(s.Destinations))}
+		if ordered(ks.svc) {
+			ks.order = []ipvs.DestinationKey{}
+		}
 		for _, d := range s.Destinations {
 			nd := d.Destination.Normalize()
 			ks.dests[nd.Key()] = nd
+			if ks.order != nil {
+				ks.order = append(ks.order, nd.Key())
+			}
 		}
 		known[s.ServiceKey] = ks
 	}
@@ -196,7 +230,11 @@ func (r *IPVSReconciler) read() error {
 	if err != nil {
 		return err
 	}
-	r.known, r.daemons = known, daemons
+	timeouts, err := r.k.Timeouts()
+	if err != nil {
+		return err
+	}
+	r.known, r.daemons, r.timeouts = known, daemons, timeouts
 	return nil
 }
 
@@ -223,6 +261,8 @@ func (r *IPVSReconciler) Known() (IPVSState, error) {
 		return strings.Compare(a.ServiceKey.String(), b.ServiceKey.String())
 	})
 	st.SyncDaemons = slices.Clone(r.daemons)
+	t := r.timeouts
+	st.Timeouts = &t
 	return st, nil
 }
 
@@ -442,6 +482,13 @@ func (r *IPVSReconciler) plan(desired IPVSState) ([]op, error) {
 				return nil, fmt.Errorf("service %s lists destination %s twice", k, d)
 			}
 			adds = append(adds, serviceOp(Add, svc, ipvs.Service{}))
+			if ordered(svc) {
+				// Each goes to the head: the last first.
+				for i := len(v.Destinations) - 1; i >= 0; i-- {
+					adds = append(adds, destOp(Add, k, v.Destinations[i].Normalize(), ipvs.Destination{}))
+				}
+				continue
+			}
 			for _, d := range v.Destinations {
 				adds = append(adds, destOp(Add, k, d.Normalize(), ipvs.Destination{}))
 			}
@@ -455,6 +502,10 @@ func (r *IPVSReconciler) plan(desired IPVSState) ([]op, error) {
 		}
 		if ks.svc != svc {
 			ops = append(ops, serviceOp(Update, svc, ks.svc))
+		}
+		if ordered(svc) {
+			ops = append(ops, planOrdered(k, ks, ordered(ks.svc), v.Destinations)...)
+			continue
 		}
 		var updates []op
 		kept := 0
@@ -495,7 +546,25 @@ func (r *IPVSReconciler) plan(desired IPVSState) ([]op, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(ops, daemons...), nil
+	ops = append(ops, daemons...)
+	if t := desired.Timeouts; t != nil {
+		want := r.timeouts
+		for _, f := range []struct{ want, have *uint32 }{{&t.TCP, &want.TCP}, {&t.TCPFin, &want.TCPFin}, {&t.UDP, &want.UDP}} {
+			if *f.want != 0 {
+				*f.have = *f.want
+			}
+		}
+		if want != r.timeouts {
+			old := r.timeouts
+			ops = append(ops, op{
+				change: Change{Op: Update, Kind: KindTimeouts, Object: "timeouts", Detail: fmt.Sprintf("tcp %d -> %d, tcpfin %d -> %d, udp %d -> %d",
+					old.TCP, want.TCP, old.TCPFin, want.TCPFin, old.UDP, want.UDP)},
+				w:      ipvs.Write{Op: ipvs.OpSetTimeouts, Timeouts: want},
+				record: func(r *IPVSReconciler) { r.timeouts = want },
+			})
+		}
+	}
+	return ops, nil
 }
 
 // serviceOp is the write that adds, updates (from old) or deletes a
@@ -509,7 +578,11 @@ func serviceOp(o Op, svc, old ipvs.Service) op {
 			change: Change{Op: Add, Kind: KindService, Object: k.String(), Detail: describeService(svc)},
 			w:      ipvs.Write{Op: ipvs.OpCreateService, Service: svc},
 			record: func(r *IPVSReconciler) {
-				r.known[k] = &knownService{svc: svc, dests: map[ipvs.DestinationKey]ipvs.Destination{}}
+				ks := &knownService{svc: svc, dests: map[ipvs.DestinationKey]ipvs.Destination{}}
+				if ordered(svc) {
+					ks.order = []ipvs.DestinationKey{}
+				}
+				r.known[k] = ks
 			},
 			failKey: &k,
 		}
@@ -517,7 +590,16 @@ func serviceOp(o Op, svc, old ipvs.Service) op {
 		return op{
 			change: Change{Op: Update, Kind: KindService, Object: k.String(), Detail: diffService(old, svc)},
 			w:      ipvs.Write{Op: ipvs.OpUpdateService, Service: svc},
-			record: func(r *IPVSReconciler) { r.known[k].svc = svc; r.known[k].applied = nil },
+			record: func(r *IPVSReconciler) {
+				ks := r.known[k]
+				if ordered(svc) && !ordered(ks.svc) {
+					// The order is unknown; planOrdered re-adds them all.
+					ks.order = []ipvs.DestinationKey{}
+				} else if !ordered(svc) {
+					ks.order = nil
+				}
+				ks.svc, ks.applied = svc, nil
+			},
 		}
 	}
 	return op{
@@ -534,8 +616,13 @@ func destOp(o Op, k ipvs.ServiceKey, d, old ipvs.Destination) op {
 		return op{
 			change: Change{Op: Add, Kind: KindDestination, Object: obj, Detail: describeDest(d)},
 			w:      ipvs.Write{Op: ipvs.OpCreateDestination, Service: ipvs.Service{ServiceKey: k}, Destination: d},
-			record: func(r *IPVSReconciler) { r.known[k].dests[d.Key()] = d; r.known[k].applied = nil },
-			needs:  &k,
+			record: func(r *IPVSReconciler) {
+				ks := r.known[k]
+				ks.dests[d.Key()] = d
+				ks.applied = nil
+				ks.added(d.Key())
+			},
+			needs: &k,
 		}
 	case Update:
 		return op{
@@ -547,8 +634,72 @@ func destOp(o Op, k ipvs.ServiceKey, d, old ipvs.Destination) op {
 	return op{
 		change: Change{Op: Delete, Kind: KindDestination, Object: obj},
 		w:      ipvs.Write{Op: ipvs.OpDeleteDestination, Service: ipvs.Service{ServiceKey: k}, Destination: d},
-		record: func(r *IPVSReconciler) { delete(r.known[k].dests, d.Key()); r.known[k].applied = nil },
+		record: func(r *IPVSReconciler) {
+			ks := r.known[k]
+			delete(ks.dests, d.Key())
+			ks.applied = nil
+			ks.deleted(d.Key())
+		},
 	}
+}
+
+// planOrdered plans a kept mh service's destinations so that the kernel's
+// list ends up in exactly the order desired gives, whatever the history of
+// this node's kernel: the peer, with another history, then holds the same
+// list, and Maglev picks the same destination on both for a connection
+// that the sync missed. The longest tail of the kernel's list that is
+// already right stays; each destination before it is added again, last
+// first, so that it lands at the head in turn. Re-adding a destination the
+// kernel holds is a delete and an add in one batch: the kernel keeps a
+// deleted destination with connections aside and gives the same one back
+// on the add, so its connections carry on. Destinations no longer desired
+// go last. knownOrder says whether ks.order is the kernel's (it is not
+// when the service was just switched to mh: then every one is re-added).
+func planOrdered(k ipvs.ServiceKey, ks *knownService, knownOrder bool, want []ipvs.Destination) []op {
+	norm := make([]ipvs.Destination, len(want))
+	wantKeys := make(map[ipvs.DestinationKey]struct{}, len(want))
+	for i, d := range want {
+		norm[i] = d.Normalize()
+		wantKeys[norm[i].Key()] = struct{}{}
+	}
+	var kept []ipvs.DestinationKey // the kernel's list without what goes
+	if knownOrder {
+		for _, dk := range ks.order {
+			if _, ok := wantKeys[dk]; ok {
+				kept = append(kept, dk)
+			}
+		}
+	}
+	tail := 0
+	for tail < len(kept) && tail < len(norm) && kept[len(kept)-1-tail] == norm[len(norm)-1-tail].Key() {
+		tail++
+	}
+	var ops []op
+	for _, d := range norm[len(norm)-tail:] {
+		if old := ks.dests[d.Key()]; old != d {
+			ops = append(ops, destOp(Update, k, d, old))
+		}
+	}
+	for i := len(norm) - tail - 1; i >= 0; i-- {
+		d := norm[i]
+		if old, ok := ks.dests[d.Key()]; ok {
+			del := destOp(Delete, k, old, ipvs.Destination{})
+			del.change.Detail = "to be added again at the head (mh order)"
+			ops = append(ops, del)
+		}
+		ops = append(ops, destOp(Add, k, d, ipvs.Destination{}))
+	}
+	var goneD []ipvs.Destination
+	for dk, d := range ks.dests {
+		if _, ok := wantKeys[dk]; !ok {
+			goneD = append(goneD, d)
+		}
+	}
+	slices.SortFunc(goneD, compareDests)
+	for _, d := range goneD {
+		ops = append(ops, destOp(Delete, k, d, ipvs.Destination{}))
+	}
+	return ops
 }
 
 // daemonMatches says whether a running daemon is the desired one; zero

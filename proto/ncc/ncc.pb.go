@@ -1636,7 +1636,10 @@ func (x *SyncDaemon) GetMaxLength() uint32 {
 //
 // IPVS (services, sync_daemons): always whole. What is not listed is not
 // wanted: an Apply with no services deletes every IPVS service (the NCC
-// owns IPVS wholly), one with no sync_daemons stops them.
+// owns IPVS wholly), one with no sync_daemons stops them. An mh service's
+// destinations end up in the kernel in the order listed (both nodes of a
+// pair then pick alike), whatever order they were added in before.
+// ipvs_timeouts, when present, are held; absent, left as they are.
 //
 // The network (lb_interface, vips, vlans, routes, rules, sysctls): whole
 // when any of its fields is set, absent otherwise. An absent network is

@@ -616,7 +616,10 @@ func (k *Kernel) do(cmd uint8, a attrs) ([]byte, syscall.Errno) {
 		case cmd == uapi.IPVS_CMD_NEW_DEST && i >= 0:
 			return nil, syscall.EEXIST
 		case cmd == uapi.IPVS_CMD_NEW_DEST:
-			s.dests = append(s.dests, d)
+			// The kernel puts a new destination at the head of the
+			// service's list (list_add in __ip_vs_update_dest), and
+			// dumps and schedulers walk it from there.
+			s.dests = slices.Insert(s.dests, 0, d)
 		case i < 0:
 			return nil, syscall.ENOENT
 		case cmd == uapi.IPVS_CMD_SET_DEST:

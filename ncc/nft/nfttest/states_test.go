@@ -85,6 +85,7 @@ func randomStates(rng *rand.Rand, n int) []nft.State {
 				nft.Fwmark{Addr: ad, Proto: nft.UDP, Port: 53, Mark: uint32(i + 1)})
 			pool.SNAT = append(pool.SNAT, nft.SNAT{VIP: ad, Proto: nft.TCP, Port: 80, ToSource: to},
 				nft.SNAT{VIP: ad, Proto: nft.SCTP, ToSource: to})
+			pool.ReplyDrops = append(pool.ReplyDrops, nft.ReplyDrop{Addr: ad, Proto: nft.TCP, Port: 8080})
 		}
 	}
 	var out []nft.State
@@ -99,6 +100,11 @@ func randomStates(rng *rand.Rand, n int) []nft.State {
 			for _, s := range pool.SNAT {
 				if rng.IntN(3) == 0 {
 					st.SNAT = append(st.SNAT, s)
+				}
+			}
+			for _, d := range pool.ReplyDrops {
+				if rng.IntN(3) == 0 {
+					st.ReplyDrops = append(st.ReplyDrops, d)
 				}
 			}
 			rng.Shuffle(len(st.Fwmarks), func(i, j int) { st.Fwmarks[i], st.Fwmarks[j] = st.Fwmarks[j], st.Fwmarks[i] })
@@ -116,6 +122,9 @@ func keys(st nft.State) []string {
 	}
 	for _, s := range st.SNAT {
 		out = append(out, s.Key())
+	}
+	for _, d := range st.ReplyDrops {
+		out = append(out, d.Key())
 	}
 	slices.Sort(out)
 	return out
