@@ -254,6 +254,29 @@ func (a *Appliance) Stop() error {
 	return err
 }
 
+// Crash is a node failing: the watchdog and every daemon SIGKILLed at
+// once, with nothing stopped in order and nothing cleaned up (the kernel
+// keeps its VIPs, IPVS and sync threads: take the node's links down too
+// for a dead node). The appliance counts as stopped afterwards.
+func (a *Appliance) Crash(t testing.TB) {
+	t.Helper()
+	svcs, err := a.Services()
+	if err != nil {
+		t.Fatalf("crash: the watchdog's services: %v", err)
+	}
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	a.wd.Process.Kill()
+	for _, s := range svcs {
+		if s.GetPid() > 0 {
+			syscall.Kill(-int(s.GetPid()), syscall.SIGKILL)
+			syscall.Kill(int(s.GetPid()), syscall.SIGKILL)
+		}
+	}
+	<-a.exited
+}
+
 // Exited is closed once the watchdog has exited.
 func (a *Appliance) Exited() <-chan struct{} { return a.exited }
 

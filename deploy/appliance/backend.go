@@ -256,6 +256,7 @@ func portOf(a net.Addr) int {
 
 // Conn is a TCP connection held open through a VIP.
 type Conn struct {
+	Src    netip.AddrPort // the client's end
 	Dst    netip.AddrPort
 	Answer Answer // the backend's greeting
 	c      net.Conn
@@ -275,6 +276,9 @@ func Hold(n *labtest.Node, dst netip.AddrPort, timeout time.Duration) (*Conn, er
 		return nil, fmt.Errorf("tcp %s: %w", dst, err)
 	}
 	hc := &Conn{Dst: dst, c: c, r: bufio.NewReader(c)}
+	if la, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		hc.Src = netip.AddrPortFrom(la.AddrPort().Addr().Unmap(), la.AddrPort().Port())
+	}
 	c.SetReadDeadline(time.Now().Add(timeout))
 	line, err := hc.r.ReadString('\n')
 	if err == nil {
