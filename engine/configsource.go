@@ -70,13 +70,43 @@ func (e *Engine) reload() error {
 		}
 		return err
 	}
-	if err != nil && !loaded {
-		glog.Warningf("engine: %v; reading the config from disk until the %s source answers", err, src)
-		if derr := e.reloadDisk(); derr == nil {
-			e.setSourceDetail(fmt.Sprintf("disk: %s (the %s source failed at start: %v)", e.cfg.ClusterConf, src, err))
-		}
+	if err != nil && !loaded && e.bootstrap(src, err) {
+		// Serving the archived or the disk's config; the source's error
+		// is in the status.
+		return nil
 	}
 	return err
+}
+
+// bootstrap loads a config when the source failed with none loaded (at
+// start): the newest archived one, the last the source gave, else the
+// disk's. It reports whether one loaded.
+func (e *Engine) bootstrap(src string, err error) bool {
+	files, _ := source.Archived(e.cfg.ConfigArchive)
+	for i := len(files) - 1; i >= 0; i-- {
+		ed, eerr := os.ReadFile(e.cfg.EngineConf)
+		cd, cerr := os.ReadFile(files[i])
+		if eerr != nil || cerr != nil {
+			break
+		}
+		if e.accept(config.CheckData(e.cfg.EngineConf, ed, files[i], cd)) == nil {
+			glog.Warningf("engine: %v; running the last config it gave (%s) until it answers", err, files[i])
+			e.mu.Lock()
+			e.sourceDetail = fmt.Sprintf("archive: %s (the %s source failed at start)", files[i], src)
+			e.lastErr, e.lastErrTime = err.Error(), e.now()
+			e.mu.Unlock()
+			return true
+		}
+	}
+	glog.Warningf("engine: %v; reading the config from disk until the %s source answers", err, src)
+	if derr := e.reloadDisk(); derr != nil {
+		return false
+	}
+	e.mu.Lock()
+	e.sourceDetail = fmt.Sprintf("disk: %s (the %s source failed at start)", e.cfg.ClusterConf, src)
+	e.lastErr, e.lastErrTime = err.Error(), e.now()
+	e.mu.Unlock()
+	return true
 }
 
 func (e *Engine) setSourceDetail(s string) {

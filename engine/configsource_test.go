@@ -121,7 +121,7 @@ func TestConfigSourceServer(t *testing.T) {
 	files := archived(t, archive)
 	if len(files) != 2 {
 		t.Errorf("archive not pruned to 2: %v", files)
-	} else if b, _ := os.ReadFile(files[1]); !strings.Contains(string(b), "last_updated: 3002") {
+	} else if b, _ := os.ReadFile(files[1]); !strings.Contains(strings.Join(strings.Fields(string(b)), " "), "last_updated: 3002") {
 		t.Errorf("the newest archived config:\n%s", b)
 	}
 
@@ -146,6 +146,17 @@ func TestConfigSourceServer(t *testing.T) {
 	must(t, r.e.Reload())
 	if r.vservers() != 2 {
 		t.Errorf("a disk edit applied under the server source: %d vservers", r.vservers())
+	}
+
+	// With the server gone, a restarted engine runs the last config the
+	// server gave (from the archive), not the disk's.
+	hs.Close()
+	r.restart()
+	if r.vservers() != 2 {
+		t.Errorf("restarted without the server: %d vservers, want the archived 2", r.vservers())
+	}
+	if st, _ := r.e.ConfigStatus(ctx, nil); !strings.Contains(st.SourceDetail, "archive: "+archive) || st.LastError == "" {
+		t.Errorf("ConfigStatus without the server: %v", st)
 	}
 
 	// none keeps what runs.

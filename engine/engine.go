@@ -354,6 +354,25 @@ func (e *Engine) statusDetails(st *seesawpb.ComponentStatus) {
 	if e.model != nil {
 		st.Warnings = append(st.Warnings, e.model.Warnings...)
 	}
+	st.Details["config_source"] = e.sourceLocked()
+	ps := e.peer.Status()
+	switch {
+	case !ps.Enabled:
+		st.Details["peer_sync"] = "off: " + ps.DisabledReason
+	case ps.Connected:
+		st.Details["peer_sync"] = fmt.Sprintf("connected to %s (%s, %v)", ps.Address, ps.View.GetNode(), ps.View.GetHaState())
+	default:
+		since := ""
+		if ps.UnreachableSince != nil {
+			since = " since " + ps.UnreachableSince.AsTime().UTC().Format(time.RFC3339)
+		}
+		st.Details["peer_sync"] = "peer unreachable"
+		st.Warnings = append(st.Warnings, fmt.Sprintf("peer sync: the peer %s is unreachable%s: %s", ps.Address, since, ps.LastError))
+	}
+	if ps.Refused > 0 {
+		st.Warnings = append(st.Warnings, fmt.Sprintf("peer sync: %d connections refused, the last at %s: %s",
+			ps.Refused, ps.LastRefusedAt.AsTime().UTC().Format(time.RFC3339), ps.LastRefused))
+	}
 }
 
 // Reload reads seesaw.cfg from disk and the cluster config from the

@@ -398,6 +398,12 @@ func TestPeerSyncRefusesStrangers(t *testing.T) {
 		t.Error("a plain TCP client got an answer")
 	}
 	refusedAfter("plain TCP", n, "TLS handshake")
+
+	// The component status warns of the refusals.
+	st, err := a.e.Component().Status(context.Background(), nil)
+	if err != nil || !strings.Contains(strings.Join(st.Warnings, "\n"), "connections refused") {
+		t.Errorf("component status: %v, %v", st, err)
+	}
 }
 
 func TestPeerSyncReconnects(t *testing.T) {
@@ -410,6 +416,9 @@ func TestPeerSyncReconnects(t *testing.T) {
 	since := a.peerStatus().UnreachableSince.AsTime()
 	if cs, _ := a.e.ClusterStatus(context.Background(), nil); cs.GetPeer().GetUnreachableSince() == nil {
 		t.Errorf("ClusterStatus does not say the peer is unreachable: %v", cs.GetPeer())
+	}
+	if st, _ := a.e.Component().Status(context.Background(), nil); !strings.Contains(strings.Join(st.GetWarnings(), "\n"), "unreachable since") {
+		t.Errorf("component status: %v", st)
 	}
 	// An override made while apart reaches the peer once it is back.
 	a.override("svc0002@gen", enginepb.OverrideState_OVERRIDE_DISABLED)

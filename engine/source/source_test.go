@@ -185,7 +185,7 @@ func TestArchivePrunes(t *testing.T) {
 		t.Errorf("archive holds %v, want the newest three %v", got, names[2:])
 	}
 	b, _ := os.ReadFile(got[2])
-	if !strings.HasPrefix(string(b), "# applied 2026-01-02T03:04:09Z from test\n") || !strings.Contains(string(b), "last_updated: 4") {
+	if !strings.HasPrefix(string(b), "# applied 2026-01-02T03:04:09Z from test\n") || !strings.Contains(strings.Join(strings.Fields(string(b)), " "), "last_updated: 4") {
 		t.Errorf("archived file:\n%s", b)
 	}
 }
