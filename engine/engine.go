@@ -109,6 +109,9 @@ type Config struct {
 	PeerLocal, PeerRemote netip.Addr
 	// Peer tunes peer sync's timing (the zero value is production's).
 	Peer peer.Options
+	// HealthFailover says when the master hands over to a backup that sees
+	// clearly more healthy destinations (the zero value is the defaults).
+	HealthFailover peer.HealthPolicy
 	// ConfigArchive keeps every config applied from the server or the peer,
 	// the newest ArchiveKeep of them (default 50).
 	ConfigArchive string

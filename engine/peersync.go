@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"sync"
+	"time"
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc/codes"
@@ -38,9 +40,58 @@ func (e *Engine) peerOptions() peer.Options {
 	return o
 }
 
-// RunPeer runs peer sync until ctx is done, following seesaw.cfg.
+// RunPeer runs peer sync, and failover on health over it, until ctx is
+// done, following seesaw.cfg.
 func (e *Engine) RunPeer(ctx context.Context) {
-	e.peer.Run(ctx, e.peerSettings)
+	var wg sync.WaitGroup
+	wg.Go(func() { e.peer.Run(ctx, e.peerSettings) })
+	wg.Go(func() { e.watchHealth(ctx) })
+	wg.Wait()
+}
+
+// watchHealth hands mastership to the backup when it sees clearly more
+// healthy destinations than this master (peer.HealthDecider decides).
+func (e *Engine) watchHealth(ctx context.Context) {
+	policy := e.cfg.HealthFailover.WithDefaults()
+	d := peer.NewHealthDecider(policy)
+	t := time.NewTicker(policy.Interval)
+	defer t.Stop()
+	last := ""
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v := peerLocal{e}.View()
+		ps := e.peer.Status()
+		pv := ps.View
+		in := peer.HealthInput{
+			Now:         e.now(),
+			Master:      v.HaState == seesawpb.HAState_HA_STATE_LEADER,
+			PeerBackup:  ps.Connected && pv.GetHaState() == seesawpb.HAState_HA_STATE_BACKUP,
+			SameConfig:  v.ConfigDigest != "" && v.ConfigDigest == pv.GetConfigDigest(),
+			Healthy:     int(v.HealthyDestinations),
+			Total:       int(v.Destinations),
+			PeerHealthy: int(pv.GetHealthyDestinations()),
+			PeerTotal:   int(pv.GetDestinations()),
+		}
+		fire, why := d.Decide(in)
+		e.peer.SetHealthNote(why)
+		if !fire {
+			if why != last && in.Master && in.PeerBackup {
+				glog.V(1).Infof("engine: failover on health: %s", why)
+			}
+			last = why
+			continue
+		}
+		glog.Warningf("engine: failover on health: %s: handing mastership to the backup", why)
+		if msg, err := e.failoverLocal("failover on health: " + why); err != nil {
+			glog.Errorf("engine: failover on health: %v", err)
+		} else {
+			glog.Infof("engine: failover on health: %s", msg)
+		}
+	}
 }
 
 // peerSettings are peer sync's settings from the running config.

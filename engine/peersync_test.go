@@ -105,7 +105,7 @@ func (n *pairNode) startPeer() {
 
 // newPair starts two engines with certificates of one CA and their peer
 // sync, each with its own state file.
-func newPair(t *testing.T) (*pairNode, *pairNode, *peertest.CA) {
+func newPair(t *testing.T, opts ...rigOption) (*pairNode, *pairNode, *peertest.CA) {
 	t.Helper()
 	ca := peertest.NewCA(t, "seesaw cluster CA")
 	port := freePort(t)
@@ -114,10 +114,10 @@ func newPair(t *testing.T) (*pairNode, *pairNode, *peertest.CA) {
 		cfg, clp := fixture(t, pairCfg(addr, ""), cl)
 		ssl := ca.WriteDir(t, "lb "+addr, addr)
 		state := filepath.Join(t.TempDir(), "state.pb")
-		r := newRig(t, cfg, clp, nil, onLoopback(addr, peerAddr), func(c *Config) {
+		r := newRig(t, cfg, clp, nil, append([]rigOption{onLoopback(addr, peerAddr), func(c *Config) {
 			c.SSLDir, c.PeerPort, c.Peer, c.StateFile = ssl, port, fastPeer, state
 			c.ConfigArchive = filepath.Join(t.TempDir(), "archive")
-		})
+		}}, opts...)...)
 		n := &pairNode{rig: r, addr: addr}
 		n.startPeer()
 		return n
@@ -446,5 +446,43 @@ func TestPeerSyncOffWithoutCertificates(t *testing.T) {
 	})
 	if _, err := n.e.Failover(context.Background(), nil); err == nil {
 		t.Error("failover with no HA and no peer succeeded")
+	}
+}
+
+func TestFailoverOnHealth(t *testing.T) {
+	a, b, _ := newPair(t, func(c *Config) {
+		c.HealthFailover = peer.HealthPolicy{Hold: 200 * time.Millisecond, Interval: 10 * time.Millisecond}
+	})
+	aCmds, bCmds := a.haCommands(), b.haCommands()
+	a.ha(seesawpb.HAState_HA_STATE_BACKUP, seesawpb.HAState_HA_STATE_LEADER)
+	b.ha(seesawpb.HAState_HA_STATE_UNKNOWN, seesawpb.HAState_HA_STATE_BACKUP)
+	a.results("", true)
+	b.results("", true)
+	a.settle()
+	b.settle()
+	// Both healthy: the master sees it and stays.
+	a.waitFor("lb1 comparing health with lb2", func() bool {
+		return strings.Contains(a.peerStatus().HealthFailover, "hand over at")
+	})
+	if len(aCmds) != 0 {
+		t.Fatalf("lb1 handed over with both healthy: %v", <-aCmds)
+	}
+	// lb1's path to the backends breaks; lb2's does not.
+	a.results("", false)
+	a.settle()
+	var cmd *hapb.Command
+	a.waitFor("lb1 handing over", func() bool {
+		select {
+		case cmd = <-aCmds:
+			return true
+		default:
+			return false
+		}
+	})
+	if r := cmd.GetRelinquish(); r == nil || !strings.Contains(r.Reason, "failover on health") {
+		t.Errorf("lb1's HA got %v", cmd)
+	}
+	if len(bCmds) != 0 {
+		t.Errorf("lb2 was told %v", <-bCmds)
 	}
 }

@@ -192,7 +192,8 @@ func (s *Sync) session(ctx context.Context, st Settings) {
 		peerAddr = net.JoinHostPort(st.Peer[0].String(), strconv.Itoa(st.Port))
 	}
 	s.update(func(ps *enginepb.PeerStatus) {
-		*ps = enginepb.PeerStatus{Address: peerAddr, Refused: ps.Refused, LastRefused: ps.LastRefused, LastRefusedAt: ps.LastRefusedAt}
+		*ps = enginepb.PeerStatus{Address: peerAddr, Refused: ps.Refused, LastRefused: ps.LastRefused, LastRefusedAt: ps.LastRefusedAt,
+			HealthFailover: ps.HealthFailover}
 	})
 	if st.Disabled == "" && (len(st.Node) == 0 || len(st.Peer) == 0) {
 		st.Disabled = "no node or peer address"
@@ -370,6 +371,11 @@ func (s *Sync) watchOnce(ctx context.Context, st Settings, tc *tlsFiles, target 
 		s.mu.Unlock()
 		s.local.PeerView(v)
 	}
+}
+
+// SetHealthNote records what failover on health sees, for the status.
+func (s *Sync) SetHealthNote(note string) {
+	s.update(func(ps *enginepb.PeerStatus) { ps.HealthFailover = note })
 }
 
 func (s *Sync) refused(addr string, err error) {

@@ -2825,7 +2825,8 @@ type PeerStatus struct {
 	Refused          uint64                 `protobuf:"varint,9,opt,name=refused,proto3" json:"refused,omitempty"` // connections refused (bad certificate, address)
 	LastRefused      string                 `protobuf:"bytes,10,opt,name=last_refused,json=lastRefused,proto3" json:"last_refused,omitempty"`
 	LastRefusedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_refused_at,json=lastRefusedAt,proto3" json:"last_refused_at,omitempty"`
-	Listen           string                 `protobuf:"bytes,12,opt,name=listen,proto3" json:"listen,omitempty"` // where this engine serves its peer
+	Listen           string                 `protobuf:"bytes,12,opt,name=listen,proto3" json:"listen,omitempty"`                                       // where this engine serves its peer
+	HealthFailover   string                 `protobuf:"bytes,13,opt,name=health_failover,json=healthFailover,proto3" json:"health_failover,omitempty"` // failover on health: what it sees and decides
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -2940,6 +2941,13 @@ func (x *PeerStatus) GetLastRefusedAt() *timestamppb.Timestamp {
 func (x *PeerStatus) GetListen() string {
 	if x != nil {
 		return x.Listen
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetHealthFailover() string {
+	if x != nil {
+		return x.HealthFailover
 	}
 	return ""
 }
@@ -3204,7 +3212,7 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\fdestinations\x18\n" +
 	" \x01(\rR\fdestinations\x12;\n" +
 	"\toverrides\x18\v \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\x12\x18\n" +
-	"\aversion\x18\f \x01(\tR\aversion\"\xea\x03\n" +
+	"\aversion\x18\f \x01(\tR\aversion\"\x93\x04\n" +
 	"\n" +
 	"PeerStatus\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12'\n" +
@@ -3220,7 +3228,8 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\flast_refused\x18\n" +
 	" \x01(\tR\vlastRefused\x12B\n" +
 	"\x0flast_refused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rlastRefusedAt\x12\x16\n" +
-	"\x06listen\x18\f \x01(\tR\x06listen\"\x13\n" +
+	"\x06listen\x18\f \x01(\tR\x06listen\x12'\n" +
+	"\x0fhealth_failover\x18\r \x01(\tR\x0ehealthFailover\"\x13\n" +
 	"\x11PeerStatusRequest*R\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
