@@ -9,7 +9,10 @@
 // The files of the package are its edges around that decision: engine.go
 // holds the state and the config, loop.go the reconcile loop that talks to
 // the NCC, sessions.go the HA and healthcheck streams, rpc.go the operators'
-// RPCs, state.go the state file, plan.go what a config would do.
+// RPCs, state.go the state file, plan.go what a config would do,
+// peersync.go the link to the other engine of the pair (package peer) and
+// failover on health over it, configsource.go where the cluster config
+// comes from (disk, server, peer, none; package source).
 package engine
 
 import (

@@ -35,6 +35,9 @@ import (
 // DefaultPort is Seesaw's peer sync port.
 const DefaultPort = 10258
 
+// MaxMessageSize bounds a message from the peer (its config, at most).
+const MaxMessageSize = 64 << 20
+
 // Settings say where peer sync runs. The engine derives them from
 // seesaw.cfg; a change restarts peer sync.
 type Settings struct {
@@ -231,7 +234,7 @@ func (s *Sync) serve(ctx context.Context, st Settings) error {
 		return err
 	}
 	creds := &guard{TransportCredentials: tc.serverCreds(), allowed: st.Peer, refuse: s.refused}
-	srv := grpc.NewServer(grpc.Creds(creds))
+	srv := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(1<<20))
 	enginepb.RegisterPeerServer(srv, &server{s: s})
 	var lis []net.Listener
 	for _, a := range st.Node {
@@ -312,6 +315,8 @@ func (s *Sync) unreachable(target string, err error) {
 func (s *Sync) watchOnce(ctx context.Context, st Settings, tc *tlsFiles, target string) (bool, error) {
 	cc, err := grpc.NewClient("passthrough:///"+target,
 		grpc.WithTransportCredentials(tc.clientCreds(st.Peer[0])),
+		// The peer's running config can be larger than gRPC's default 4 MiB.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize)),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: st.Node[0].AsSlice()}, Timeout: 5 * time.Second}
 			return d.DialContext(ctx, "tcp", addr)
