@@ -236,14 +236,17 @@ func (s *Sync) serve(ctx context.Context, st Settings) error {
 	creds := &guard{TransportCredentials: tc.serverCreds(), allowed: st.Peer, refuse: s.refused}
 	srv := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(1<<20))
 	enginepb.RegisterPeerServer(srv, &server{s: s})
+	// The first address (IPv4, the one dialled) must serve; another
+	// (IPv6, which may still be tentative) is served when it can be.
 	var lis []net.Listener
-	for _, a := range st.Node {
+	for i, a := range st.Node {
 		l, err := net.Listen("tcp", net.JoinHostPort(a.String(), strconv.Itoa(st.Port)))
-		if err != nil {
-			for _, l := range lis {
-				l.Close()
-			}
+		if err != nil && i == 0 {
 			return fmt.Errorf("peer: listen: %w", err)
+		}
+		if err != nil {
+			s.o.Logf("peer sync: not serving on %s: %v", a, err)
+			continue
 		}
 		lis = append(lis, l)
 	}
