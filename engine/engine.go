@@ -318,6 +318,9 @@ func (e *Engine) now() time.Time { return e.cfg.Now() }
 
 // wake asks the reconcile loop to look again.
 func (e *Engine) wake() {
+	if e.peer != nil {
+		e.peer.Notify() // the view for the peer may have changed too
+	}
 	e.wakes.Add(1)
 	select {
 	case e.kick <- struct{}{}:

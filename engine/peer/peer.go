@@ -66,7 +66,7 @@ type Local interface {
 // Options tune peer sync; the zero value is the production timing.
 type Options struct {
 	Heartbeat  time.Duration // a view is sent at least this often (2s); 3 missed: unreachable
-	Poll       time.Duration // the view is looked at for changes this often (250ms)
+	Poll       time.Duration // the view is looked at for changes this often (250ms), and at each Notify
 	BackoffMin time.Duration // reconnect backoff (100ms up to 5s)
 	BackoffMax time.Duration
 	Logf       func(format string, args ...any)
@@ -99,15 +99,31 @@ type Sync struct {
 	local Local
 	o     Options
 
-	mu     sync.Mutex
-	st     *enginepb.PeerStatus
-	client enginepb.PeerClient // nil while not connected
+	mu      sync.Mutex
+	st      *enginepb.PeerStatus
+	client  enginepb.PeerClient // nil while not connected
+	changed chan struct{}       // closed (and replaced) by Notify
+}
+
+// Notify says that this engine's view may have changed: the watchers look
+// at once rather than at their next poll.
+func (s *Sync) Notify() {
+	s.mu.Lock()
+	close(s.changed)
+	s.changed = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *Sync) changedCh() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
 }
 
 // New returns peer sync for local; Run starts it.
 func New(local Local, o Options) *Sync {
 	o.setDefaults()
-	return &Sync{local: local, o: o, st: &enginepb.PeerStatus{DisabledReason: "not started"}}
+	return &Sync{local: local, o: o, st: &enginepb.PeerStatus{DisabledReason: "not started"}, changed: make(chan struct{})}
 }
 
 // Status is peer sync's state and the peer's last view.
@@ -448,6 +464,7 @@ func (p *server) Watch(req *enginepb.PeerWatchRequest, stream grpc.ServerStreami
 	t := time.NewTicker(s.o.Poll)
 	defer t.Stop()
 	for {
+		changed := s.changedCh()
 		v := s.local.View()
 		if last == nil || !proto.Equal(v, last) || time.Since(lastSent) >= s.o.Heartbeat {
 			if err := stream.Send(v); err != nil {
@@ -458,6 +475,7 @@ func (p *server) Watch(req *enginepb.PeerWatchRequest, stream grpc.ServerStreami
 		select {
 		case <-stream.Context().Done():
 			return nil
+		case <-changed:
 		case <-t.C:
 		}
 	}
