@@ -25,6 +25,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -250,7 +251,10 @@ func (s *Sync) serve(ctx context.Context, st Settings) error {
 		return err
 	}
 	creds := &guard{TransportCredentials: tc.serverCreds(), allowed: st.Peer, refuse: s.refused}
-	srv := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(1<<20))
+	// The server pings a quiet client, so that a peer that died without
+	// closing its connection does not hold a stream for TCP's timeout.
+	srv := grpc.NewServer(grpc.Creds(creds), grpc.MaxRecvMsgSize(1<<20),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 5 * s.o.Heartbeat, Timeout: 5 * s.o.Heartbeat}))
 	enginepb.RegisterPeerServer(srv, &server{s: s})
 	// The first address (IPv4, the one dialled) must serve; another
 	// (IPv6, which may still be tentative) is served when it can be.
