@@ -486,3 +486,41 @@ func TestFailoverOnHealth(t *testing.T) {
 		t.Errorf("lb2 was told %v", <-bCmds)
 	}
 }
+
+// silentPeer sends one view, then nothing, holding the stream open: a peer
+// whose engine hangs, or whose host died without closing the connection.
+type silentPeer struct {
+	enginepb.UnimplementedPeerServer
+}
+
+func (silentPeer) Watch(_ *enginepb.PeerWatchRequest, s grpc.ServerStreamingServer[enginepb.PeerView]) error {
+	s.Send(&enginepb.PeerView{Node: "lb2.", HaState: seesawpb.HAState_HA_STATE_BACKUP})
+	<-s.Context().Done()
+	return nil
+}
+
+func TestPeerSyncNoticesASilentPeer(t *testing.T) {
+	ca := peertest.NewCA(t, "seesaw cluster CA")
+	port := freePort(t)
+	l, err := net.Listen("tcp", net.JoinHostPort(lb2Addr, strconv.Itoa(port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.Creds(credentials.NewTLS(&tls.Config{
+		Certificates: []tls.Certificate{ca.TLSCert(t, "lb2", lb2Addr)}, ClientCAs: ca.Pool(), ClientAuth: tls.RequireAndVerifyClientCert})))
+	enginepb.RegisterPeerServer(srv, silentPeer{})
+	go srv.Serve(l)
+	defer srv.Stop()
+
+	cfg, cl := fixture(t, pairCfg(lb1Addr, ""), pairCluster(1))
+	r := newRig(t, cfg, cl, nil, onLoopback(lb1Addr, lb2Addr), func(c *Config) {
+		c.SSLDir, c.PeerPort, c.Peer = ca.WriteDir(t, "lb1", lb1Addr), port, fastPeer
+	})
+	n := &pairNode{rig: r, addr: lb1Addr}
+	n.startPeer()
+	n.waitFor("lb1 seeing the silent peer's one view", func() bool { return n.peerStatus().View.GetNode() == "lb2." })
+	n.waitFor("lb1 giving up on the silent peer", func() bool {
+		st := n.peerStatus()
+		return !st.Connected && strings.Contains(st.LastError, "three heartbeats")
+	})
+}
