@@ -49,11 +49,14 @@ func Main() {
 		"directory of the cluster CA and this node's certificate (ca.crt, seesaw.crt, seesaw.key): peer sync's mutual TLS and the config server's CA")
 	flag.StringVar(&cfg.ConfigArchive, "config_archive", source.DefaultArchiveDir, "directory keeping every config applied from the config server or the peer")
 	flag.IntVar(&cfg.ArchiveKeep, "config_archive_keep", source.DefaultArchiveKeep, "how many configs the archive keeps (the newest)")
+	healthFailover := flag.Bool("health_failover", true,
+		"as master, hand over to a backup that sees clearly more healthy destinations (over peer sync; a margin of max(2, 10%), held 10s, 5m apart)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: seesaw_engine [flags]\n       seesaw_engine plan [--help] [flags]\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	cfg.HealthFailover.Disabled = !*healthFailover
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
