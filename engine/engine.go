@@ -9,13 +9,17 @@
 // The files of the package are its edges around that decision: engine.go
 // holds the state and the config, loop.go the reconcile loop that talks to
 // the NCC, sessions.go the HA and healthcheck streams, rpc.go the operators'
-// RPCs, state.go the state file, plan.go what a config would do.
+// RPCs, state.go the state file, plan.go what a config would do,
+// peersync.go the link to the other engine of the pair (package peer) and
+// failover on health over it, configsource.go where the cluster config
+// comes from (disk, server, peer, none; package source).
 package engine
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"sync"
@@ -28,6 +32,8 @@ import (
 
 	"github.com/seesawlb/seesaw/engine/config"
 	"github.com/seesawlb/seesaw/engine/dataplane"
+	"github.com/seesawlb/seesaw/engine/peer"
+	"github.com/seesawlb/seesaw/engine/source"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
@@ -90,6 +96,34 @@ type Config struct {
 	RetryMin, RetryMax time.Duration
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+
+	// Added with peer sync and the config sources.
+	//
+	// SSLDir holds the cluster CA and this node's certificate and key
+	// (ca.crt, seesaw.crt, seesaw.key): peer sync's mutual TLS and the
+	// config server's CA check. Default /etc/seesaw/ssl.
+	SSLDir string
+	// PeerPort replaces seesaw.cfg's sync port (10258) when not zero.
+	PeerPort int
+	// PeerLocal and PeerRemote, when set, carry peer sync over other
+	// addresses than seesaw.cfg's node_ipv4 and peer_ipv4 (a dedicated sync
+	// link): this node serves on and dials from PeerLocal, and dials and
+	// accepts only PeerRemote.
+	PeerLocal, PeerRemote netip.Addr
+	// Peer tunes peer sync's timing (the zero value is production's).
+	Peer peer.Options
+	// HealthFailover says when the master hands over to a backup that sees
+	// clearly more healthy destinations (the zero value is the defaults).
+	HealthFailover peer.HealthPolicy
+	// ConfigArchive keeps every config applied from the server or the peer,
+	// the newest ArchiveKeep of them (default 50).
+	ConfigArchive string
+	ArchiveKeep   int
+	// SourceInterval replaces seesaw.cfg's config poll period (1m) for the
+	// server and peer sources when not zero.
+	SourceInterval time.Duration
+	// ConfigServerPort replaces the config server port (10255) when not zero.
+	ConfigServerPort int
 }
 
 func (c *Config) setDefaults() {
@@ -123,6 +157,15 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.SSLDir == "" {
+		c.SSLDir = peer.DefaultSSLDir
+	}
+	if c.ConfigArchive == "" {
+		c.ConfigArchive = source.DefaultArchiveDir
+	}
+	if c.ArchiveKeep <= 0 {
+		c.ArchiveKeep = source.DefaultArchiveKeep
+	}
 }
 
 // loaded is one accepted config and what the engine derived from it alone.
@@ -131,6 +174,9 @@ type loaded struct {
 	res *config.Result
 	at  time.Time
 	ha  *hapb.Config
+	// digest is the sha256 of the cluster config (binary, deterministic),
+	// hex: the config version peer sync compares.
+	digest string
 }
 
 // haSession is the open HASession.
@@ -196,6 +242,16 @@ type Engine struct {
 	adopted    *dataplane.Adopted // what the kernel held at start, until settled
 	adoptUntil time.Time
 	readKernel bool // the kernel's state was read (adopted) once
+
+	// Peer sync and the config source (peersync.go, configsource.go).
+	peer *peer.Sync
+	// cleared are the overrides set back to default, with who and when,
+	// so that peer sync can tell a clearing from an override never set.
+	cleared      map[string]*enginepb.OverrideRecord
+	source       string // disk, server, peer, none ("" is disk)
+	sourceDetail string // where the running config came from
+	sourceKick   chan struct{}
+	reloadMu     sync.Mutex // one Reload at a time
 }
 
 // applyStatus is the outcome of the last Apply, for the status.
@@ -224,7 +280,10 @@ func New(cfg Config) *Engine {
 		results:       map[uint64]*hcpb.Result{},
 		overrides:     map[string]*enginepb.OverrideRecord{},
 		ht:            newHATracker(30 * time.Second),
+		cleared:       map[string]*enginepb.OverrideRecord{},
+		sourceKick:    make(chan struct{}, 1),
 	}
+	e.peer = peer.New(peerLocal{e}, e.peerOptions())
 	e.comp.SetFacility("config", false, "not loaded yet")
 	e.comp.SetFacility("ncc", false, "not checked yet")
 	e.comp.SetFacility("dataplane", false, "nothing applied yet")
@@ -259,6 +318,9 @@ func (e *Engine) now() time.Time { return e.cfg.Now() }
 
 // wake asks the reconcile loop to look again.
 func (e *Engine) wake() {
+	if e.peer != nil {
+		e.peer.Notify() // the view for the peer may have changed too
+	}
 	e.wakes.Add(1)
 	select {
 	case e.kick <- struct{}{}:
@@ -301,14 +363,39 @@ func (e *Engine) statusDetails(st *seesawpb.ComponentStatus) {
 	if e.model != nil {
 		st.Warnings = append(st.Warnings, e.model.Warnings...)
 	}
+	st.Details["config_source"] = e.sourceLocked()
+	ps := e.peer.Status()
+	switch {
+	case !ps.Enabled:
+		st.Details["peer_sync"] = "off: " + ps.DisabledReason
+	case ps.Connected:
+		st.Details["peer_sync"] = fmt.Sprintf("connected to %s (%s, %v)", ps.Address, ps.View.GetNode(), ps.View.GetHaState())
+	default:
+		since := ""
+		if ps.UnreachableSince != nil {
+			since = " since " + ps.UnreachableSince.AsTime().UTC().Format(time.RFC3339)
+		}
+		st.Details["peer_sync"] = "peer unreachable"
+		st.Warnings = append(st.Warnings, fmt.Sprintf("peer sync: the peer %s is unreachable%s: %s", ps.Address, since, ps.LastError))
+	}
+	if ps.Refused > 0 {
+		st.Warnings = append(st.Warnings, fmt.Sprintf("peer sync: %d connections refused, the last at %s: %s",
+			ps.Refused, ps.LastRefusedAt.AsTime().UTC().Format(time.RFC3339), ps.LastRefused))
+	}
 }
 
-// Reload reads seesaw.cfg and cluster.pb from disk. A config with any error
+// Reload reads seesaw.cfg from disk and the cluster config from the
+// config source (cluster.pb on disk by default; see configsource.go). A config with any error
 // is rejected whole: the running config keeps serving, and the error is kept
 // for ConfigStatus and logged. An accepted config replaces the running one;
 // the loop applies what it changes and the sessions get the new HA config
 // and checks.
 func (e *Engine) Reload() error {
+	return e.reload()
+}
+
+// reloadDisk is Reload from the disk source.
+func (e *Engine) reloadDisk() error {
 	res := config.Check(e.cfg.EngineConf, e.cfg.ClusterConf)
 	return e.accept(res)
 }
@@ -333,7 +420,7 @@ func (e *Engine) accept(res *config.Result) error {
 		}
 		return fmt.Errorf("engine: config rejected: %w", err)
 	}
-	l := &loaded{res: res, at: now, ha: haConfig(res.Engine, res.Cluster, res.ThisNode)}
+	l := &loaded{res: res, at: now, ha: haConfig(res.Engine, res.Cluster, res.ThisNode), digest: clusterDigest(res.Cluster)}
 	for _, w := range res.Warnings {
 		glog.Warningf("engine: config warning: %v", w)
 	}
@@ -405,6 +492,8 @@ func Run(ctx context.Context, cfg Config) error {
 	wg.Go(func() { e.watchNCC(ctx, seesawpb.NewComponentClient(ncc)) })
 	wg.Go(func() { e.Loop(ctx) })
 	wg.Go(func() { e.watchConfig(ctx) })
+	wg.Go(func() { e.RunPeer(ctx) })
+	wg.Go(func() { e.pollSource(ctx) })
 	err = srv.Serve(ctx, 2*time.Second)
 	wg.Wait()
 	if err != nil {

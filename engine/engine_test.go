@@ -166,11 +166,21 @@ func TestConfigSource(t *testing.T) {
 	if _, err := e.ClusterStatus(ctx, nil); err != nil {
 		t.Errorf("setting the source did not load the config: %v", err)
 	}
+	// The other sources are set even when their first pull fails (no CA,
+	// no peer): the running config keeps serving.
+	prev := "disk"
 	for _, src := range []string{"peer", "server", "none"} {
-		_, err := e.ConfigSource(ctx, &enginepb.ConfigSourceRequest{Source: src})
-		if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "only the \"disk\" source") {
-			t.Errorf("set %s: %v", src, err)
+		r, err := e.ConfigSource(ctx, &enginepb.ConfigSourceRequest{Source: src})
+		if err != nil || r.Source != src || r.Previous != prev || (src != "none") != (r.ReloadError != "") {
+			t.Errorf("set %s: %v, %v", src, r, err)
 		}
+		prev = src
+	}
+	if _, err := e.ConfigSource(ctx, &enginepb.ConfigSourceRequest{Source: "floppy"}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("set floppy: %v", err)
+	}
+	if _, err := e.ClusterStatus(ctx, nil); err != nil {
+		t.Errorf("a failed pull dropped the config: %v", err)
 	}
 }
 

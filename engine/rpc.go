@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/seesawlb/seesaw/engine/dataplane"
+	"github.com/seesawlb/seesaw/engine/source"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
@@ -25,9 +26,6 @@ import (
 
 // The engine's RPCs for operators (CLI, ECU): thin adapters over the state
 // the engine holds and the plan the loop computed last.
-
-// sourceDisk is the only config source in this build.
-const sourceDisk = "disk"
 
 func (e *Engine) noConfig() error {
 	e.mu.Lock()
@@ -49,6 +47,7 @@ func (e *Engine) ClusterStatus(context.Context, *enginepb.ClusterStatusRequest) 
 		Version: ipc.Version,
 		Site:    cur.res.Engine.ClusterName,
 		HaState: e.haStateNow(),
+		Peer:    e.peer.Status(),
 	}
 	for _, n := range cur.res.Cluster.Nodes {
 		node := &enginepb.Node{
@@ -75,12 +74,13 @@ func (e *Engine) ClusterStatus(context.Context, *enginepb.ClusterStatusRequest) 
 func (e *Engine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*enginepb.ConfigStatusResponse, error) {
 	e.mu.Lock()
 	cur, lastErr, lastErrTime := e.cur, e.lastErr, e.lastErrTime
+	src, detail := e.sourceLocked(), e.sourceDetail
 	var modelWarnings []string
 	if e.model != nil {
 		modelWarnings = slices.Clone(e.model.Warnings)
 	}
 	e.mu.Unlock()
-	resp := &enginepb.ConfigStatusResponse{Source: sourceDisk, LastError: lastErr}
+	resp := &enginepb.ConfigStatusResponse{Source: src, SourceDetail: detail, LastError: lastErr}
 	if lastErr != "" {
 		resp.LastErrorTime = timestamppb.New(lastErrTime)
 	}
@@ -103,8 +103,8 @@ func (e *Engine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*
 	return resp, nil
 }
 
-// ConfigReload re-reads the config from disk now. A rejected config is an
-// error to the caller too; the running config keeps serving.
+// ConfigReload pulls the config from the source now. A rejected config is
+// an error to the caller too; the running config keeps serving.
 func (e *Engine) ConfigReload(context.Context, *enginepb.ConfigReloadRequest) (*enginepb.ConfigReloadResponse, error) {
 	glog.Infof("engine: config reload requested")
 	if err := e.Reload(); err != nil {
@@ -113,21 +113,32 @@ func (e *Engine) ConfigReload(context.Context, *enginepb.ConfigReloadRequest) (*
 	return &enginepb.ConfigReloadResponse{}, nil
 }
 
-// ConfigSource gets the source (empty request) or sets it; "disk" is the
-// only one this build has, and setting it reloads.
+// ConfigSource gets the source (empty request) or sets it: disk, server,
+// peer or none. The choice is kept in the state file, across HA
+// transitions and restarts. Setting it pulls from the new source at once;
+// a failed pull is reported in reload_error, and the running config keeps
+// serving.
 func (e *Engine) ConfigSource(_ context.Context, req *enginepb.ConfigSourceRequest) (*enginepb.ConfigSourceResponse, error) {
-	resp := &enginepb.ConfigSourceResponse{Source: sourceDisk, Previous: sourceDisk}
-	switch req.Source {
-	case "":
-		return resp, nil
-	case sourceDisk:
-		if err := e.Reload(); err != nil {
-			return nil, status.Errorf(codes.FailedPrecondition, "%v (the running config, if any, keeps serving)", err)
-		}
+	e.mu.Lock()
+	prev := e.sourceLocked()
+	e.mu.Unlock()
+	resp := &enginepb.ConfigSourceResponse{Source: prev, Previous: prev}
+	if req.Source == "" {
 		return resp, nil
 	}
-	return nil, status.Errorf(codes.FailedPrecondition,
-		"engine: config source %q: only the %q source exists in this build (the peer and config server sources come with peer sync)", req.Source, sourceDisk)
+	if !source.Valid(req.Source) {
+		return nil, status.Errorf(codes.InvalidArgument, "engine: config source %q: the sources are %s", req.Source, strings.Join(source.Names, ", "))
+	}
+	e.mu.Lock()
+	e.source = req.Source
+	e.saveStateLocked()
+	e.mu.Unlock()
+	resp.Source = req.Source
+	glog.Infof("engine: config source %s (was %s)", req.Source, prev)
+	if err := e.Reload(); err != nil {
+		resp.ReloadError = err.Error()
+	}
+	return resp, nil
 }
 
 // planNow is the last plan, or an error for the caller when there is none.
@@ -299,11 +310,7 @@ func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*
 	if old := e.overrides[key]; old != nil {
 		prev = old.Info.GetState()
 	}
-	if req.State == enginepb.OverrideState_OVERRIDE_DEFAULT {
-		delete(e.overrides, key)
-	} else {
-		e.overrides[key] = rec
-	}
+	e.setOverrideLocked(key, rec)
 	e.ovGen++
 	e.saveStateLocked()
 	e.mu.Unlock()
@@ -375,27 +382,57 @@ func (e *Engine) Overrides(context.Context, *enginepb.OverridesRequest) (*engine
 	return resp, nil
 }
 
-// Failover asks HA to give up mastership. Only the master can: forwarding
-// the request from the backup to the master comes with peer sync.
-func (e *Engine) Failover(context.Context, *enginepb.FailoverRequest) (*enginepb.FailoverResponse, error) {
+// Failover asks HA to give up mastership. On the backup, the request goes
+// to the master over peer sync.
+func (e *Engine) Failover(ctx context.Context, _ *enginepb.FailoverRequest) (*enginepb.FailoverResponse, error) {
 	e.mu.Lock()
 	s := e.ha
-	state := e.ht.state(e.now())
 	e.mu.Unlock()
 	if s == nil {
 		return nil, status.Error(codes.FailedPrecondition, "engine: failover: no HA session (is seesaw_ha running?)")
 	}
-	if state != seesawpb.HAState_HA_STATE_LEADER {
-		return nil, status.Errorf(codes.FailedPrecondition, "engine: failover: this node is %v, not the master: run failover on the master", state)
+	if st := e.haStateNow(); st != seesawpb.HAState_HA_STATE_LEADER {
+		msg, err := e.peer.Failover(ctx, "failover requested by an operator on the peer")
+		if err != nil {
+			return nil, status.Errorf(status.Code(err), "engine: failover: this node is %v, not the master, and the master could not be asked: %s",
+				st, status.Convert(err).Message())
+		}
+		glog.Infof("engine: failover: asked the peer: %s", msg)
+		return &enginepb.FailoverResponse{Message: "the peer (master) " + msg}, nil
 	}
-	cmd := &hapb.Command{Command: &hapb.Command_Relinquish{Relinquish: &hapb.Relinquish{Reason: "failover requested by an operator"}}}
+	msg, err := e.failoverLocal("failover requested by an operator")
+	if err != nil {
+		return nil, err
+	}
+	return &enginepb.FailoverResponse{Message: msg}, nil
+}
+
+// failoverLocal asks this node's HA to give up mastership; an error if this
+// node is not the master.
+func (e *Engine) failoverLocal(reason string) (string, error) {
+	e.mu.Lock()
+	s := e.ha
+	state := e.ht.state(e.now())
+	e.mu.Unlock()
+	if state != seesawpb.HAState_HA_STATE_LEADER {
+		return "", status.Errorf(codes.FailedPrecondition, "engine: failover: this node is %v, not the master", state)
+	}
+	if s == nil {
+		return "", status.Error(codes.FailedPrecondition, "engine: failover: no HA session (is seesaw_ha running?)")
+	}
+	cmd := &hapb.Command{Command: &hapb.Command_Relinquish{Relinquish: &hapb.Relinquish{Reason: reason}}}
 	select {
 	case s.cmds <- cmd:
 	default:
-		return nil, status.Error(codes.Unavailable, "engine: failover: HA has not yet taken the previous requests")
+		return "", status.Error(codes.Unavailable, "engine: failover: HA has not yet taken the previous requests")
 	}
-	glog.Infof("engine: failover: asked HA to relinquish mastership")
-	return &enginepb.FailoverResponse{Message: "asked HA to relinquish mastership"}, nil
+	glog.Infof("engine: failover: asked HA to relinquish mastership (%s)", reason)
+	return "asked HA to relinquish mastership", nil
+}
+
+// Peer reports peer sync and the peer's last view.
+func (e *Engine) Peer(context.Context, *enginepb.PeerStatusRequest) (*enginepb.PeerStatus, error) {
+	return e.peer.Status(), nil
 }
 
 // HAStatus is HA's last report, with the engine's view of the state.

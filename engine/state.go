@@ -62,7 +62,16 @@ func (e *Engine) loadState() {
 			e.overrides[k] = r
 		}
 	}
+	for _, r := range st.ClearedOverrides {
+		if k := overrideKey(r); k != "" && e.overrides[k] == nil {
+			e.cleared[k] = r
+		}
+	}
 	e.marks = st.Marks
+	if st.ConfigSource != "" {
+		e.source = st.ConfigSource
+		glog.Infof("engine: config source %s (from %s)", st.ConfigSource, e.cfg.StateFile)
+	}
 	if len(st.Overrides) > 0 {
 		glog.Infof("engine: %d overrides from %s", len(st.Overrides), e.cfg.StateFile)
 	}
@@ -73,15 +82,9 @@ func (e *Engine) saveStateLocked() {
 	if e.cfg.StateFile == "" {
 		return
 	}
-	st := &enginepb.EngineState{Marks: e.marks}
-	keys := make([]string, 0, len(e.overrides))
-	for k := range e.overrides {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		st.Overrides = append(st.Overrides, e.overrides[k])
-	}
+	st := &enginepb.EngineState{Marks: e.marks, ConfigSource: e.source}
+	st.Overrides = sortedRecords(e.overrides)
+	st.ClearedOverrides = sortedRecords(e.cleared)
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(st)
 	if err == nil {
 		err = writeFileAtomic(e.cfg.StateFile, b)
@@ -92,6 +95,20 @@ func (e *Engine) saveStateLocked() {
 		return
 	}
 	e.stateErr = ""
+}
+
+// sortedRecords are the records of m in the order of their keys.
+func sortedRecords(m map[string]*enginepb.OverrideRecord) []*enginepb.OverrideRecord {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]*enginepb.OverrideRecord, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, m[k])
+	}
+	return out
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -228,6 +228,7 @@ type ClusterStatusResponse struct {
 	Site          string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
 	Nodes         []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
 	HaState       seesaw.HAState         `protobuf:"varint,4,opt,name=ha_state,json=haState,proto3,enum=seesaw.HAState" json:"ha_state,omitempty"`
+	Peer          *PeerStatus            `protobuf:"bytes,5,opt,name=peer,proto3" json:"peer,omitempty"` // peer sync and the peer's view
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -288,6 +289,13 @@ func (x *ClusterStatusResponse) GetHaState() seesaw.HAState {
 		return x.HaState
 	}
 	return seesaw.HAState(0)
+}
+
+func (x *ClusterStatusResponse) GetPeer() *PeerStatus {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
 }
 
 type HAStatusRequest struct {
@@ -423,6 +431,7 @@ type ConfigStatusResponse struct {
 	Warnings      []string               `protobuf:"bytes,5,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	LastError     string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"` // the last rejected config, file:line:col
 	LastErrorTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_error_time,json=lastErrorTime,proto3" json:"last_error_time,omitempty"`
+	SourceDetail  string                 `protobuf:"bytes,8,opt,name=source_detail,json=sourceDetail,proto3" json:"source_detail,omitempty"` // where the running config came from
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -504,6 +513,13 @@ func (x *ConfigStatusResponse) GetLastErrorTime() *timestamppb.Timestamp {
 		return x.LastErrorTime
 	}
 	return nil
+}
+
+func (x *ConfigStatusResponse) GetSourceDetail() string {
+	if x != nil {
+		return x.SourceDetail
+	}
+	return ""
 }
 
 type ConfigReloadRequest struct {
@@ -626,6 +642,7 @@ type ConfigSourceResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Source        string                 `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	Previous      string                 `protobuf:"bytes,2,opt,name=previous,proto3" json:"previous,omitempty"`
+	ReloadError   string                 `protobuf:"bytes,3,opt,name=reload_error,json=reloadError,proto3" json:"reload_error,omitempty"` // the new source's first pull failed; the running config keeps serving
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -670,6 +687,13 @@ func (x *ConfigSourceResponse) GetSource() string {
 func (x *ConfigSourceResponse) GetPrevious() string {
 	if x != nil {
 		return x.Previous
+	}
+	return ""
+}
+
+func (x *ConfigSourceResponse) GetReloadError() string {
+	if x != nil {
+		return x.ReloadError
 	}
 	return ""
 }
@@ -2132,9 +2156,15 @@ type EngineState struct {
 	// The firewall marks in use, by what they mark ("vserver <name> inet",
 	// "check <backend> DSR"), so that a restarted engine keeps them and
 	// rewrites no fwmark service or rule.
-	Marks         map[string]uint32 `protobuf:"bytes,2,rep,name=marks,proto3" json:"marks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Marks map[string]uint32 `protobuf:"bytes,2,rep,name=marks,proto3" json:"marks,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// The config source (disk, server, peer, none): kept across HA
+	// transitions and restarts. Empty is disk.
+	ConfigSource string `protobuf:"bytes,3,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`
+	// Overrides cleared (state OVERRIDE_DEFAULT), with who and when, so that
+	// peer sync can tell a clearing from an override never set.
+	ClearedOverrides []*OverrideRecord `protobuf:"bytes,4,rep,name=cleared_overrides,json=clearedOverrides,proto3" json:"cleared_overrides,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *EngineState) Reset() {
@@ -2177,6 +2207,20 @@ func (x *EngineState) GetOverrides() []*OverrideRecord {
 func (x *EngineState) GetMarks() map[string]uint32 {
 	if x != nil {
 		return x.Marks
+	}
+	return nil
+}
+
+func (x *EngineState) GetConfigSource() string {
+	if x != nil {
+		return x.ConfigSource
+	}
+	return ""
+}
+
+func (x *EngineState) GetClearedOverrides() []*OverrideRecord {
+	if x != nil {
+		return x.ClearedOverrides
 	}
 	return nil
 }
@@ -2631,6 +2675,319 @@ func (x *FailoverResponse) GetMessage() string {
 	return ""
 }
 
+// PeerView is what one engine tells its peer about itself.
+type PeerView struct {
+	state               protoimpl.MessageState `protogen:"open.v1"`
+	Node                string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"` // this node's fqdn
+	HaState             seesaw.HAState         `protobuf:"varint,2,opt,name=ha_state,json=haState,proto3,enum=seesaw.HAState" json:"ha_state,omitempty"`
+	ConfigSource        string                 `protobuf:"bytes,3,opt,name=config_source,json=configSource,proto3" json:"config_source,omitempty"`                  // disk, server, peer, none
+	ConfigLastUpdated   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=config_last_updated,json=configLastUpdated,proto3" json:"config_last_updated,omitempty"` // the running config's metadata
+	ConfigLoaded        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=config_loaded,json=configLoaded,proto3" json:"config_loaded,omitempty"`                  // when it was applied
+	ConfigDigest        string                 `protobuf:"bytes,6,opt,name=config_digest,json=configDigest,proto3" json:"config_digest,omitempty"`                  // sha256 of the running cluster, hex
+	FailingChecks       []string               `protobuf:"bytes,7,rep,name=failing_checks,json=failingChecks,proto3" json:"failing_checks,omitempty"`               // "<backend> <TYPE>/<port>: message", at most 100
+	FailingCheckCount   uint32                 `protobuf:"varint,8,opt,name=failing_check_count,json=failingCheckCount,proto3" json:"failing_check_count,omitempty"`
+	HealthyDestinations uint32                 `protobuf:"varint,9,opt,name=healthy_destinations,json=healthyDestinations,proto3" json:"healthy_destinations,omitempty"` // over every enabled service
+	Destinations        uint32                 `protobuf:"varint,10,opt,name=destinations,proto3" json:"destinations,omitempty"`
+	// Every override this engine knows, with who set it and when, including
+	// the ones cleared (state OVERRIDE_DEFAULT), so that a clearing reaches
+	// the peer too. The newest set_at wins on both sides.
+	Overrides     []*OverrideRecord `protobuf:"bytes,11,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	Version       string            `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"` // the engine's build
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerView) Reset() {
+	*x = PeerView{}
+	mi := &file_engine_engine_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerView) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerView) ProtoMessage() {}
+
+func (x *PeerView) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerView.ProtoReflect.Descriptor instead.
+func (*PeerView) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PeerView) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PeerView) GetHaState() seesaw.HAState {
+	if x != nil {
+		return x.HaState
+	}
+	return seesaw.HAState(0)
+}
+
+func (x *PeerView) GetConfigSource() string {
+	if x != nil {
+		return x.ConfigSource
+	}
+	return ""
+}
+
+func (x *PeerView) GetConfigLastUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConfigLastUpdated
+	}
+	return nil
+}
+
+func (x *PeerView) GetConfigLoaded() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConfigLoaded
+	}
+	return nil
+}
+
+func (x *PeerView) GetConfigDigest() string {
+	if x != nil {
+		return x.ConfigDigest
+	}
+	return ""
+}
+
+func (x *PeerView) GetFailingChecks() []string {
+	if x != nil {
+		return x.FailingChecks
+	}
+	return nil
+}
+
+func (x *PeerView) GetFailingCheckCount() uint32 {
+	if x != nil {
+		return x.FailingCheckCount
+	}
+	return 0
+}
+
+func (x *PeerView) GetHealthyDestinations() uint32 {
+	if x != nil {
+		return x.HealthyDestinations
+	}
+	return 0
+}
+
+func (x *PeerView) GetDestinations() uint32 {
+	if x != nil {
+		return x.Destinations
+	}
+	return 0
+}
+
+func (x *PeerView) GetOverrides() []*OverrideRecord {
+	if x != nil {
+		return x.Overrides
+	}
+	return nil
+}
+
+func (x *PeerView) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+// PeerStatus is this engine's view of peer sync, for operators.
+type PeerStatus struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Enabled          bool                   `protobuf:"varint,1,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	DisabledReason   string                 `protobuf:"bytes,2,opt,name=disabled_reason,json=disabledReason,proto3" json:"disabled_reason,omitempty"` // why peer sync is off (no peer, no certificates)
+	Address          string                 `protobuf:"bytes,3,opt,name=address,proto3" json:"address,omitempty"`                                     // the peer's, host:port
+	Connected        bool                   `protobuf:"varint,4,opt,name=connected,proto3" json:"connected,omitempty"`                                // a view arrived within the last heartbeats
+	UnreachableSince *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=unreachable_since,json=unreachableSince,proto3" json:"unreachable_since,omitempty"`
+	LastError        string                 `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	View             *PeerView              `protobuf:"bytes,7,opt,name=view,proto3" json:"view,omitempty"` // the peer's last view
+	ViewAt           *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=view_at,json=viewAt,proto3" json:"view_at,omitempty"`
+	Refused          uint64                 `protobuf:"varint,9,opt,name=refused,proto3" json:"refused,omitempty"` // connections refused (bad certificate, address)
+	LastRefused      string                 `protobuf:"bytes,10,opt,name=last_refused,json=lastRefused,proto3" json:"last_refused,omitempty"`
+	LastRefusedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=last_refused_at,json=lastRefusedAt,proto3" json:"last_refused_at,omitempty"`
+	Listen           string                 `protobuf:"bytes,12,opt,name=listen,proto3" json:"listen,omitempty"`                                       // where this engine serves its peer
+	HealthFailover   string                 `protobuf:"bytes,13,opt,name=health_failover,json=healthFailover,proto3" json:"health_failover,omitempty"` // failover on health: what it sees and decides
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *PeerStatus) Reset() {
+	*x = PeerStatus{}
+	mi := &file_engine_engine_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerStatus) ProtoMessage() {}
+
+func (x *PeerStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
+func (*PeerStatus) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *PeerStatus) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *PeerStatus) GetDisabledReason() string {
+	if x != nil {
+		return x.DisabledReason
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
+func (x *PeerStatus) GetUnreachableSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UnreachableSince
+	}
+	return nil
+}
+
+func (x *PeerStatus) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetView() *PeerView {
+	if x != nil {
+		return x.View
+	}
+	return nil
+}
+
+func (x *PeerStatus) GetViewAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ViewAt
+	}
+	return nil
+}
+
+func (x *PeerStatus) GetRefused() uint64 {
+	if x != nil {
+		return x.Refused
+	}
+	return 0
+}
+
+func (x *PeerStatus) GetLastRefused() string {
+	if x != nil {
+		return x.LastRefused
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetLastRefusedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastRefusedAt
+	}
+	return nil
+}
+
+func (x *PeerStatus) GetListen() string {
+	if x != nil {
+		return x.Listen
+	}
+	return ""
+}
+
+func (x *PeerStatus) GetHealthFailover() string {
+	if x != nil {
+		return x.HealthFailover
+	}
+	return ""
+}
+
+type PeerStatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerStatusRequest) Reset() {
+	*x = PeerStatusRequest{}
+	mi := &file_engine_engine_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerStatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerStatusRequest) ProtoMessage() {}
+
+func (x *PeerStatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerStatusRequest.ProtoReflect.Descriptor instead.
+func (*PeerStatusRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{39}
+}
+
 var File_engine_engine_proto protoreflect.FileDescriptor
 
 const file_engine_engine_proto_rawDesc = "" +
@@ -2648,17 +3005,18 @@ const file_engine_engine_proto_rawDesc = "" +
 	"bgpEnabled\x12)\n" +
 	"\x10vservers_enabled\x18\b \x01(\bR\x0fvserversEnabled\x12\x1b\n" +
 	"\tthis_node\x18\t \x01(\bR\bthisNode\"\x16\n" +
-	"\x14ClusterStatusRequest\"\x9c\x01\n" +
+	"\x14ClusterStatusRequest\"\xcb\x01\n" +
 	"\x15ClusterStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12)\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x13.seesaw.engine.NodeR\x05nodes\x12*\n" +
-	"\bha_state\x18\x04 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\"\x11\n" +
+	"\bha_state\x18\x04 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\x12-\n" +
+	"\x04peer\x18\x05 \x01(\v2\x19.seesaw.engine.PeerStatusR\x04peer\"\x11\n" +
 	"\x0fHAStatusRequest\"\x15\n" +
 	"\x13ConfigStatusRequest\"5\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xd8\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xfd\x02\n" +
 	"\x14ConfigStatusResponse\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12;\n" +
 	"\vlast_update\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -2670,14 +3028,16 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\bwarnings\x18\x05 \x03(\tR\bwarnings\x12\x1d\n" +
 	"\n" +
 	"last_error\x18\x06 \x01(\tR\tlastError\x12B\n" +
-	"\x0flast_error_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\"\x15\n" +
+	"\x0flast_error_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastErrorTime\x12#\n" +
+	"\rsource_detail\x18\b \x01(\tR\fsourceDetail\"\x15\n" +
 	"\x13ConfigReloadRequest\"\x16\n" +
 	"\x14ConfigReloadResponse\"-\n" +
 	"\x13ConfigSourceRequest\x12\x16\n" +
-	"\x06source\x18\x01 \x01(\tR\x06source\"J\n" +
+	"\x06source\x18\x01 \x01(\tR\x06source\"m\n" +
 	"\x14ConfigSourceResponse\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x1a\n" +
-	"\bprevious\x18\x02 \x01(\tR\bprevious\"\xab\x04\n" +
+	"\bprevious\x18\x02 \x01(\tR\bprevious\x12!\n" +
+	"\freload_error\x18\x03 \x01(\tR\vreloadError\"\xab\x04\n" +
 	"\x11DestinationStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12\x18\n" +
@@ -2795,10 +3155,12 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x04info\x18\x04 \x01(\v2\x1b.seesaw.engine.OverrideInfoR\x04infoB\b\n" +
 	"\x06target\"P\n" +
 	"\x11OverridesResponse\x12;\n" +
-	"\toverrides\x18\x01 \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\"\xc1\x01\n" +
+	"\toverrides\x18\x01 \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\"\xb2\x02\n" +
 	"\vEngineState\x12;\n" +
 	"\toverrides\x18\x01 \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\x12;\n" +
-	"\x05marks\x18\x02 \x03(\v2%.seesaw.engine.EngineState.MarksEntryR\x05marks\x1a8\n" +
+	"\x05marks\x18\x02 \x03(\v2%.seesaw.engine.EngineState.MarksEntryR\x05marks\x12#\n" +
+	"\rconfig_source\x18\x03 \x01(\tR\fconfigSource\x12J\n" +
+	"\x11cleared_overrides\x18\x04 \x03(\v2\x1d.seesaw.engine.OverrideRecordR\x10clearedOverrides\x1a8\n" +
 	"\n" +
 	"MarksEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2836,11 +3198,44 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage*R\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\xa6\x04\n" +
+	"\bPeerView\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12*\n" +
+	"\bha_state\x18\x02 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\x12#\n" +
+	"\rconfig_source\x18\x03 \x01(\tR\fconfigSource\x12J\n" +
+	"\x13config_last_updated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x11configLastUpdated\x12?\n" +
+	"\rconfig_loaded\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\fconfigLoaded\x12#\n" +
+	"\rconfig_digest\x18\x06 \x01(\tR\fconfigDigest\x12%\n" +
+	"\x0efailing_checks\x18\a \x03(\tR\rfailingChecks\x12.\n" +
+	"\x13failing_check_count\x18\b \x01(\rR\x11failingCheckCount\x121\n" +
+	"\x14healthy_destinations\x18\t \x01(\rR\x13healthyDestinations\x12\"\n" +
+	"\fdestinations\x18\n" +
+	" \x01(\rR\fdestinations\x12;\n" +
+	"\toverrides\x18\v \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\x12\x18\n" +
+	"\aversion\x18\f \x01(\tR\aversion\"\x93\x04\n" +
+	"\n" +
+	"PeerStatus\x12\x18\n" +
+	"\aenabled\x18\x01 \x01(\bR\aenabled\x12'\n" +
+	"\x0fdisabled_reason\x18\x02 \x01(\tR\x0edisabledReason\x12\x18\n" +
+	"\aaddress\x18\x03 \x01(\tR\aaddress\x12\x1c\n" +
+	"\tconnected\x18\x04 \x01(\bR\tconnected\x12G\n" +
+	"\x11unreachable_since\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x10unreachableSince\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x12+\n" +
+	"\x04view\x18\a \x01(\v2\x17.seesaw.engine.PeerViewR\x04view\x123\n" +
+	"\aview_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06viewAt\x12\x18\n" +
+	"\arefused\x18\t \x01(\x04R\arefused\x12!\n" +
+	"\flast_refused\x18\n" +
+	" \x01(\tR\vlastRefused\x12B\n" +
+	"\x0flast_refused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rlastRefusedAt\x12\x16\n" +
+	"\x06listen\x18\f \x01(\tR\x06listen\x12'\n" +
+	"\x0fhealth_failover\x18\r \x01(\tR\x0ehealthFailover\"\x13\n" +
+	"\x11PeerStatusRequest*R\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
-	"\x10OVERRIDE_ENABLED\x10\x022\xe5\t\n" +
+	"\x10OVERRIDE_ENABLED\x10\x022\xb0\n" +
+	"\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -2856,7 +3251,8 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
 	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
-	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
+	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01\x12I\n" +
+	"\x04Peer\x12 .seesaw.engine.PeerStatusRequest\x1a\x19.seesaw.engine.PeerStatus\"\x04\x90\x82\x19\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
 
 var (
 	file_engine_engine_proto_rawDescOnce sync.Once
@@ -2871,7 +3267,7 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_engine_engine_proto_goTypes = []any{
 	(OverrideState)(0),            // 0: seesaw.engine.OverrideState
 	(*Node)(nil),                  // 1: seesaw.engine.Node
@@ -2911,95 +3307,110 @@ var file_engine_engine_proto_goTypes = []any{
 	(*PlanResponse)(nil),          // 35: seesaw.engine.PlanResponse
 	(*FailoverRequest)(nil),       // 36: seesaw.engine.FailoverRequest
 	(*FailoverResponse)(nil),      // 37: seesaw.engine.FailoverResponse
-	nil,                           // 38: seesaw.engine.EngineState.MarksEntry
-	(seesaw.HAState)(0),           // 39: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),             // 41: seesaw.ncc.Stats
-	(ncc.Family)(0),               // 42: seesaw.ncc.Family
-	(ncc.Protocol)(0),             // 43: seesaw.ncc.Protocol
-	(*healthcheck.Check)(nil),     // 44: seesaw.healthcheck.Check
-	(*healthcheck.Result)(nil),    // 45: seesaw.healthcheck.Result
-	(*ncc.DesiredState)(nil),      // 46: seesaw.ncc.DesiredState
-	(*ncc.Change)(nil),            // 47: seesaw.ncc.Change
-	(*ncc.ApplyError)(nil),        // 48: seesaw.ncc.ApplyError
-	(*ha.Report)(nil),             // 49: seesaw.ha.Report
-	(*healthcheck.Results)(nil),   // 50: seesaw.healthcheck.Results
-	(*ha.Status)(nil),             // 51: seesaw.ha.Status
-	(*ha.Command)(nil),            // 52: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),  // 53: seesaw.healthcheck.CheckSet
+	(*PeerView)(nil),              // 38: seesaw.engine.PeerView
+	(*PeerStatus)(nil),            // 39: seesaw.engine.PeerStatus
+	(*PeerStatusRequest)(nil),     // 40: seesaw.engine.PeerStatusRequest
+	nil,                           // 41: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),           // 42: seesaw.HAState
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),             // 44: seesaw.ncc.Stats
+	(ncc.Family)(0),               // 45: seesaw.ncc.Family
+	(ncc.Protocol)(0),             // 46: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),     // 47: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),    // 48: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),      // 49: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),            // 50: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),        // 51: seesaw.ncc.ApplyError
+	(*ha.Report)(nil),             // 52: seesaw.ha.Report
+	(*healthcheck.Results)(nil),   // 53: seesaw.healthcheck.Results
+	(*ha.Status)(nil),             // 54: seesaw.ha.Status
+	(*ha.Command)(nil),            // 55: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),  // 56: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	39, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
-	40, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	40, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
-	6,  // 4: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	40, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
-	0,  // 6: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	41, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	42, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	43, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
-	12, // 10: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	41, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
-	0,  // 12: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
-	13, // 13: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
-	16, // 14: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
-	15, // 15: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
-	0,  // 16: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
-	40, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
-	14, // 18: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
-	0,  // 19: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
-	16, // 20: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
-	19, // 21: seesaw.engine.BackendsResponse.backends:type_name -> seesaw.engine.BackendStatus
-	22, // 22: seesaw.engine.VLANsResponse.vlans:type_name -> seesaw.engine.VLANStatus
-	0,  // 23: seesaw.engine.OverrideRequest.state:type_name -> seesaw.engine.OverrideState
-	0,  // 24: seesaw.engine.OverrideResponse.previous:type_name -> seesaw.engine.OverrideState
-	16, // 25: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
-	28, // 26: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
-	28, // 27: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
-	38, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
-	44, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
-	45, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
-	45, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
-	31, // 32: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
-	46, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
-	47, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
-	48, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
-	2,  // 36: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 37: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 38: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 39: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 40: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 41: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 42: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 43: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 44: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	36, // 45: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 46: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 47: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 48: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	49, // 49: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	50, // 50: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	3,  // 51: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	51, // 52: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 53: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 54: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 55: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 56: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 57: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 58: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 59: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	37, // 60: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 61: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 62: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 63: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	52, // 64: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	53, // 65: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	51, // [51:66] is the sub-list for method output_type
-	36, // [36:51] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	42, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	39, // 2: seesaw.engine.ClusterStatusResponse.peer:type_name -> seesaw.engine.PeerStatus
+	43, // 3: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	43, // 4: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	6,  // 5: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
+	43, // 6: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	0,  // 7: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
+	44, // 8: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	45, // 9: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	46, // 10: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	12, // 11: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
+	44, // 12: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	0,  // 13: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
+	13, // 14: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
+	16, // 15: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
+	15, // 16: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
+	0,  // 17: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
+	43, // 18: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	14, // 19: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
+	0,  // 20: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
+	16, // 21: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
+	19, // 22: seesaw.engine.BackendsResponse.backends:type_name -> seesaw.engine.BackendStatus
+	22, // 23: seesaw.engine.VLANsResponse.vlans:type_name -> seesaw.engine.VLANStatus
+	0,  // 24: seesaw.engine.OverrideRequest.state:type_name -> seesaw.engine.OverrideState
+	0,  // 25: seesaw.engine.OverrideResponse.previous:type_name -> seesaw.engine.OverrideState
+	16, // 26: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
+	28, // 27: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
+	28, // 28: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
+	41, // 29: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	28, // 30: seesaw.engine.EngineState.cleared_overrides:type_name -> seesaw.engine.OverrideRecord
+	47, // 31: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	48, // 32: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	48, // 33: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	31, // 34: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
+	49, // 35: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	50, // 36: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	51, // 37: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	42, // 38: seesaw.engine.PeerView.ha_state:type_name -> seesaw.HAState
+	43, // 39: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
+	43, // 40: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
+	28, // 41: seesaw.engine.PeerView.overrides:type_name -> seesaw.engine.OverrideRecord
+	43, // 42: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
+	38, // 43: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
+	43, // 44: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
+	43, // 45: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
+	2,  // 46: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 47: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 48: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 49: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 50: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 51: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 52: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 53: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 54: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	36, // 55: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 56: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 57: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 58: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	52, // 59: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	53, // 60: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	40, // 61: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
+	3,  // 62: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	54, // 63: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 64: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 65: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 66: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 67: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 68: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 69: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 70: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	37, // 71: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 72: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 73: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 74: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	55, // 75: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	56, // 76: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	39, // 77: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
+	62, // [62:78] is the sub-list for method output_type
+	46, // [46:62] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -3023,7 +3434,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	Engine_Plan_FullMethodName               = "/seesaw.engine.Engine/Plan"
 	Engine_HASession_FullMethodName          = "/seesaw.engine.Engine/HASession"
 	Engine_HealthcheckSession_FullMethodName = "/seesaw.engine.Engine/HealthcheckSession"
+	Engine_Peer_FullMethodName               = "/seesaw.engine.Engine/Peer"
 )
 
 // EngineClient is the client API for Engine service.
@@ -68,6 +69,8 @@ type EngineClient interface {
 	// Healthcheck keeps this stream open: the engine sends the checks to run,
 	// healthcheck sends back batches of results.
 	HealthcheckSession(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[healthcheck.Results, healthcheck.CheckSet], error)
+	// Peer reports peer sync and the peer's view (added with peer sync).
+	Peer(ctx context.Context, in *PeerStatusRequest, opts ...grpc.CallOption) (*PeerStatus, error)
 }
 
 type engineClient struct {
@@ -234,6 +237,16 @@ func (c *engineClient) HealthcheckSession(ctx context.Context, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Engine_HealthcheckSessionClient = grpc.BidiStreamingClient[healthcheck.Results, healthcheck.CheckSet]
 
+func (c *engineClient) Peer(ctx context.Context, in *PeerStatusRequest, opts ...grpc.CallOption) (*PeerStatus, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeerStatus)
+	err := c.cc.Invoke(ctx, Engine_Peer_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // EngineServer is the server API for Engine service.
 // All implementations must embed UnimplementedEngineServer
 // for forward compatibility.
@@ -261,6 +274,8 @@ type EngineServer interface {
 	// Healthcheck keeps this stream open: the engine sends the checks to run,
 	// healthcheck sends back batches of results.
 	HealthcheckSession(grpc.BidiStreamingServer[healthcheck.Results, healthcheck.CheckSet]) error
+	// Peer reports peer sync and the peer's view (added with peer sync).
+	Peer(context.Context, *PeerStatusRequest) (*PeerStatus, error)
 	mustEmbedUnimplementedEngineServer()
 }
 
@@ -315,6 +330,9 @@ func (UnimplementedEngineServer) HASession(grpc.BidiStreamingServer[ha.Report, h
 }
 func (UnimplementedEngineServer) HealthcheckSession(grpc.BidiStreamingServer[healthcheck.Results, healthcheck.CheckSet]) error {
 	return status.Error(codes.Unimplemented, "method HealthcheckSession not implemented")
+}
+func (UnimplementedEngineServer) Peer(context.Context, *PeerStatusRequest) (*PeerStatus, error) {
+	return nil, status.Error(codes.Unimplemented, "method Peer not implemented")
 }
 func (UnimplementedEngineServer) mustEmbedUnimplementedEngineServer() {}
 func (UnimplementedEngineServer) testEmbeddedByValue()                {}
@@ -585,6 +603,24 @@ func _Engine_HealthcheckSession_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Engine_HealthcheckSessionServer = grpc.BidiStreamingServer[healthcheck.Results, healthcheck.CheckSet]
 
+func _Engine_Peer_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeerStatusRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Peer(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Peer_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Peer(ctx, req.(*PeerStatusRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Engine_ServiceDesc is the grpc.ServiceDesc for Engine service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -643,6 +679,10 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Plan",
 			Handler:    _Engine_Plan_Handler,
+		},
+		{
+			MethodName: "Peer",
+			Handler:    _Engine_Peer_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

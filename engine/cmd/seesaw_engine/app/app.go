@@ -17,6 +17,8 @@ import (
 
 	"github.com/seesawlb/seesaw/engine"
 	"github.com/seesawlb/seesaw/engine/dataplane"
+	"github.com/seesawlb/seesaw/engine/peer"
+	"github.com/seesawlb/seesaw/engine/source"
 	"github.com/seesawlb/seesaw/proto/ipc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
@@ -43,11 +45,18 @@ func Main() {
 		"groups (comma-separated) that may read the engine's state; they own the socket directory (the default group is skipped when it does not exist)")
 	flag.StringVar(&cfg.AdminGroup, "admin_group", "", "groups (comma-separated) that may also change it (reload, failover, overrides); empty: root only")
 	flag.StringVar(&cfg.DaemonUsers, "daemon_user", engine.DefaultDaemonUser, "users (comma-separated) that HA and healthcheck run as")
+	flag.StringVar(&cfg.SSLDir, "ssl_dir", peer.DefaultSSLDir,
+		"directory of the cluster CA and this node's certificate (ca.crt, seesaw.crt, seesaw.key): peer sync's mutual TLS and the config server's CA")
+	flag.StringVar(&cfg.ConfigArchive, "config_archive", source.DefaultArchiveDir, "directory keeping every config applied from the config server or the peer")
+	flag.IntVar(&cfg.ArchiveKeep, "config_archive_keep", source.DefaultArchiveKeep, "how many configs the archive keeps (the newest)")
+	healthFailover := flag.Bool("health_failover", true,
+		"as master, hand over to a backup that sees clearly more healthy destinations (over peer sync; a margin of max(2, 10%), held 10s, 5m apart)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: seesaw_engine [flags]\n       seesaw_engine plan [--help] [flags]\n\nFlags:\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	cfg.HealthFailover.Disabled = !*healthFailover
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
