@@ -51,6 +51,8 @@ const (
 	maxBlockDepth   = 64
 	maxSubstitution = 16 // recursive parameter expansions per line
 	maxLineLen      = 1 << 16
+	maxFiles        = 1000 // files read per parse, includes and all
+	maxErrors       = 100  // then the parse stops
 )
 
 // ParseFile reads path and the files it includes. Errors are config.Errors,
@@ -85,6 +87,7 @@ type lexer struct {
 	errs   config.Errors
 	params map[string]string
 	pwd    string // directory of the file being read, for ${_PWD}
+	nfiles int
 }
 
 func newLexer(o Options) *lexer {
@@ -98,12 +101,26 @@ func newLexer(o Options) *lexer {
 }
 
 func (l *lexer) errorf(p Pos, format string, args ...any) {
-	l.errs = append(l.errs, config.Issue{File: p.File, Line: p.Line, Msg: fmt.Sprintf(format, args...)})
+	switch {
+	case len(l.errs) < maxErrors:
+		l.errs = append(l.errs, config.Issue{File: p.File, Line: p.Line, Msg: fmt.Sprintf(format, args...)})
+	case len(l.errs) == maxErrors:
+		l.errs = append(l.errs, config.Issue{File: p.File, Line: p.Line, Msg: fmt.Sprintf("more than %d errors; stopped here", maxErrors)})
+	}
 }
+
+// stopped reports that reading should stop: too many errors or files.
+func (l *lexer) stopped() bool { return len(l.errs) > maxErrors || l.nfiles > maxFiles }
 
 // file reads one file; from is the include line that named it (zero for
 // the top file).
 func (l *lexer) file(path string, from Pos, depth int) {
+	if l.nfiles++; l.nfiles > maxFiles {
+		if l.nfiles == maxFiles+1 {
+			l.errorf(from, "more than %d files included", maxFiles)
+		}
+		return
+	}
 	data, err := l.o.ReadFile(path)
 	if err != nil {
 		if from.File == "" {
@@ -131,6 +148,9 @@ func (l *lexer) lines(name string, data []byte, depth int) {
 }
 
 func (l *lexer) line(pos Pos, line string, depth int) {
+	if l.stopped() {
+		return
+	}
 	line = strings.TrimLeft(line, " \t")
 	// Conditional configuration: "@id rest" keeps rest only on node id,
 	// "@^id rest" everywhere else.
@@ -266,16 +286,21 @@ func (l *lexer) substitute(pos Pos, s string) string {
 func (l *lexer) substituteOnce(s string) (string, bool) {
 	var b strings.Builder
 	changed := false
+	closing := nextByte(s, '}')
 	for i := 0; i < len(s); i++ {
+		if b.Len() > maxLineLen {
+			// substitute reports it; stop before it costs memory.
+			return b.String(), true
+		}
 		if s[i] != '$' {
 			b.WriteByte(s[i])
 			continue
 		}
 		if i+1 < len(s) && s[i+1] == '{' {
-			if end := strings.IndexByte(s[i+2:], '}'); end >= 0 {
-				if v, ok := l.param(s[i+2 : i+2+end]); ok {
+			if end := closing(i + 2); end >= 0 {
+				if v, ok := l.param(s[i+2 : end]); ok {
 					b.WriteString(v)
-					i += 2 + end
+					i = end
 					changed = true
 					continue
 				}
@@ -284,8 +309,13 @@ func (l *lexer) substituteOnce(s string) (string, bool) {
 			continue
 		}
 		j := i + 1
-		for j < len(s) && s[j] != ' ' && s[j] != '\t' {
+		for j < len(s) && nameByte(s[j]) {
 			j++
+		}
+		if j < len(s) && s[j] != ' ' && s[j] != '\t' {
+			// $NAME must be followed by whitespace (or use ${NAME}).
+			b.WriteByte('$')
+			continue
 		}
 		if v, ok := l.param(s[i+1 : j]); ok && j > i+1 {
 			b.WriteString(v)
@@ -296,6 +326,30 @@ func (l *lexer) substituteOnce(s string) (string, bool) {
 		b.WriteByte('$')
 	}
 	return b.String(), changed
+}
+
+func nameByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// nextByte returns a function giving the index of the first c at or after
+// from, or -1, in amortised constant time for increasing from (a line of
+// many "${" must not cost quadratic time).
+func nextByte(s string, c byte) func(from int) int {
+	next := -2 // not yet searched
+	return func(from int) int {
+		if next == -1 {
+			return -1
+		}
+		if next < from {
+			if k := strings.IndexByte(s[min(from, len(s)):], c); k >= 0 {
+				next = from + k
+			} else {
+				next = -1
+			}
+		}
+		return next
+	}
 }
 
 func (l *lexer) param(name string) (string, bool) {
@@ -317,6 +371,7 @@ func (l *lexer) param(name string) (string, bool) {
 // words (and are removed, as in a shell); a brace inside quotes is a word.
 func (l *lexer) tokenize(pos Pos, s string) {
 	start := len(l.toks)
+	closing := nextByte(s, '}')
 	var word strings.Builder
 	inWord := false
 	flush := func() {
@@ -331,9 +386,9 @@ func (l *lexer) tokenize(pos Pos, s string) {
 		switch {
 		case c == ' ' || c == '\t' || c == '\v' || c == '\f':
 			flush()
-		case c == '$' && i+1 < len(s) && s[i+1] == '{' && strings.IndexByte(s[i:], '}') > 0:
+		case c == '$' && i+1 < len(s) && s[i+1] == '{' && closing(i+2) >= 0:
 			// An undefined ${NAME} stays as written, braces and all.
-			end := i + strings.IndexByte(s[i:], '}')
+			end := closing(i + 2)
 			inWord = true
 			word.WriteString(s[i : end+1])
 			i = end
