@@ -40,11 +40,10 @@ func FuzzParse(f *testing.F) {
 				}
 			}
 		}
-		if err != nil {
-			return
-		}
-		r, err := Import(Input{Stmts: stmts}, nil, ImportOptions{})
-		if err != nil {
+		// The CLI imports a tree with parse errors too, to report the
+		// mapping's errors in the same pass.
+		r, ierr := Import(Input{Stmts: stmts}, nil, ImportOptions{})
+		if err != nil || ierr != nil {
 			return
 		}
 		files := r.Files("fuzz")
