@@ -163,6 +163,7 @@ mystery_keyword 1
 		"/self.conf:24: track_script {...}: " + whyTrack,
 		"/self.conf:27: notify_master /bin/true: " + whyScript,
 		"/self.conf:28: notify_backup /bin/true: " + whyScript,
+		"/self.conf:30: virtual_server 10.0.0.10 80 {...}: no protocol: keepalived (and IPVS) take UDP, so UDP was imported; add \"protocol TCP\" if TCP was meant",
 		"/self.conf:33: sorry_server 10.0.9.9 80: Seesaw has no sorry server; its watermarks take an entry down instead",
 		"/self.conf:38: bindto 10.0.0.4: Seesaw's checks connect from the node to the backend's own address",
 		"/self.conf:42: virtual_server_group G {...}: write one virtual_server per address and port (or a Seesaw vserver with several entries)",
@@ -178,7 +179,7 @@ mystery_keyword 1
 		t.Fatalf("got %d vservers, want 1", len(vsList))
 	}
 	e := vsList[0].GetVserverEntry()[0]
-	if e.GetScheduler().String() != "WRR" || e.GetMode().String() != "DSR" || e.GetHealthcheck()[0].GetPort() != 81 ||
+	if e.GetProtocol().String() != "UDP" || e.GetScheduler().String() != "WRR" || e.GetMode().String() != "DSR" || e.GetHealthcheck()[0].GetPort() != 81 ||
 		vsList[0].GetBackend()[0].GetWeight() != 2 {
 		t.Errorf("entry not mapped as written: %v", e)
 	}

@@ -355,7 +355,9 @@ func (f *file) virtualServer(s *Stmt) {
 			"write a Seesaw vserver with those addresses and ports (use_fwm: true to keep one IPVS service)", args[0]))
 		return
 	}
-	vs := &virtualServer{pos: s.Pos, protocol: "TCP", sched: "wlc", method: "NAT",
+	// keepalived's defaults: wlc, NAT and (with a warning, since IPVS
+	// takes protocol 0 as UDP) UDP.
+	vs := &virtualServer{pos: s.Pos, protocol: "", sched: "wlc", method: "NAT",
 		defaults: checkDefaults{delayLoop: 60, connectTimeout: 5, retry: 1}}
 	if len(args) < 1 || len(args) > 2 {
 		f.errorf(s.Pos, "virtual_server needs an address and a port, fwmark N, or group NAME")
@@ -447,6 +449,10 @@ func (f *file) virtualServer(s *Stmt) {
 		default:
 			f.skipVS(v, whyNoEquiv)
 		}
+	}
+	if vs.protocol == "" {
+		vs.protocol = "UDP"
+		f.skipVS(s, "no protocol: keepalived (and IPVS) take UDP, so UDP was imported; add \"protocol TCP\" if TCP was meant")
 	}
 	f.vs = append(f.vs, vs)
 }

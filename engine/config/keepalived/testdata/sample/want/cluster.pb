@@ -173,7 +173,7 @@ vserver {
   }
   rp: "web-oncall@example.com"
   vserver_entry {
-    protocol: TCP
+    protocol: UDP
     port: 8080
     scheduler: MH
     mode: TUN
@@ -222,6 +222,7 @@ vserver {
 #   testdata/sample/conf.d/10-web.conf:64: connect_timeout 2.5: Seesaw's check times are whole seconds; 3s was used
 #   testdata/sample/conf.d/20-dns.conf:25: lb_algo lblc: no such Seesaw scheduler (rr wrr lc wlc sh mh); wlc was used
 #   testdata/sample/conf.d/20-dns.conf:34: checks of real_server 10.0.2.2: differ from real_server 10.0.2.1's at testdata/sample/conf.d/20-dns.conf:27; Seesaw checks every backend of an entry alike, and used those
+#   testdata/sample/conf.d/30-misc.conf:2: virtual_server 10.0.0.20 8080 {...}: no protocol: keepalived (and IPVS) take UDP, so UDP was imported; add "protocol TCP" if TCP was meant
 #   testdata/sample/conf.d/30-misc.conf:5: mh-fallback: Seesaw sets no scheduler flags
 #   testdata/sample/conf.d/30-misc.conf:6: quorum 2: quorum is a weight sum; Seesaw uses server_low_watermark and server_high_watermark (fractions of healthy backends)
 #   testdata/sample/conf.d/30-misc.conf:7: sorry_server 10.0.9.9 8080: Seesaw has no sorry server; its watermarks take an entry down instead
