@@ -184,3 +184,27 @@ mystery_keyword 1
 		t.Errorf("entry not mapped as written: %v", e)
 	}
 }
+
+// TestPeerDiffers: when the peer's file serves something else, this node's
+// virtual servers are imported and the difference is listed at the peer's
+// line; the peer's own VRRP settings (priority, interface) still count.
+func TestPeerDiffers(t *testing.T) {
+	vs := "virtual_server 10.0.0.10 80 {\n  protocol TCP\n  real_server 10.0.1.1 80 {\n    weight %d\n  }\n}\n"
+	self := okVRRP + strings.Replace(vs, "%d", "1", 1)
+	peer := strings.NewReplacer("10.0.0.4", "10.0.0.3", "    10.0.0.3\n", "    10.0.0.4\n", "interface eth0", "interface bond0").Replace(okVRRP) +
+		strings.Replace(vs, "%d", "2", 1)
+	r, err := importText(t, self, peer, ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/peer.conf:13: virtual servers: differ from this node's file; this node's were imported (Seesaw's pair serves one set)\n"
+	if got := string(r.UnmappedText()); got != want {
+		t.Errorf("unmapped:\n%s\nwant:\n%s", got, want)
+	}
+	if w := r.Cluster.GetVserver()[0].GetBackend()[0].GetWeight(); w != 1 {
+		t.Errorf("weight %d, want this node's 1", w)
+	}
+	if len(r.Engines) != 2 || r.Engines[1].NodeInterface != "bond0" || r.Engines[0].NodeInterface != "eth0" {
+		t.Errorf("interfaces not taken from each node's file: %+v", r.Engines)
+	}
+}
