@@ -48,6 +48,7 @@ type importOptions struct {
 	out          string
 	name         string
 	clusterVIP   []string
+	fwmarks      []string
 	configID     string
 	peerConfigID string
 	force        bool
@@ -75,7 +76,9 @@ nodes: give it twice with --config-id and --peer-config-id.
 
 What maps: virtual_server ADDR PORT (protocol, lb_algo/lvs_sched rr wrr lc
 wlc sh mh, lb_kind/lvs_method DR -> DSR, TUN -> TUN, NAT -> NAT without
-source NAT, persistence_timeout, ops, inhibit_on_failure -> quiescent), its
+source NAT, persistence_timeout, ops, inhibit_on_failure -> quiescent) and
+virtual_server fwmark N when --fwmark says which VIPs and ports the firewall
+rules mark (a use_fwm vserver; Seesaw marks the packets itself), its
 real_servers (weight) and their TCP_CHECK, HTTP_GET, SSL_GET, DNS_CHECK,
 UDP_CHECK and PING_CHECK (connect_port, url path and status_code,
 connect_timeout, delay_loop, retry); the vrrp_instance's virtual_router_id
@@ -89,7 +92,7 @@ an address of its own with --cluster-vip (NAT backends route through it).
 Everything else is listed, one line per statement with its file:line and
 the reason, on stdout and at the end of cluster.pb: scripts (vrrp_script,
 track_script, notify, MISC_CHECK), authentication, sorry_server, quorum,
-virtual_server_group, fwmark virtual servers, advert_int other than 1,
+virtual_server_group, fwmark virtual servers without --fwmark, advert_int other than 1,
 priorities that disagree with Seesaw's (the lower IPv4 address is master).
 Both seesaw.cfg files are checked against cluster.pb as "config check"
 does before anything is written; existing files are kept unless --force.`,
@@ -102,6 +105,7 @@ does before anything is written; existing files are kept unless --force.`,
 	f.StringVar(&o.out, "out", "", "directory to write cluster.pb and seesaw.cfg to (required)")
 	f.StringVar(&o.name, "name", "", "cluster name (default: the first vrrp_instance's name)")
 	f.StringSliceVar(&o.clusterVIP, "cluster-vip", nil, "cluster VIP ADDR/LEN, one per family (default: a VIP with no virtual_server)")
+	f.StringArrayVar(&o.fwmarks, "fwmark", nil, `what a "virtual_server fwmark N" balances: "N ADDR [ADDR6] PROTO/PORT...", e.g. "7 192.0.2.30 tcp/80 tcp/443" (repeatable)`)
 	f.StringVar(&o.configID, "config-id", "", "config id of FILE's node for @conditional lines (keepalived -i)")
 	f.StringVar(&o.peerConfigID, "peer-config-id", "", "config id of PEER_FILE's node")
 	f.BoolVar(&o.force, "force", false, "overwrite existing files")
@@ -149,6 +153,14 @@ func runImportKeepalived(out, errOut io.Writer, args []string, o *importOptions)
 	// vrrp_instance") may be consequences of a parse error and are left
 	// out then.
 	var errs config.Errors
+	var fwmarks []keepalived.FWMark
+	for _, s := range o.fwmarks {
+		fm, err := keepalived.ParseFWMark(s)
+		if err != nil {
+			return fmt.Errorf("import keepalived: --fwmark %w", err)
+		}
+		fwmarks = append(fwmarks, fm)
+	}
 	self, perr := keepalived.ParseFile(args[0], keepalived.Options{ConfigID: o.configID})
 	errs = appendErrs(errs, perr)
 	var peer *keepalived.Input
@@ -157,7 +169,7 @@ func runImportKeepalived(out, errOut io.Writer, args []string, o *importOptions)
 		errs = appendErrs(errs, err)
 		peer = &keepalived.Input{Stmts: ps}
 	}
-	r, err := keepalived.Import(keepalived.Input{Stmts: self}, peer, keepalived.ImportOptions{Name: o.name, ClusterVIP: vips})
+	r, err := keepalived.Import(keepalived.Input{Stmts: self}, peer, keepalived.ImportOptions{Name: o.name, ClusterVIP: vips, FWMarks: fwmarks})
 	if len(errs) > 0 {
 		var withLine config.Errors
 		var ierrs config.Errors

@@ -25,7 +25,8 @@ func TestImportKeepalivedSeeds(t *testing.T) {
 		{"seed003", []string{kaTestdata + "/seed003/master.conf", kaTestdata + "/seed003/backup.conf",
 			"--cluster-vip", "192.168.100.46/24"}, []string{"seesaw.cfg", "peer/seesaw.cfg"}},
 		{"sample", []string{kaTestdata + "/sample/keepalived.conf", kaTestdata + "/sample/keepalived.conf",
-			"--config-id", "lb1", "--peer-config-id", "lb2", "--name", "web"}, []string{"seesaw.cfg", "peer/seesaw.cfg"}},
+			"--config-id", "lb1", "--peer-config-id", "lb2", "--name", "web", "--fwmark", "7 10.0.0.99 tcp/80 tcp/443"},
+			[]string{"seesaw.cfg", "peer/seesaw.cfg"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"google.golang.org/protobuf/proto"
@@ -29,6 +30,61 @@ type ImportOptions struct {
 	// virtual_server uses. keepalived has no such address when every VIP
 	// carries a virtual server; then it must be given.
 	ClusterVIP []netip.Prefix
+	// FWMarks say what the firewall rules behind each "virtual_server
+	// fwmark N" mark: keepalived never sees it. A fwmark virtual server
+	// without one is listed as unmapped.
+	FWMarks []FWMark
+}
+
+// FWMark is what packets a keepalived firewall mark stands for: the VIPs
+// (at most one per family) and the protocols and ports. It becomes a
+// vserver with use_fwm: true, whose marks Seesaw sets itself.
+type FWMark struct {
+	Mark  uint32
+	Addrs []netip.Addr
+	Ports []ProtoPort
+}
+
+// ProtoPort is "tcp/443".
+type ProtoPort struct {
+	Protocol string // TCP, UDP or SCTP
+	Port     int
+}
+
+// ParseFWMark reads the command line's form of an FWMark:
+// "MARK ADDR [ADDR] PROTO/PORT [PROTO/PORT...]", e.g. "7 192.0.2.30 tcp/80 tcp/443".
+func ParseFWMark(s string) (FWMark, error) {
+	f := strings.Fields(s)
+	var fm FWMark
+	if len(f) < 3 {
+		return fm, fmt.Errorf("%q: want MARK ADDR [ADDR] PROTO/PORT..., e.g. \"7 192.0.2.30 tcp/80 tcp/443\"", s)
+	}
+	n, err := strconv.ParseUint(f[0], 0, 32)
+	if err != nil || n == 0 {
+		return fm, fmt.Errorf("%q: %q is not a firewall mark (1-4294967295)", s, f[0])
+	}
+	fm.Mark = uint32(n)
+	for _, w := range f[1:] {
+		if a, err := netip.ParseAddr(w); err == nil && a.Zone() == "" {
+			a = a.Unmap()
+			if slices.ContainsFunc(fm.Addrs, func(b netip.Addr) bool { return b.Is4() == a.Is4() }) {
+				return fm, fmt.Errorf("%q: one address per family (a Seesaw vserver has one VIP per family)", s)
+			}
+			fm.Addrs = append(fm.Addrs, a)
+			continue
+		}
+		proto, port, ok := strings.Cut(w, "/")
+		proto = strings.ToUpper(proto)
+		n, perr := strconv.Atoi(port)
+		if !ok || (proto != "TCP" && proto != "UDP" && proto != "SCTP") || perr != nil || n < 1 || n > 65535 {
+			return fm, fmt.Errorf("%q: %q is neither an IP address nor PROTO/PORT (tcp/443)", s, w)
+		}
+		fm.Ports = append(fm.Ports, ProtoPort{Protocol: proto, Port: n})
+	}
+	if len(fm.Addrs) == 0 || len(fm.Ports) == 0 {
+		return fm, fmt.Errorf("%q: needs at least one address and one PROTO/PORT", s)
+	}
+	return fm, nil
 }
 
 // Engine is one node's seesaw.cfg.
@@ -193,7 +249,17 @@ func (m *mapper) run() {
 	// first of each family that carries none is the cluster VIP.
 	used := map[netip.Addr]bool{}
 	for _, vs := range a.vs {
-		used[vs.addr] = true
+		if vs.fwmark == 0 {
+			used[vs.addr] = true
+		}
+	}
+	for _, fm := range m.o.FWMarks {
+		if !slices.ContainsFunc(a.vs, func(vs *virtualServer) bool { return vs.fwmark == fm.Mark }) {
+			m.errs = append(m.errs, fmt.Errorf("keepalived: --fwmark %d: no virtual_server fwmark %d in the configuration", fm.Mark, fm.Mark))
+		}
+		for _, x := range fm.Addrs {
+			used[x] = true
+		}
 	}
 	var vips []vip
 	for _, in := range a.vrrp {
@@ -478,7 +544,12 @@ func (m *mapper) vservers(f *file, cluster string) []*configpb.Vserver {
 		vs   []*virtualServer
 	}
 	var groups []*group
+	var marked []*virtualServer
 	for _, vs := range f.vs {
+		if vs.fwmark != 0 {
+			marked = append(marked, vs)
+			continue
+		}
 		if len(vs.reals) == 0 {
 			m.note(vs.pos, "virtual_server "+vs.addr.String()+" "+fmt.Sprint(vs.port), "has no real_server; nothing to serve")
 			continue
@@ -534,7 +605,56 @@ func (m *mapper) vservers(f *file, cluster string) []*configpb.Vserver {
 		}
 		out = append(out, v)
 	}
+	for _, vs := range marked {
+		if v := m.fwmarkVserver(vs, cluster, rp); v != nil {
+			out = append(out, v)
+		}
+	}
 	return out
+}
+
+// fwmarkVserver maps a "virtual_server fwmark N" with what --fwmark says
+// the mark stands for: a use_fwm vserver with one entry per port.
+func (m *mapper) fwmarkVserver(vs *virtualServer, cluster, rp string) *configpb.Vserver {
+	i := slices.IndexFunc(m.o.FWMarks, func(fm FWMark) bool { return fm.Mark == vs.fwmark })
+	if i < 0 {
+		m.note(vs.pos, what(vs.stmt), fmt.Sprintf("the VIPs and ports behind mark %d are in firewall rules keepalived never sees; "+
+			"say what they are with --fwmark \"%d ADDR PROTO/PORT...\"", vs.fwmark, vs.fwmark))
+		return nil
+	}
+	if len(vs.reals) == 0 {
+		m.note(vs.pos, what(vs.stmt), "has no real_server; nothing to serve")
+		return nil
+	}
+	fm := m.o.FWMarks[i]
+	name := fmt.Sprintf("fwmark%d@%s", fm.Mark, cluster)
+	v := &configpb.Vserver{
+		Name:         proto.String(name),
+		EntryAddress: &configpb.Host{Fqdn: proto.String(fm.Addrs[0].String()), Status: configpb.Host_PRODUCTION.Enum()},
+		Rp:           proto.String(rp),
+		UseFwm:       proto.Bool(true),
+	}
+	for _, a := range fm.Addrs {
+		setAddr(v.EntryAddress, netip.PrefixFrom(a, a.BitLen()))
+	}
+	for _, rs := range vs.reals {
+		v.Backend = append(v.Backend, &configpb.Backend{Host: backendHost(rs.addr), Weight: proto.Int32(int32(rs.weight))})
+	}
+	m.res.Sources[name] = append(m.res.Sources[name], vs.pos)
+	tmpl := m.entry(vs)
+	if tmpl == nil {
+		return nil
+	}
+	for _, pp := range fm.Ports {
+		e := proto.Clone(tmpl).(*configpb.VserverEntry)
+		e.Protocol = configpb.Protocol(configpb.Protocol_value[pp.Protocol]).Enum()
+		e.Port = proto.Int32(int32(pp.Port))
+		if e.GetOnePacket() && pp.Protocol != "UDP" {
+			e.OnePacket = nil
+		}
+		v.VserverEntry = append(v.VserverEntry, e)
+	}
+	return v
 }
 
 func vipName(a netip.Addr) string {
@@ -579,16 +699,17 @@ var schedulers = map[string]configpb.VserverEntry_Scheduler{
 }
 
 func (m *mapper) entry(vs *virtualServer) *configpb.VserverEntry {
-	e := &configpb.VserverEntry{
-		Protocol: configpb.Protocol(configpb.Protocol_value[vs.protocol]).Enum(),
-		Port:     proto.Int32(int32(vs.port)),
+	e := &configpb.VserverEntry{Port: proto.Int32(int32(vs.port))}
+	if vs.fwmark == 0 {
+		e.Protocol = configpb.Protocol(configpb.Protocol_value[vs.protocol]).Enum()
 	}
 	if s, ok := schedulers[vs.sched]; ok {
 		e.Scheduler = s.Enum()
 	} else {
 		e.Scheduler = configpb.VserverEntry_WLC.Enum()
-		m.note(vs.schedPos, "lb_algo "+vs.sched, "no such Seesaw scheduler (rr wrr lc wlc sh mh); wlc was used")
+		m.note(vs.schedPos, vs.schedWhat, "no such Seesaw scheduler (rr wrr lc wlc sh mh); wlc was used")
 	}
+	m.schedFlags(vs)
 	switch vs.method {
 	case "DR":
 		e.Mode = configpb.VserverEntry_DSR.Enum()
@@ -604,7 +725,7 @@ func (m *mapper) entry(vs *virtualServer) *configpb.VserverEntry {
 		e.Persistence = proto.Int32(int32(vs.persist))
 	}
 	if vs.ops {
-		if vs.protocol == "UDP" {
+		if vs.protocol == "UDP" || vs.fwmark != 0 {
 			e.OnePacket = proto.Bool(true)
 		} else {
 			m.note(vs.pos, "ops", "one-packet scheduling is for UDP only")
@@ -656,6 +777,23 @@ func (m *mapper) entry(vs *virtualServer) *configpb.VserverEntry {
 		}
 	}
 	return e
+}
+
+// schedFlags compares the scheduler flags: Seesaw sets fallback and port
+// on every sh and mh service (as Seesaw v2 did) and none elsewhere.
+func (m *mapper) schedFlags(vs *virtualServer) {
+	hashing := vs.sched == "sh" || vs.sched == "mh"
+	for _, name := range []string{"fallback", "port"} {
+		s, set := vs.schedFlags[name]
+		switch {
+		case hashing && !set:
+			what := map[string]string{"fallback": "another destination when the hashed one is unavailable",
+				"port": "the source port is hashed too"}[name]
+			m.note(vs.schedPos, vs.schedWhat, fmt.Sprintf("Seesaw also sets %s-%s (%s)", vs.sched, name, what))
+		case !hashing && set:
+			m.note(s.Pos, what(s), "Seesaw sets scheduler flags on sh and mh services only")
+		}
+	}
 }
 
 // uniform returns the common value, or -1 if they differ.

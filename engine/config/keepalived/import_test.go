@@ -2,6 +2,7 @@ package keepalived
 
 import (
 	"flag"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -22,6 +23,7 @@ type goldenCase struct {
 	peerID     string
 	name       string
 	clusterVIP []string
+	fwmarks    []string
 }
 
 var goldenCases = []goldenCase{
@@ -38,7 +40,8 @@ var goldenCases = []goldenCase{
 	// A varied configuration: includes, parameters, conditional lines,
 	// every check type, every scheduler, TUN, persistence, fwmark and
 	// groups, scripts; one file for both nodes.
-	{dir: "sample", self: "keepalived.conf", peer: "keepalived.conf", configID: "lb1", peerID: "lb2", name: "web"},
+	{dir: "sample", self: "keepalived.conf", peer: "keepalived.conf", configID: "lb1", peerID: "lb2", name: "web",
+		fwmarks: []string{"7 10.0.0.99 tcp/80 tcp/443"}},
 }
 
 func runImport(t *testing.T, c goldenCase) (*Result, error) {
@@ -59,6 +62,13 @@ func runImport(t *testing.T, c goldenCase) (*Result, error) {
 	o := ImportOptions{Name: c.name}
 	for _, s := range c.clusterVIP {
 		o.ClusterVIP = append(o.ClusterVIP, netip.MustParsePrefix(s))
+	}
+	for _, s := range c.fwmarks {
+		fm, err := ParseFWMark(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.FWMarks = append(o.FWMarks, fm)
 	}
 	return Import(Input{Stmts: self}, peer, o)
 }
@@ -123,13 +133,52 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-// unmappedLines returns "file:line" of each unmapped entry.
-func unmappedLines(r *Result) []string {
-	var out []string
-	for _, u := range r.Unmapped {
-		out = append(out, u.Pos.String())
+func TestParseFWMark(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"7 192.0.2.30 2001:db8::30 tcp/80 TCP/443 udp/53", "{7 [192.0.2.30 2001:db8::30] [{TCP 80} {TCP 443} {UDP 53}]}"},
+		{"0x10 192.0.2.30 sctp/9", "{16 [192.0.2.30] [{SCTP 9}]}"},
+		{"7 192.0.2.30", `"7 192.0.2.30": want MARK ADDR [ADDR] PROTO/PORT..., e.g. "7 192.0.2.30 tcp/80 tcp/443"`},
+		{"0 192.0.2.30 tcp/80", `"0 192.0.2.30 tcp/80": "0" is not a firewall mark (1-4294967295)`},
+		{"7 192.0.2.30 192.0.2.31 tcp/80", `"7 192.0.2.30 192.0.2.31 tcp/80": one address per family (a Seesaw vserver has one VIP per family)`},
+		{"7 192.0.2.30 tcp/0", `"7 192.0.2.30 tcp/0": "tcp/0" is neither an IP address nor PROTO/PORT (tcp/443)`},
+		{"7 tcp/80 tcp/81", `"7 tcp/80 tcp/81": needs at least one address and one PROTO/PORT`},
+	} {
+		fm, err := ParseFWMark(tc.in)
+		got := fmt.Sprint(fm)
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tc.want {
+			t.Errorf("ParseFWMark(%q) = %s, want %s", tc.in, got, tc.want)
+		}
 	}
-	return out
 }
 
-var _ = slices.Equal[[]string]
+// TestFWMarkWithoutDefinition: a fwmark virtual server is imported only
+// with --fwmark; without, it is listed, and a --fwmark for a mark the
+// configuration lacks is an error.
+func TestFWMarkWithoutDefinition(t *testing.T) {
+	conf := okVRRP + "virtual_server fwmark 7 {\n  persistence_timeout 60\n  real_server 10.0.1.1 {\n  }\n}\n"
+	r, err := importText(t, conf, "", ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/self.conf:13: virtual_server fwmark 7 {...}: the VIPs and ports behind mark 7 are in firewall rules keepalived never sees; " +
+		"say what they are with --fwmark \"7 ADDR PROTO/PORT...\"\n" +
+		"/self.conf:10: 10.0.0.10/32: a VIP that carries no virtual_server; Seesaw holds only the cluster VIP and the vservers' VIPs\n"
+	if got := string(r.UnmappedText()); !sameLines(got, want) {
+		t.Errorf("unmapped:\n%s\nwant:\n%s", got, want)
+	}
+	fm, _ := ParseFWMark("8 10.0.0.10 tcp/80")
+	_, err = importText(t, conf, "", ImportOptions{FWMarks: []FWMark{fm}})
+	if got := errStrings(err); !slices.Equal(got, []string{"keepalived: --fwmark 8: no virtual_server fwmark 8 in the configuration"}) {
+		t.Errorf("errors %q", got)
+	}
+}
+
+func sameLines(a, b string) bool {
+	x, y := strings.Split(a, "\n"), strings.Split(b, "\n")
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(x, y)
+}

@@ -53,20 +53,25 @@ type addrAt struct {
 }
 
 type virtualServer struct {
-	pos        Pos
-	addr       netip.Addr
-	port       int
-	protocol   string
-	sched      string
-	schedPos   Pos
-	method     string
-	persist    int
-	ops        bool
-	inhibit    bool
-	defaults   checkDefaults
-	reals      []*realServer
-	vhost      string
-	unmappable bool // fwmark or group: reported, not imported
+	pos       Pos
+	addr      netip.Addr
+	port      int
+	protocol  string
+	sched     string
+	schedPos  Pos
+	schedWhat string // the statement as written ("lvs_sched mh")
+	method    string
+	persist   int
+	ops       bool
+	inhibit   bool
+	defaults  checkDefaults
+	reals     []*realServer
+	vhost     string
+	fwmark    uint32 // a "virtual_server fwmark N": no address or port
+	// schedFlags are the scheduler flags set, "fallback" and "port" (sh-,
+	// mh-, or flag-1 and flag-2), by statement.
+	schedFlags map[string]*Stmt
+	stmt       *Stmt
 }
 
 // checkDefaults are the settings a virtual server passes to its real
@@ -350,32 +355,46 @@ func (f *file) vip(in *vrrpInstance, s *Stmt) {
 
 func (f *file) virtualServer(s *Stmt) {
 	args := s.Args()
-	if len(args) >= 1 && (args[0] == "fwmark" || args[0] == "group") {
-		f.skip(s, fmt.Sprintf("a %s virtual server's addresses and ports live outside keepalived (firewall marks, groups); "+
-			"write a Seesaw vserver with those addresses and ports (use_fwm: true to keep one IPVS service)", args[0]))
+	if len(args) >= 1 && args[0] == "group" {
+		f.skip(s, "a group virtual server's addresses and ports are in its virtual_server_group; "+
+			"write one virtual_server per address and port")
 		return
 	}
 	// keepalived's defaults: wlc, NAT and (with a warning, since IPVS
 	// takes protocol 0 as UDP) UDP.
-	vs := &virtualServer{pos: s.Pos, protocol: "", sched: "wlc", method: "NAT",
+	vs := &virtualServer{pos: s.Pos, stmt: s, protocol: "", sched: "wlc", method: "NAT",
 		defaults: checkDefaults{delayLoop: 60, connectTimeout: 5, retry: 1}}
-	if len(args) < 1 || len(args) > 2 {
-		f.errorf(s.Pos, "virtual_server needs an address and a port, fwmark N, or group NAME")
-		return
-	}
-	a, err := netip.ParseAddr(args[0])
-	if err != nil || a.Zone() != "" {
-		f.errorf(s.Pos, "virtual_server: %q is not an IP address", args[0])
-		return
-	}
-	vs.addr = a.Unmap()
-	if len(args) == 2 {
-		n, ok := portNum(args[1])
-		if !ok {
-			f.errorf(s.Pos, "virtual_server: %q is not a port (1-65535)", args[1])
+	switch {
+	case len(args) >= 1 && args[0] == "fwmark":
+		if len(args) != 2 {
+			f.errorf(s.Pos, "virtual_server fwmark needs one mark")
 			return
 		}
-		vs.port = n
+		n, err := strconv.ParseUint(args[1], 0, 32)
+		if err != nil || n == 0 {
+			f.errorf(s.Pos, "virtual_server fwmark: %q is not a firewall mark (1-4294967295)", args[1])
+			return
+		}
+		vs.fwmark = uint32(n)
+		vs.protocol = "-" // the marked packets say
+	case len(args) < 1 || len(args) > 2:
+		f.errorf(s.Pos, "virtual_server needs an address and a port, fwmark N, or group NAME")
+		return
+	default:
+		a, err := netip.ParseAddr(args[0])
+		if err != nil || a.Zone() != "" {
+			f.errorf(s.Pos, "virtual_server: %q is not an IP address", args[0])
+			return
+		}
+		vs.addr = a.Unmap()
+		if len(args) == 2 {
+			n, ok := portNum(args[1])
+			if !ok {
+				f.errorf(s.Pos, "virtual_server: %q is not a port (1-65535)", args[1])
+				return
+			}
+			vs.port = n
+		}
 	}
 	if !s.HasBlock {
 		f.errorf(s.Pos, "virtual_server needs a { } block")
@@ -397,7 +416,7 @@ func (f *file) virtualServer(s *Stmt) {
 				f.errorf(v.Pos, "%s needs one scheduler name", v.Keyword())
 				continue
 			}
-			vs.sched, vs.schedPos = args[0], v.Pos
+			vs.sched, vs.schedPos, vs.schedWhat = args[0], v.Pos, what(v)
 		case "lb_kind", "lvs_method":
 			if len(args) < 1 {
 				f.errorf(v.Pos, "%s needs NAT, DR or TUN", v.Keyword())
@@ -410,6 +429,10 @@ func (f *file) virtualServer(s *Stmt) {
 		case "protocol":
 			if len(args) != 1 || (args[0] != "TCP" && args[0] != "UDP" && args[0] != "SCTP") {
 				f.errorf(v.Pos, "protocol must be TCP, UDP or SCTP")
+				continue
+			}
+			if vs.fwmark != 0 {
+				f.skipVS(v, "a firewall-mark service has no protocol of its own; --fwmark gives the entries' protocols")
 				continue
 			}
 			vs.protocol = args[0]
@@ -444,8 +467,12 @@ func (f *file) virtualServer(s *Stmt) {
 			f.skipVS(v, "Seesaw's persistence is per client address")
 		case "alpha", "omega", "ha_suspend", "warmup", "delay_before_retry":
 			f.skipVS(v, "Seesaw's checks start unhealthy, run every interval and retry at the interval")
-		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
-			f.skipVS(v, "Seesaw sets no scheduler flags")
+		case "flag-1", "sh-fallback", "mh-fallback":
+			vs.flag("fallback", v)
+		case "flag-2", "sh-port", "mh-port":
+			vs.flag("port", v)
+		case "flag-3":
+			f.skipVS(v, whyNoEquiv)
 		default:
 			f.skipVS(v, whyNoEquiv)
 		}
@@ -455,6 +482,13 @@ func (f *file) virtualServer(s *Stmt) {
 		f.skipVS(s, "no protocol: keepalived (and IPVS) take UDP, so UDP was imported; add \"protocol TCP\" if TCP was meant")
 	}
 	f.vs = append(f.vs, vs)
+}
+
+func (vs *virtualServer) flag(name string, s *Stmt) {
+	if vs.schedFlags == nil {
+		vs.schedFlags = map[string]*Stmt{}
+	}
+	vs.schedFlags[name] = s
 }
 
 func (f *file) method(v *Stmt) (string, bool) {
@@ -506,7 +540,11 @@ func (f *file) realServer(vs *virtualServer, s *Stmt) *realServer {
 			f.errorf(s.Pos, "real_server: %q is not a port (1-65535)", args[1])
 			return nil
 		}
-		rs.port = n
+		if vs.fwmark != 0 {
+			f.skipVS(s, "the port of a firewall-mark service's real server; Seesaw's keep the client's destination port")
+		} else {
+			rs.port = n
+		}
 	}
 	for _, v := range s.Block {
 		switch v.Keyword() {

@@ -210,6 +210,40 @@ vserver {
   }
 }
 
+# from virtual_server at testdata/sample/conf.d/30-misc.conf:27
+vserver {
+  name: "fwmark7@web"
+  entry_address {
+    fqdn: "10.0.0.99"
+    ipv4: "10.0.0.99/32"
+    status: PRODUCTION
+  }
+  rp: "web-oncall@example.com"
+  use_fwm: true
+  vserver_entry {
+    protocol: TCP
+    port: 80
+    scheduler: RR
+    mode: NAT
+    source_nat: false
+  }
+  vserver_entry {
+    protocol: TCP
+    port: 443
+    scheduler: RR
+    mode: NAT
+    source_nat: false
+  }
+  backend {
+    host {
+      fqdn: "10.0.4.1"
+      ipv4: "10.0.4.1/32"
+      status: PRODUCTION
+    }
+    weight: 1
+  }
+}
+
 # Not imported (see "seesaw config import keepalived" output):
 #   testdata/sample/conf.d/10-web.conf:16: url {...}: Seesaw checks one URL per check; the first url block was used
 #   testdata/sample/conf.d/10-web.conf:33: notify_down /usr/local/bin/page web2: Seesaw runs no user scripts
@@ -220,18 +254,19 @@ vserver {
 #   testdata/sample/conf.d/10-web.conf:61: status_code 200-299: Seesaw expects one status code; ranges and lists were not kept (200 is expected)
 #   testdata/sample/conf.d/10-web.conf:62: digest 9b3a0c85a887a256d6939da88aabd8cd: Seesaw's HTTP check matches a body prefix (receive), not a digest or regex
 #   testdata/sample/conf.d/10-web.conf:64: connect_timeout 2.5: Seesaw's check times are whole seconds; 3s was used
+#   testdata/sample/conf.d/20-dns.conf:5: lb_algo sh: Seesaw also sets sh-fallback (another destination when the hashed one is unavailable)
+#   testdata/sample/conf.d/20-dns.conf:5: lb_algo sh: Seesaw also sets sh-port (the source port is hashed too)
 #   testdata/sample/conf.d/20-dns.conf:25: lb_algo lblc: no such Seesaw scheduler (rr wrr lc wlc sh mh); wlc was used
 #   testdata/sample/conf.d/20-dns.conf:34: checks of real_server 10.0.2.2: differ from real_server 10.0.2.1's at testdata/sample/conf.d/20-dns.conf:27; Seesaw checks every backend of an entry alike, and used those
 #   testdata/sample/conf.d/30-misc.conf:2: virtual_server 10.0.0.20 8080 {...}: no protocol: keepalived (and IPVS) take UDP, so UDP was imported; add "protocol TCP" if TCP was meant
-#   testdata/sample/conf.d/30-misc.conf:5: mh-fallback: Seesaw sets no scheduler flags
+#   testdata/sample/conf.d/30-misc.conf:3: lvs_sched mh: Seesaw also sets mh-port (the source port is hashed too)
 #   testdata/sample/conf.d/30-misc.conf:6: quorum 2: quorum is a weight sum; Seesaw uses server_low_watermark and server_high_watermark (fractions of healthy backends)
 #   testdata/sample/conf.d/30-misc.conf:7: sorry_server 10.0.9.9 8080: Seesaw has no sorry server; its watermarks take an entry down instead
 #   testdata/sample/conf.d/30-misc.conf:11: MISC_CHECK {...}: a check that runs a script; Seesaw runs no user scripts (use a TCP, HTTP or DNS check)
 #   testdata/sample/conf.d/30-misc.conf:20: checks of real_server 10.0.3.3: differ from real_server 10.0.3.1's at testdata/sample/conf.d/30-misc.conf:8; Seesaw checks every backend of an entry alike, and used those
 #   testdata/sample/conf.d/30-misc.conf:22: payload 0102: Seesaw's UDP check sends no chosen payload here; set send and receive by hand
-#   testdata/sample/conf.d/30-misc.conf:27: virtual_server fwmark 7 {...}: a fwmark virtual server's addresses and ports live outside keepalived (firewall marks, groups); write a Seesaw vserver with those addresses and ports (use_fwm: true to keep one IPVS service)
 #   testdata/sample/conf.d/30-misc.conf:33: virtual_server_group VSG1 {...}: write one virtual_server per address and port (or a Seesaw vserver with several entries)
-#   testdata/sample/conf.d/30-misc.conf:37: virtual_server group VSG1 {...}: a group virtual server's addresses and ports live outside keepalived (firewall marks, groups); write a Seesaw vserver with those addresses and ports (use_fwm: true to keep one IPVS service)
+#   testdata/sample/conf.d/30-misc.conf:37: virtual_server group VSG1 {...}: a group virtual server's addresses and ports are in its virtual_server_group; write one virtual_server per address and port
 #   testdata/sample/keepalived.conf:6: notification_email {...}: Seesaw sends no mail; alert from its metrics instead (the first address is the vservers' rp)
 #   testdata/sample/keepalived.conf:10: smtp_server 127.0.0.1: Seesaw sends no mail; alert from its metrics instead
 #   testdata/sample/keepalived.conf:11: lvs_sync_daemon eth1 VI_WEB: Seesaw runs IPVS connection sync itself on both nodes (sync id from the VRID)
@@ -239,5 +274,4 @@ vserver {
 #   testdata/sample/keepalived.conf:29: priority 200: Seesaw prefers the node with the lower IPv4 address as master (10.0.0.3, priority 255); keepalived preferred 10.0.0.4
 #   testdata/sample/keepalived.conf:38: nopreempt: Seesaw's master always yields to a higher-priority node once its sync has caught up
 #   testdata/sample/keepalived.conf:39: authentication {...}: VRRPv3 has no authentication; Seesaw's peer sync is authenticated by mutual TLS instead
-#   testdata/sample/keepalived.conf:48: 10.0.0.99/32: a VIP that carries no virtual_server; Seesaw holds only the cluster VIP and the vservers' VIPs
 #   testdata/sample/keepalived.conf:50: notify_master /etc/keepalived/notify.sh master: Seesaw runs no user scripts
