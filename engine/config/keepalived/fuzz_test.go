@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +24,7 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Add(okVRRP + "virtual_server 10.0.0.10 80 {\n real_server 10.0.1.1 80 {\n  HTTP_GET { url { path / } }\n }\n}\n")
+	f.Add(okVRRP + "virtual_server fwmark 7 {\n lb_algo sh\n ops\n real_server 10.0.1.1 {\n  TCP_CHECK { connect_port 80 }\n }\n}\n")
 	f.Add("$A=${A}${A}\nx $A\n@a b {\n\"q\\\" {\ninclude /k.conf\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		fs := memFS{"/k.conf": text, "/inc.conf": "x 1\n"}
@@ -42,7 +44,8 @@ func FuzzParse(f *testing.F) {
 		}
 		// The CLI imports a tree with parse errors too, to report the
 		// mapping's errors in the same pass.
-		r, ierr := Import(Input{Stmts: stmts}, nil, ImportOptions{})
+		fm := FWMark{Mark: 7, Addrs: []netip.Addr{netip.MustParseAddr("10.0.0.99")}, Ports: []ProtoPort{{"TCP", 80}, {"UDP", 53}}}
+		r, ierr := Import(Input{Stmts: stmts}, nil, ImportOptions{FWMarks: []FWMark{fm}})
 		if err != nil || ierr != nil {
 			return
 		}
