@@ -206,6 +206,9 @@ func (m *mapper) run() {
 				m.note(in.vridPos, fmt.Sprintf("virtual_router_id %d", in.vrid),
 					fmt.Sprintf("Seesaw runs one VRRP router per pair: vrid %d (from %s) moves these VIPs too", first.vrid, first.vridPos))
 			}
+			if i > 0 && in.iface != "" && in.iface != f.vrrp[0].iface {
+				m.note(in.pos, "interface "+in.iface, fmt.Sprintf("Seesaw has one node and one LB interface per node; %s (from the first vrrp_instance) was used", f.vrrp[0].iface))
+			}
 			if in.advert != 1 {
 				m.note(in.advPos, fmt.Sprintf("advert_int %g", in.advert), "Seesaw advertises every second (RFC 5798's default)")
 			}

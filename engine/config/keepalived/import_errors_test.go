@@ -208,3 +208,28 @@ func TestPeerDiffers(t *testing.T) {
 		t.Errorf("interfaces not taken from each node's file: %+v", r.Engines)
 	}
 }
+
+// TestSecondInstance: a second VRRP instance's VIPs are served, and what
+// Seesaw's single router cannot keep of it (its VRID, its interface) is
+// listed.
+func TestSecondInstance(t *testing.T) {
+	second := "vrrp_instance VI6 {\n  interface eth2\n  virtual_router_id 10\n  unicast_src_ip 2001:db8::4\n" +
+		"  virtual_ipaddress {\n    2001:db8::10\n  }\n}\n"
+	vs := "virtual_server 2001:db8::10 80 {\n  protocol TCP\n  real_server 2001:db8:1::1 80 {\n  }\n}\n"
+	r, err := importText(t, okVRRP+second+vs, "", ImportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "/self.conf:10: 10.0.0.10/32: a VIP that carries no virtual_server; Seesaw holds only the cluster VIP and the vservers' VIPs\n" +
+		"/self.conf:13: interface eth2: Seesaw has one node and one LB interface per node; eth0 (from the first vrrp_instance) was used\n" +
+		"/self.conf:15: virtual_router_id 10: Seesaw runs one VRRP router per pair: vrid 9 (from /self.conf:3) moves these VIPs too\n"
+	if got := string(r.UnmappedText()); got != want {
+		t.Errorf("unmapped:\n%s\nwant:\n%s", got, want)
+	}
+	if got := r.Cluster.GetVserver()[0].GetEntryAddress().GetIpv6(); got != "2001:db8::10/128" {
+		t.Errorf("vserver VIP %q, want the second instance's", got)
+	}
+	if e := r.Engines[0]; e.Node.IPv6.String() != "2001:db8::4" {
+		t.Errorf("node_ipv6 %v, want the second instance's unicast_src_ip", e.Node.IPv6)
+	}
+}
