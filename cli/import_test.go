@@ -101,3 +101,24 @@ func TestImportKeepalivedErrors(t *testing.T) {
 		t.Errorf("seed 003 without a cluster VIP: err=%v stderr=%s", err, errOut)
 	}
 }
+
+func TestImportKeepalivedBadFlags(t *testing.T) {
+	conf := kaTestdata + "/seed003/master.conf"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cluster-vip", "192.168.100.46"}, `import keepalived: --cluster-vip "192.168.100.46": want ADDR/LEN, e.g. 192.0.2.4/24`},
+		{[]string{"--cluster-vip", "192.168.100.46/24,192.168.100.47/24"}, "import keepalived: --cluster-vip: one address per family"},
+		{[]string{"--cluster-vip", "192.168.100.46/24", "--fwmark", "7 tcp/80"},
+			`import keepalived: --fwmark "7 tcp/80": want MARK ADDR [ADDR] PROTO/PORT..., e.g. "7 192.0.2.30 tcp/80 tcp/443"`},
+	} {
+		args := append([]string{"config", "import", "keepalived", "--out", t.TempDir(), conf}, tc.args...)
+		if _, _, err := run(t, args...); err == nil || err.Error() != tc.want {
+			t.Errorf("%v: err=%v, want %s", tc.args, err, tc.want)
+		}
+	}
+	if _, _, err := run(t, "config", "import", "keepalived", conf); err == nil || !strings.Contains(err.Error(), `"out" not set`) {
+		t.Errorf("without --out: err=%v", err)
+	}
+}
