@@ -106,11 +106,11 @@ TCP  [2004::192:168:128:118]:80 rr
 					t.Errorf("%s: IPVS as master:\n%s\nwant (keepalived's):\n%s", cfg, got, tc.want)
 				}
 				// keepalived's NAT rewrites the destination only. The import
-				// says so (source_nat: false); the engine does not honour
-				// it yet (issue 12, point 3, another branch), which this
-				// reports without failing.
-				if text := dataplane.Text(plan.Desired); strings.Contains(text, "nft snat") {
-					t.Logf("%s: known gap: the engine source-NATs although the entry has source_nat: false:\n%s", cfg, grepLines(text, "nft snat"))
+				// says so (source_nat: false), and the engine then neither
+				// source-NATs nor asks for conntrack.
+				text := dataplane.Text(plan.Desired)
+				if strings.Contains(text, "nft snat") || strings.Contains(text, "vs.conntrack") {
+					t.Errorf("%s: keepalived's NAT imported as source NAT:\n%s", cfg, grepLines(text, "snat")+grepLines(text, "conntrack"))
 				}
 			}
 		})
