@@ -12,12 +12,16 @@ import (
 )
 
 // The pair: lb1 and lb2 both run the whole appliance; lb1 is master (first
-// in cluster.pb, so the higher priority). The backends reply through the
-// router (RoutedBackends), as DSR backends do behind a real one.
+// in cluster.pb, so the higher priority). The backends' default gateway,
+// 198.51.100.1, is the NAT gateway the master holds on its backend link
+// (eth1): NAT without source NAT needs the replies back through the
+// master, and DSR replies take the same way to the router.
 var (
 	pairDSRVIP4 = netip.MustParseAddr("192.0.2.110")
 	pairDSRVIP6 = netip.MustParseAddr("2001:db8:0:1::110")
 	pairMHVIP4  = netip.MustParseAddr("192.0.2.111")
+	pairNATVIP4 = netip.MustParseAddr("192.0.2.112")
+	pairNATVIP6 = netip.MustParseAddr("2001:db8:0:1::112")
 )
 
 func pairSeesawCfg(node, peer int) string {
@@ -36,6 +40,11 @@ vrid = 60
 [interface]
 node = eth0
 lb = eth2
+
+[nat_gateway]
+ipv4 = 198.51.100.1/24
+ipv6 = 2001:db8:0:2::1/64
+interface = eth1
 `, node, node+1, node+1, peer+1, peer+1)
 }
 
@@ -63,7 +72,14 @@ vserver {
   rp: "lab@example.com"
   vserver_entry { protocol: TCP port: %d scheduler: MH mode: DSR }
 %s%s}
-`, pairDSRVIP4, pairDSRVIP6, svcPort, check, be.String(), pairMHVIP4, svcPort, check, be.String())
+vserver {
+  name: "nat@lab"
+  entry_address { fqdn: "nat.lab." ipv4: "%s/32" ipv6: "%s/128" status: PRODUCTION }
+  rp: "lab@example.com"
+  vserver_entry { protocol: TCP port: %d scheduler: RR mode: NAT source_nat: false }
+%s%s}
+`, pairDSRVIP4, pairDSRVIP6, svcPort, check, be.String(), pairMHVIP4, svcPort, check, be.String(),
+		pairNATVIP4, pairNATVIP6, svcPort, check, be.String())
 }
 
 // pairFlows are the pair's services, each held by the client.
@@ -71,6 +87,8 @@ var pairFlows = []flow{
 	{mode: "DSR", proto: "tcp", vip: pairDSRVIP4},
 	{mode: "DSR", proto: "tcp", vip: pairDSRVIP6},
 	{mode: "DSR", proto: "tcp", vip: pairMHVIP4},
+	{mode: "NAT", proto: "tcp", vip: pairNATVIP4},
+	{mode: "NAT", proto: "tcp", vip: pairNATVIP6},
 }
 
 // TestLabPairFailover: two nodes running the whole appliance, the master
@@ -85,7 +103,7 @@ func TestLabPairFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	topo := labtest.New(t, labtest.Config{LBs: 2, Backends: 2, LBNIC: "eth2", RoutedBackends: true})
+	topo := labtest.New(t, labtest.Config{LBs: 2, Backends: 2, LBNIC: "eth2"})
 	lb1, lb2, client := topo.LBs[0], topo.LBs[1], topo.Client
 	for _, b := range topo.Backends {
 		if err := DSR(b, pairDSRVIP4, pairDSRVIP6, pairMHVIP4); err != nil {
@@ -125,6 +143,23 @@ func TestLabPairFailover(t *testing.T) {
 	}
 	if err := a1.master(); err != nil {
 		t.Fatalf("lb1 is no longer master: %v", err)
+	}
+	// The NAT gateway is the master's alone.
+	holdsGateway := func(n *labtest.Node) bool {
+		out, err := n.Output("ip", "-o", "addr", "show", "dev", "eth1")
+		if err != nil {
+			t.Fatalf("%s: ip addr: %v", n.Role, err)
+		}
+		return strings.Contains(string(out), " 198.51.100.1/24 ") && strings.Contains(string(out), " 2001:db8:0:2::1/64 ")
+	}
+	Wait(t, time.Minute, "the NAT gateway on lb1 only", func() error {
+		if !holdsGateway(lb1) || holdsGateway(lb2) {
+			return fmt.Errorf("lb1 holds it: %v, lb2: %v", holdsGateway(lb1), holdsGateway(lb2))
+		}
+		return nil
+	})
+	if out, err := lb2.Output("nft", "list", "chain", "inet", "seesaw", "reply_drop"); err != nil || !strings.Contains(string(out), "tcp sport 80 drop") {
+		t.Errorf("lb2's reply-drop chain: %v\n%s", err, out)
 	}
 
 	var held []*Conn
@@ -185,6 +220,9 @@ func TestLabPairFailover(t *testing.T) {
 	}
 	took := a2.WaitMaster(t, time.Minute)
 	t.Logf("lb2 master with its data plane applied %v after lb1 died", took.Round(time.Millisecond))
+	if !holdsGateway(lb2) {
+		t.Errorf("lb2 is master without the NAT gateway")
+	}
 
 	var lost []string
 	var mu sync.Mutex
