@@ -196,6 +196,10 @@ type Engine struct {
 	adopted    *dataplane.Adopted // what the kernel held at start, until settled
 	adoptUntil time.Time
 	readKernel bool // the kernel's state was read (adopted) once
+
+	// components are the other daemons' status services, by name, for
+	// Versions.
+	components map[string]seesawpb.ComponentClient
 }
 
 // applyStatus is the outcome of the last Apply, for the status.
@@ -391,6 +395,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer ncc.Close()
 	e.SetNCC(nccpb.NewNCCClient(ncc))
+	e.SetComponent("ncc", seesawpb.NewComponentClient(ncc))
 	if cfg.HealthcheckSocket != "" {
 		hc, err := ipc.Dial(cfg.HealthcheckSocket, ipc.DialOptions{})
 		if err != nil {
@@ -398,6 +403,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer hc.Close()
 		e.SetHealthcheck(hcpb.NewHealthcheckClient(hc))
+		e.SetComponent("healthcheck", seesawpb.NewComponentClient(hc))
 	}
 	glog.Infof("engine: serving on %s; NCC at %s", cfg.Socket, cfg.NCCSocket)
 

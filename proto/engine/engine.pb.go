@@ -35,6 +35,10 @@ const (
 	OverrideState_OVERRIDE_DEFAULT  OverrideState = 0
 	OverrideState_OVERRIDE_DISABLED OverrideState = 1
 	OverrideState_OVERRIDE_ENABLED  OverrideState = 2
+	// Added with the CLI's drain: a backend or destination stays in IPVS at
+	// weight 0, so that its established connections finish and new ones go
+	// elsewhere. Not for vservers.
+	OverrideState_OVERRIDE_DRAIN OverrideState = 3
 )
 
 // Enum value maps for OverrideState.
@@ -43,11 +47,13 @@ var (
 		0: "OVERRIDE_DEFAULT",
 		1: "OVERRIDE_DISABLED",
 		2: "OVERRIDE_ENABLED",
+		3: "OVERRIDE_DRAIN",
 	}
 	OverrideState_value = map[string]int32{
 		"OVERRIDE_DEFAULT":  0,
 		"OVERRIDE_DISABLED": 1,
 		"OVERRIDE_ENABLED":  2,
+		"OVERRIDE_DRAIN":    3,
 	}
 )
 
@@ -2551,6 +2557,96 @@ func (x *PlanResponse) GetChangesOmitted() uint64 {
 	return 0
 }
 
+// Added with the CLI: every daemon's version and uptime, as the engine
+// can reach them (itself, the NCC, the healthcheck process).
+type VersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsRequest) Reset() {
+	*x = VersionsRequest{}
+	mi := &file_engine_engine_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsRequest) ProtoMessage() {}
+
+func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
+func (*VersionsRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{35}
+}
+
+type VersionsResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Components    []*seesaw.ComponentStatus `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	Unreachable   []string                  `protobuf:"bytes,2,rep,name=unreachable,proto3" json:"unreachable,omitempty"` // "ncc: <why>", for each one that did not answer
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsResponse) Reset() {
+	*x = VersionsResponse{}
+	mi := &file_engine_engine_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsResponse) ProtoMessage() {}
+
+func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
+func (*VersionsResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *VersionsResponse) GetComponents() []*seesaw.ComponentStatus {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+func (x *VersionsResponse) GetUnreachable() []string {
+	if x != nil {
+		return x.Unreachable
+	}
+	return nil
+}
+
 type FailoverRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2559,7 +2655,7 @@ type FailoverRequest struct {
 
 func (x *FailoverRequest) Reset() {
 	*x = FailoverRequest{}
-	mi := &file_engine_engine_proto_msgTypes[35]
+	mi := &file_engine_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2667,7 @@ func (x *FailoverRequest) String() string {
 func (*FailoverRequest) ProtoMessage() {}
 
 func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[35]
+	mi := &file_engine_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2680,7 @@ func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverRequest.ProtoReflect.Descriptor instead.
 func (*FailoverRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{35}
+	return file_engine_engine_proto_rawDescGZIP(), []int{37}
 }
 
 type FailoverResponse struct {
@@ -2596,7 +2692,7 @@ type FailoverResponse struct {
 
 func (x *FailoverResponse) Reset() {
 	*x = FailoverResponse{}
-	mi := &file_engine_engine_proto_msgTypes[36]
+	mi := &file_engine_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2704,7 @@ func (x *FailoverResponse) String() string {
 func (*FailoverResponse) ProtoMessage() {}
 
 func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[36]
+	mi := &file_engine_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2717,7 @@ func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverResponse.ProtoReflect.Descriptor instead.
 func (*FailoverResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{36}
+	return file_engine_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FailoverResponse) GetMessage() string {
@@ -2834,13 +2930,21 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x03(\v2\x16.seesaw.ncc.ApplyErrorR\x06errors\x12\x1a\n" +
 	"\bwarnings\x18\x04 \x03(\tR\bwarnings\x12'\n" +
 	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
+	"\x0fVersionsRequest\"m\n" +
+	"\x10VersionsResponse\x127\n" +
+	"\n" +
+	"components\x18\x01 \x03(\v2\x17.seesaw.ComponentStatusR\n" +
+	"components\x12 \n" +
+	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage*R\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage*f\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
-	"\x10OVERRIDE_ENABLED\x10\x022\xe5\t\n" +
+	"\x10OVERRIDE_ENABLED\x10\x02\x12\x12\n" +
+	"\x0eOVERRIDE_DRAIN\x10\x032\xb8\n" +
+	"\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -2854,7 +2958,8 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\bFailover\x12\x1e.seesaw.engine.FailoverRequest\x1a\x1f.seesaw.engine.FailoverResponse\"\x04\x90\x82\x19\x02\x12T\n" +
 	"\tOverrides\x12\x1f.seesaw.engine.OverridesRequest\x1a .seesaw.engine.OverridesResponse\"\x04\x90\x82\x19\x01\x12K\n" +
 	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
-	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12<\n" +
+	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12Q\n" +
+	"\bVersions\x12\x1e.seesaw.engine.VersionsRequest\x1a\x1f.seesaw.engine.VersionsResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
 	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
 
@@ -2871,82 +2976,85 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_engine_engine_proto_goTypes = []any{
-	(OverrideState)(0),            // 0: seesaw.engine.OverrideState
-	(*Node)(nil),                  // 1: seesaw.engine.Node
-	(*ClusterStatusRequest)(nil),  // 2: seesaw.engine.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil), // 3: seesaw.engine.ClusterStatusResponse
-	(*HAStatusRequest)(nil),       // 4: seesaw.engine.HAStatusRequest
-	(*ConfigStatusRequest)(nil),   // 5: seesaw.engine.ConfigStatusRequest
-	(*Attribute)(nil),             // 6: seesaw.engine.Attribute
-	(*ConfigStatusResponse)(nil),  // 7: seesaw.engine.ConfigStatusResponse
-	(*ConfigReloadRequest)(nil),   // 8: seesaw.engine.ConfigReloadRequest
-	(*ConfigReloadResponse)(nil),  // 9: seesaw.engine.ConfigReloadResponse
-	(*ConfigSourceRequest)(nil),   // 10: seesaw.engine.ConfigSourceRequest
-	(*ConfigSourceResponse)(nil),  // 11: seesaw.engine.ConfigSourceResponse
-	(*DestinationStatus)(nil),     // 12: seesaw.engine.DestinationStatus
-	(*ServiceStatus)(nil),         // 13: seesaw.engine.ServiceStatus
-	(*VserverStatus)(nil),         // 14: seesaw.engine.VserverStatus
-	(*VIPStatus)(nil),             // 15: seesaw.engine.VIPStatus
-	(*OverrideInfo)(nil),          // 16: seesaw.engine.OverrideInfo
-	(*VserversRequest)(nil),       // 17: seesaw.engine.VserversRequest
-	(*VserversResponse)(nil),      // 18: seesaw.engine.VserversResponse
-	(*BackendStatus)(nil),         // 19: seesaw.engine.BackendStatus
-	(*BackendsRequest)(nil),       // 20: seesaw.engine.BackendsRequest
-	(*BackendsResponse)(nil),      // 21: seesaw.engine.BackendsResponse
-	(*VLANStatus)(nil),            // 22: seesaw.engine.VLANStatus
-	(*VLANsRequest)(nil),          // 23: seesaw.engine.VLANsRequest
-	(*VLANsResponse)(nil),         // 24: seesaw.engine.VLANsResponse
-	(*OverrideRequest)(nil),       // 25: seesaw.engine.OverrideRequest
-	(*OverrideResponse)(nil),      // 26: seesaw.engine.OverrideResponse
-	(*OverridesRequest)(nil),      // 27: seesaw.engine.OverridesRequest
-	(*OverrideRecord)(nil),        // 28: seesaw.engine.OverrideRecord
-	(*OverridesResponse)(nil),     // 29: seesaw.engine.OverridesResponse
-	(*EngineState)(nil),           // 30: seesaw.engine.EngineState
-	(*CheckView)(nil),             // 31: seesaw.engine.CheckView
-	(*ChecksRequest)(nil),         // 32: seesaw.engine.ChecksRequest
-	(*ChecksResponse)(nil),        // 33: seesaw.engine.ChecksResponse
-	(*PlanRequest)(nil),           // 34: seesaw.engine.PlanRequest
-	(*PlanResponse)(nil),          // 35: seesaw.engine.PlanResponse
-	(*FailoverRequest)(nil),       // 36: seesaw.engine.FailoverRequest
-	(*FailoverResponse)(nil),      // 37: seesaw.engine.FailoverResponse
-	nil,                           // 38: seesaw.engine.EngineState.MarksEntry
-	(seesaw.HAState)(0),           // 39: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),             // 41: seesaw.ncc.Stats
-	(ncc.Family)(0),               // 42: seesaw.ncc.Family
-	(ncc.Protocol)(0),             // 43: seesaw.ncc.Protocol
-	(*healthcheck.Check)(nil),     // 44: seesaw.healthcheck.Check
-	(*healthcheck.Result)(nil),    // 45: seesaw.healthcheck.Result
-	(*ncc.DesiredState)(nil),      // 46: seesaw.ncc.DesiredState
-	(*ncc.Change)(nil),            // 47: seesaw.ncc.Change
-	(*ncc.ApplyError)(nil),        // 48: seesaw.ncc.ApplyError
-	(*ha.Report)(nil),             // 49: seesaw.ha.Report
-	(*healthcheck.Results)(nil),   // 50: seesaw.healthcheck.Results
-	(*ha.Status)(nil),             // 51: seesaw.ha.Status
-	(*ha.Command)(nil),            // 52: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),  // 53: seesaw.healthcheck.CheckSet
+	(OverrideState)(0),             // 0: seesaw.engine.OverrideState
+	(*Node)(nil),                   // 1: seesaw.engine.Node
+	(*ClusterStatusRequest)(nil),   // 2: seesaw.engine.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),  // 3: seesaw.engine.ClusterStatusResponse
+	(*HAStatusRequest)(nil),        // 4: seesaw.engine.HAStatusRequest
+	(*ConfigStatusRequest)(nil),    // 5: seesaw.engine.ConfigStatusRequest
+	(*Attribute)(nil),              // 6: seesaw.engine.Attribute
+	(*ConfigStatusResponse)(nil),   // 7: seesaw.engine.ConfigStatusResponse
+	(*ConfigReloadRequest)(nil),    // 8: seesaw.engine.ConfigReloadRequest
+	(*ConfigReloadResponse)(nil),   // 9: seesaw.engine.ConfigReloadResponse
+	(*ConfigSourceRequest)(nil),    // 10: seesaw.engine.ConfigSourceRequest
+	(*ConfigSourceResponse)(nil),   // 11: seesaw.engine.ConfigSourceResponse
+	(*DestinationStatus)(nil),      // 12: seesaw.engine.DestinationStatus
+	(*ServiceStatus)(nil),          // 13: seesaw.engine.ServiceStatus
+	(*VserverStatus)(nil),          // 14: seesaw.engine.VserverStatus
+	(*VIPStatus)(nil),              // 15: seesaw.engine.VIPStatus
+	(*OverrideInfo)(nil),           // 16: seesaw.engine.OverrideInfo
+	(*VserversRequest)(nil),        // 17: seesaw.engine.VserversRequest
+	(*VserversResponse)(nil),       // 18: seesaw.engine.VserversResponse
+	(*BackendStatus)(nil),          // 19: seesaw.engine.BackendStatus
+	(*BackendsRequest)(nil),        // 20: seesaw.engine.BackendsRequest
+	(*BackendsResponse)(nil),       // 21: seesaw.engine.BackendsResponse
+	(*VLANStatus)(nil),             // 22: seesaw.engine.VLANStatus
+	(*VLANsRequest)(nil),           // 23: seesaw.engine.VLANsRequest
+	(*VLANsResponse)(nil),          // 24: seesaw.engine.VLANsResponse
+	(*OverrideRequest)(nil),        // 25: seesaw.engine.OverrideRequest
+	(*OverrideResponse)(nil),       // 26: seesaw.engine.OverrideResponse
+	(*OverridesRequest)(nil),       // 27: seesaw.engine.OverridesRequest
+	(*OverrideRecord)(nil),         // 28: seesaw.engine.OverrideRecord
+	(*OverridesResponse)(nil),      // 29: seesaw.engine.OverridesResponse
+	(*EngineState)(nil),            // 30: seesaw.engine.EngineState
+	(*CheckView)(nil),              // 31: seesaw.engine.CheckView
+	(*ChecksRequest)(nil),          // 32: seesaw.engine.ChecksRequest
+	(*ChecksResponse)(nil),         // 33: seesaw.engine.ChecksResponse
+	(*PlanRequest)(nil),            // 34: seesaw.engine.PlanRequest
+	(*PlanResponse)(nil),           // 35: seesaw.engine.PlanResponse
+	(*VersionsRequest)(nil),        // 36: seesaw.engine.VersionsRequest
+	(*VersionsResponse)(nil),       // 37: seesaw.engine.VersionsResponse
+	(*FailoverRequest)(nil),        // 38: seesaw.engine.FailoverRequest
+	(*FailoverResponse)(nil),       // 39: seesaw.engine.FailoverResponse
+	nil,                            // 40: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),            // 41: seesaw.HAState
+	(*timestamppb.Timestamp)(nil),  // 42: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),              // 43: seesaw.ncc.Stats
+	(ncc.Family)(0),                // 44: seesaw.ncc.Family
+	(ncc.Protocol)(0),              // 45: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),      // 46: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),     // 47: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),       // 48: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),             // 49: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),         // 50: seesaw.ncc.ApplyError
+	(*seesaw.ComponentStatus)(nil), // 51: seesaw.ComponentStatus
+	(*ha.Report)(nil),              // 52: seesaw.ha.Report
+	(*healthcheck.Results)(nil),    // 53: seesaw.healthcheck.Results
+	(*ha.Status)(nil),              // 54: seesaw.ha.Status
+	(*ha.Command)(nil),             // 55: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),   // 56: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	39, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
-	40, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	40, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	41, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	42, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	42, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
 	6,  // 4: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	40, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	42, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	41, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	42, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	43, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	43, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	44, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	45, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
 	12, // 10: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	41, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	43, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
 	0,  // 12: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
 	13, // 13: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
 	16, // 14: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
 	15, // 15: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
 	0,  // 16: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
-	40, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	42, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
 	14, // 18: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
 	0,  // 19: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
 	16, // 20: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
@@ -2957,49 +3065,52 @@ var file_engine_engine_proto_depIdxs = []int32{
 	16, // 25: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
 	28, // 26: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
 	28, // 27: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
-	38, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
-	44, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
-	45, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
-	45, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	40, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	46, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	47, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	47, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
 	31, // 32: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
-	46, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
-	47, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
-	48, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
-	2,  // 36: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 37: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 38: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 39: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 40: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 41: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 42: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 43: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 44: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	36, // 45: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 46: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 47: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 48: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	49, // 49: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	50, // 50: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	3,  // 51: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	51, // 52: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 53: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 54: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 55: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 56: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 57: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 58: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 59: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	37, // 60: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 61: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 62: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 63: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	52, // 64: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	53, // 65: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	51, // [51:66] is the sub-list for method output_type
-	36, // [36:51] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	48, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	49, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	50, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	51, // 36: seesaw.engine.VersionsResponse.components:type_name -> seesaw.ComponentStatus
+	2,  // 37: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 38: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 39: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 40: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 41: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 42: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 43: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 44: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 45: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	38, // 46: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 47: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 48: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 49: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	36, // 50: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
+	52, // 51: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	53, // 52: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	3,  // 53: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	54, // 54: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 55: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 56: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 57: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 58: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 59: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 60: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 61: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	39, // 62: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 63: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 64: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 65: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	37, // 66: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
+	55, // 67: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	56, // 68: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	53, // [53:69] is the sub-list for method output_type
+	37, // [37:53] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -3023,7 +3134,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
