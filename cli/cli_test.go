@@ -84,8 +84,6 @@ func TestShow(t *testing.T) {
 		"config source",
 		"show vservers nosuch",
 	)
-	// Ages are from the wall clock: the golden file keeps their place only.
-	got = regexp.MustCompile(`(?m)(healthy|unhealthy)  +\S+  +2ms`).ReplaceAllString(got, "$1  AGE  2ms")
 	golden(t, "show.golden", got)
 	for _, l := range strings.Split(got, "\n") {
 		if len([]rune(l)) > cli.Width {
@@ -204,12 +202,12 @@ func TestOverrideAndFailover(t *testing.T) {
 		"override vserver state disabled web@example",
 		"override backend state disabled ns1.example.com.",
 		"override destination state disabled web@example/198.51.100.12:80/TCP",
-		"show warnings",
 	)
 	te.waitFor("web gone, ns1 gone", func() bool {
 		s := te.ipvs.Save()
-		return !strings.Contains(s, "192.0.2.100") && !strings.Contains(s, "192.0.2.21")
+		return !strings.Contains(s, "192.0.2.100") && !strings.Contains(s, "192.0.2.21:")
 	})
+	got += te.session("show warnings")
 	got += te.session(
 		"o v s def web@example",
 		"override backend state default ns1.example.com.",
@@ -261,7 +259,7 @@ func TestDrain(t *testing.T) {
 	te.ncc.setConns("[2001:db8:0:2::11]:80", 0)
 	te.ncc.setConns("198.51.100.11:80", 0)
 	r := <-done
-	if r.code != 0 || !strings.Contains(r.out, "5 active connection(s) on 2 destination(s)") ||
+	if r.code != 0 || !regexp.MustCompile(`: [1-5] active connection\(s\) on 2 destination\(s\)`).MatchString(r.out) ||
 		!strings.Contains(r.out, "no active connections left on 2 destination(s)") ||
 		!strings.Contains(r.out, "Drained: backend web1.example.com. is disabled.") {
 		t.Errorf("drain [%d]:\n%s", r.code, r.out)
@@ -289,7 +287,7 @@ func TestDrain(t *testing.T) {
 	te.waitFor("198.51.100.12 at weight 0", func() bool { return strings.Contains(te.ipvs.Save(), "-r 198.51.100.12:80 -m -w 0") })
 	cancel()
 	r = <-done
-	if r.code != 1 || !strings.Contains(r.out, "Interrupted: destination web@example/198.51.100.12:80/TCP is left at weight 0 (override drain), not disabled.") {
+	if r.code != 1 || !strings.Contains(r.out, "Interrupted: destination web@example/198.51.100.12:80/TCP is left at weight 0") || !strings.Contains(r.out, "(override drain), not disabled.") {
 		t.Errorf("interrupted drain [%d]:\n%s", r.code, r.out)
 	}
 	time.Sleep(50 * time.Millisecond)
@@ -350,9 +348,9 @@ func TestCompletion(t *testing.T) {
 }
 
 // asUser runs the test binary as the CLI under another uid and groups.
-func (te *testEngine) asUser(uid uint32, groups []uint32, args ...string) (string, int) {
+func (te *testEngine) asUserBin(bin string, uid uint32, groups []uint32, args ...string) (string, int) {
 	te.t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "SEESAW_CLI_TEST_MAIN=1", "SEESAW_CLI_TEST_ENGINE="+te.sock, "NO_COLOR=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid, Groups: groups}}
 	out, err := cmd.CombinedOutput()
@@ -379,14 +377,16 @@ func TestWhoMayDoWhat(t *testing.T) {
 	data, err := os.ReadFile(os.Args[0])
 	must(t, err)
 	must(t, os.WriteFile(bin, data, 0o755))
-	os.Args[0] = bin
+	asUser := func(uid uint32, groups []uint32, args ...string) (string, int) {
+		return te.asUserBin(bin, uid, groups, args...)
+	}
 
-	out, code := te.asUser(nobody, []uint32{readerGID}, "show", "vservers")
+	out, code := asUser(nobody, []uint32{readerGID}, "show", "vservers")
 	if code != 0 || !strings.Contains(out, "web@example") {
 		t.Errorf("a reader's show vservers [%d]:\n%s", code, out)
 	}
 	before := te.ipvs.Save()
-	out, code = te.asUser(nobody, []uint32{readerGID}, "override", "vserver", "state", "disabled", "web@example")
+	out, code = asUser(nobody, []uint32{readerGID}, "override", "vserver", "state", "disabled", "web@example")
 	if code != 1 || !strings.Contains(out, "refused: this needs the engine's admin group") || !strings.Contains(out, "nothing was changed") {
 		t.Errorf("a reader's override [%d]:\n%s", code, out)
 	}
@@ -394,11 +394,11 @@ func TestWhoMayDoWhat(t *testing.T) {
 	if te.ipvs.Save() != before {
 		t.Errorf("a refused override changed IPVS")
 	}
-	out, code = te.asUser(nobody, nil, "show", "vservers")
+	out, code = asUser(nobody, nil, "show", "vservers")
 	if code != 1 || !strings.Contains(out, "you need group seesaw") {
 		t.Errorf("a stranger's show vservers [%d]:\n%s", code, out)
 	}
-	out, code = te.asUser(nobody, []uint32{readerGID, adminGID}, "override", "vserver", "state", "disabled", "web@example")
+	out, code = asUser(nobody, []uint32{readerGID, adminGID}, "override", "vserver", "state", "disabled", "web@example")
 	if code != 0 {
 		t.Errorf("an admin's override [%d]:\n%s", code, out)
 	}

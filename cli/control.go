@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -129,11 +131,13 @@ var errInterrupted = errors.New("interrupted")
 // connection or the timeout passes, then disables it. Interrupted, it
 // leaves the target at weight 0 and says so.
 func drain(ctx context.Context, e *env, w io.Writer, kd, name string, timeout, interval time.Duration) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt) // Ctrl-C stops the wait
+	defer stop()
 	r, err := setOverride(ctx, e, kd, name, enginepb.OverrideState_OVERRIDE_DRAIN)
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
-	fmt.Fprintf(w, "Draining %s: weight 0, new connections go elsewhere (was %s).\n", r.Target, cmpOr(view.OverrideWord(r.Previous), "default"))
+	say(w, 2, fmt.Sprintf("Draining %s: weight 0, new connections go elsewhere (was %s).", r.Target, cmpOr(view.OverrideWord(r.Previous), "default")))
 	start := time.Now()
 	deadline := start.Add(timeout)
 	last := -1
@@ -166,14 +170,15 @@ func drain(ctx context.Context, e *env, w io.Writer, kd, name string, timeout, i
 		}
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(w, "Interrupted: %s is left at weight 0 (override drain), not disabled.\n"+
-			"  Run `drain %s %s` to finish, or `override %s state default %s` to restore it.\n", r.Target, kd, name, kd, name)
+		fmt.Fprintln(w) // after the terminal's ^C
+		say(w, 2, fmt.Sprintf("Interrupted: %s is left at weight 0 (override drain), not disabled.", r.Target))
+		say(w, 2, fmt.Sprintf("Run `drain %s %s` to finish, or `override %s state default %s` to restore it.", kd, name, kd, name))
 		return fmt.Errorf("drain %s %s: %w", kd, name, errInterrupted)
 	}
 	if _, err := setOverride(ctx, e, kd, name, enginepb.OverrideState_OVERRIDE_DISABLED); err != nil {
 		return fmt.Errorf("drain: %w; %s is left at weight 0 (override drain)", err, r.Target)
 	}
-	fmt.Fprintf(w, "Drained: %s is disabled. `override %s state default %s` brings it back.\n", r.Target, kd, name)
+	say(w, 2, fmt.Sprintf("Drained: %s is disabled. `override %s state default %s` brings it back.", r.Target, kd, name))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,6 +204,12 @@ type testEngine struct {
 	haSend func(*hapb.Report) error
 }
 
+// now is the tests' clock for the CLI's ages: a minute after the
+// healthcheck's clock started.
+func (te *testEngine) now() time.Time { return testEpoch.Add(time.Minute) }
+
+var testEpoch = time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+
 // startEngine runs an engine on the sample config (deploy/samples) as
 // master with every check healthy.
 func startEngine(t *testing.T) *testEngine {
@@ -242,7 +249,7 @@ func startEngine(t *testing.T) *testEngine {
 	te.ipvs = ik
 	te.ncc = &testNCC{srv: srv, conns: map[string]uint32{}}
 	te.hc = &testHC{checks: map[uint64]*hcpb.Check{}, history: map[uint64][]*hcpb.Result{}, unwell: map[string]string{},
-		now: time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)}
+		now: testEpoch}
 
 	te.e = engine.New(engine.Config{Socket: te.sock, EngineConf: te.cfg, ClusterConf: te.cl, WatchInterval: -1,
 		RetryMin: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond})
@@ -343,10 +350,10 @@ func (te *testEngine) waitFor(what string, cond func() bool) {
 func (te *testEngine) run(args ...string) (string, string, int) {
 	te.t.Helper()
 	var out, errOut bytes.Buffer
-	code := cli.Run(context.Background(), cli.Options{Name: "seesaw", Engine: te.sock}, args, strings.NewReader(""), &out, &errOut)
+	code := cli.Run(context.Background(), cli.Options{Name: "seesaw", Engine: te.sock, Now: te.now}, args, strings.NewReader(""), &out, &errOut)
 	return out.String(), errOut.String(), code
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt)
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM)
 }

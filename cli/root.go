@@ -20,6 +20,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -64,6 +65,8 @@ type Options struct {
 	// Shell marks a tree run by the interactive shell: exit and quit
 	// leave it, and the one-shot-only commands are hidden.
 	Shell bool
+	// Now is the clock ages are shown against; nil is time.Now.
+	Now func() time.Time
 }
 
 // DefaultOptions are the options for the process: colour when stdout is
@@ -90,6 +93,13 @@ type env struct {
 	opts    Options
 	command string // -c
 	engine  *engineConn
+}
+
+func (e *env) now() time.Time {
+	if e.opts.Now != nil {
+		return e.opts.Now()
+	}
+	return time.Now()
 }
 
 // errExit is returned by exit and quit in the shell.

@@ -320,7 +320,7 @@ func showHA(ctx context.Context, e *env, w io.Writer, _ string, asJSON bool) err
 	if asJSON {
 		return writeJSON(w, st)
 	}
-	now := time.Now()
+	now := e.now()
 	sev := view.OK
 	if st.State != seesawpb.HAState_HA_STATE_LEADER && st.State != seesawpb.HAState_HA_STATE_BACKUP {
 		sev = view.Down
@@ -558,7 +558,7 @@ func showChecks(ctx context.Context, e *env, w io.Writer, arg string, asJSON boo
 		fmt.Fprintln(w, "No health checks.")
 		return nil
 	}
-	now := time.Now()
+	now := e.now()
 	t := newTable([]string{"BACKEND / TARGET", "CHECK", "STATE", "LAST", "TOOK", "HISTORY", "MESSAGE"})
 	notes := map[string]bool{}
 	backend := ""
@@ -705,7 +705,7 @@ func showVersion(ctx context.Context, e *env, w io.Writer, _ string, asJSON bool
 		}
 		return writeJSON(w, resp)
 	}
-	now := time.Now()
+	now := e.now()
 	t := newTable([]string{"DAEMON", "VERSION", "PID", "UPTIME", "STATE"})
 	for _, c := range resp.Components {
 		up, state := "-", c.State

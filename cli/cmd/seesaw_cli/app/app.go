@@ -17,7 +17,9 @@ import (
 // Main runs seesaw_cli on os.Args and exits with its status: 0, 1 when an
 // operation failed, 2 on a usage error.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C is the commands' own business: drain takes it as "stop
+	// waiting", the shell swallows it; elsewhere it ends the process.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	opts := cli.DefaultOptions(os.Stdout)
 	if name := filepath.Base(os.Args[0]); !strings.HasPrefix(name, "seesaw-multicall") {
 		opts.Name = name
