@@ -403,7 +403,7 @@ func TestWhoMayDoWhat(t *testing.T) {
 		t.Errorf("an admin's override [%d]:\n%s", code, out)
 	}
 	out, _, _ = te.run("show", "vservers", "web@example")
-	if !strings.Contains(out, "override disabled, set by nobody (uid 65534") {
+	if !strings.Contains(out, "Override:   set by nobody (uid 65534") {
 		t.Errorf("the override does not say who set it:\n%s", out)
 	}
 }

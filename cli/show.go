@@ -139,14 +139,15 @@ func (e *env) vserverDetail(w io.Writer, v view.Vserver) {
 	ov := "none"
 	if v.Override.Word != "" {
 		ov = v.Override.Word
-		if v.Override.SetBy != "" {
-			ov += ", set by " + v.Override.SetBy
-		}
-		if !v.Override.SetAt.IsZero() {
-			ov += " at " + v.Override.SetAt.UTC().Format(time.RFC3339)
-		}
 	}
 	fmt.Fprintf(w, "  Status:     %s (override %s; config %s)\n", e.word(v.State, v.Severity), ov, enabledWord(v.ConfigEnabled))
+	if v.Override.Word != "" && v.Override.SetBy != "" {
+		by := "  Override:   set by " + v.Override.SetBy
+		if !v.Override.SetAt.IsZero() {
+			by += " at " + v.Override.SetAt.UTC().Format(time.RFC3339)
+		}
+		say(w, 14, by)
+	}
 	fmt.Fprintf(w, "  Addresses:  %s\n", strings.Join(v.Addresses, ", "))
 	for _, vip := range v.VIPs {
 		fmt.Fprintf(w, "  VIP:        %s on %s (%s), %s\n", vip.Address, vip.Interface, vip.Placement, vip.State)

@@ -197,25 +197,26 @@ func writeJSONValue(w io.Writer, v any) error {
 	return writeRawJSON(w, b)
 }
 
-// say writes s wrapped at word boundaries to Width columns, continuation
-// lines indented by indent spaces. A word longer than a line stays whole.
+// say writes s wrapped at spaces to Width columns, continuation lines
+// indented by indent spaces; runs of spaces inside a line are kept (they
+// align labels). A word longer than a line stays whole.
 func say(w io.Writer, indent int, s string) {
-	lead := s[:len(s)-len(strings.TrimLeft(s, " "))]
-	line := ""
-	for _, word := range strings.Fields(s) {
+	body := strings.TrimLeft(s, " ")
+	line := s[:len(s)-len(body)]
+	start := true // line holds no word yet
+	for _, word := range strings.Split(body, " ") {
 		switch {
-		case line == "":
-			line = lead + word
-		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > Width:
-			fmt.Fprintln(w, line)
+		case start:
+			line += word
+			start = word == ""
+		case utf8.RuneCountInString(line)+1+utf8.RuneCountInString(word) > Width && word != "":
+			fmt.Fprintln(w, strings.TrimRight(line, " "))
 			line = strings.Repeat(" ", indent) + word
 		default:
 			line += " " + word
 		}
 	}
-	if line != "" {
-		fmt.Fprintln(w, line)
-	}
+	fmt.Fprintln(w, strings.TrimRight(line, " "))
 }
 
 // dropEmpty removes the columns (after the first) that are empty in every
