@@ -306,3 +306,46 @@ func TestShellBanner(t *testing.T) {
 	}
 	fmt.Fprint(io.Discard, out)
 }
+
+// TestColour: state words are coloured on a terminal, never with NO_COLOR,
+// never when the output is not a terminal.
+func TestColour(t *testing.T) {
+	te := startEngine(t)
+	raw := func(env ...string) string {
+		cmd := exec.Command(os.Args[0], "show", "vservers")
+		cmd.Env = append(os.Environ(), "SEESAW_CLI_TEST_MAIN=1", "SEESAW_CLI_TEST_ENGINE="+te.sock, "TERM=xterm")
+		cmd.Env = append(cmd.Env, env...)
+		f, err := pty.Start(cmd)
+		must(t, err)
+		defer f.Close()
+		b, _ := io.ReadAll(f) // ends with EIO when the CLI exits
+		cmd.Wait()
+		return string(b)
+	}
+	if s := raw(); !strings.Contains(s, "\x1b[32mup\x1b[0m") {
+		t.Errorf("no colour on a terminal: %q", s)
+	}
+	if s := raw("NO_COLOR=1"); strings.Contains(s, "\x1b[") || !strings.Contains(s, "web@example") {
+		t.Errorf("colour with NO_COLOR: %q", s)
+	}
+	cmd := exec.Command(os.Args[0], "show", "vservers")
+	cmd.Env = append(os.Environ(), "SEESAW_CLI_TEST_MAIN=1", "SEESAW_CLI_TEST_ENGINE="+te.sock, "TERM=xterm")
+	out, err := cmd.Output()
+	if err != nil || strings.Contains(string(out), "\x1b[") || !strings.Contains(string(out), "web@example") {
+		t.Errorf("not a terminal: %v %q", err, out)
+	}
+}
+
+// TestScript: without a terminal the shell runs the lines of stdin.
+func TestScript(t *testing.T) {
+	te := startEngine(t)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "SEESAW_CLI_TEST_MAIN=1", "SEESAW_CLI_TEST_ENGINE="+te.sock)
+	cmd.Stdin = strings.NewReader("sh vs web@example\nshow v\nconfig source\nexit\nshow vservers\n")
+	out, err := cmd.CombinedOutput()
+	s := string(out)
+	if err != nil || !strings.Contains(s, "Vserver web@example") || !strings.Contains(s, `ambiguous command "v"`) ||
+		!strings.Contains(s, "Config source is disk") || strings.Contains(s, "VSERVER ") {
+		t.Errorf("script: %v\n%s", err, s)
+	}
+}

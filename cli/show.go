@@ -561,6 +561,7 @@ func showChecks(ctx context.Context, e *env, w io.Writer, arg string, asJSON boo
 	}
 	now := e.now()
 	t := newTable([]string{"BACKEND / TARGET", "CHECK", "STATE", "LAST", "TOOK", "HISTORY", "MESSAGE"})
+	t.flex = 6
 	notes := map[string]bool{}
 	backend := ""
 	for _, c := range cs {
@@ -574,8 +575,8 @@ func showChecks(ctx context.Context, e *env, w io.Writer, arg string, asJSON boo
 		}
 		var h strings.Builder
 		hist := c.History
-		if len(hist) > 10 {
-			hist = hist[len(hist)-10:]
+		if len(hist) > 6 {
+			hist = hist[len(hist)-6:]
 		}
 		for _, r := range hist {
 			if r.Success {
@@ -591,6 +592,14 @@ func showChecks(ctx context.Context, e *env, w io.Writer, arg string, asJSON boo
 	}
 	t.write(w, e.opts.Color)
 	fmt.Fprintln(w, "HISTORY: the last runs, oldest first: + passed, - failed.")
+	if arg != "" && len(cs) > 1 {
+		// The messages whole, which the table may have cut.
+		for _, c := range cs {
+			if c.Last != nil && c.Last.Message != "" {
+				say(w, 4, fmt.Sprintf("%s %s: %s", c.Target, c.Name, c.Last.Message))
+			}
+		}
+	}
 	for _, n := range slices.Sorted(mapKeys(notes)) {
 		say(w, 2, "Note: "+n)
 	}

@@ -26,9 +26,12 @@ type table struct {
 	// sev, when set, colours the row's cell in column sevCol.
 	sev    []view.Severity
 	sevCol int
+	// flex, when set, is the column cut first (down to 8 runes), such
+	// as a free-text message, so that names keep whole.
+	flex int
 }
 
-func newTable(header []string) *table { return &table{header: header, sevCol: -1} }
+func newTable(header []string) *table { return &table{header: header, sevCol: -1, flex: -1} }
 
 func (t *table) row(cells ...string) { t.rows = append(t.rows, cells); t.sev = append(t.sev, -1) }
 
@@ -67,6 +70,11 @@ func (t *table) write(w io.Writer, color bool) {
 			}
 		}
 		return s
+	}
+	if t.flex >= 0 && t.flex < len(widths) {
+		for total() > Width && widths[t.flex] > 8 {
+			widths[t.flex]--
+		}
 	}
 	for total() > Width {
 		wi := 0
@@ -238,6 +246,11 @@ func (t *table) dropEmpty() {
 		}
 		if t.sevCol > c {
 			t.sevCol--
+		}
+		if t.flex > c {
+			t.flex--
+		} else if t.flex == c {
+			t.flex = -1
 		}
 		t.header = append(t.header[:c:c], t.header[c+1:]...)
 		for i, r := range t.rows {

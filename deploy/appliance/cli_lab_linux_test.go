@@ -43,6 +43,7 @@ func TestLabCLI(t *testing.T) {
 	r.a.WaitMaster(t, 2*time.Minute)
 	r.waitSteady(t)
 
+	t.Run("Show", r.testCLIShow)
 	t.Run("Override", r.testCLIOverride)
 	t.Run("Drain", r.testCLIDrain)
 	t.Run("ConfigDiff", r.testCLIConfigDiff)
@@ -62,6 +63,32 @@ func (r *labRig) cli(t *testing.T, args ...string) string {
 	}
 	t.Logf("$ seesaw %s\n%s", strings.Join(args, " "), out)
 	return string(out)
+}
+
+// testCLIShow: the show commands against the live daemons: every daemon's
+// version and uptime, the real checks' history, HA, stats, JSON.
+func (r *labRig) testCLIShow(t *testing.T) {
+	r.waitSteady(t)
+	out := r.cli(t, "show", "version")
+	for _, d := range []string{"cli", "engine", "ncc", "healthcheck", "ha", "ecu", "watchdog"} {
+		if !regexp.MustCompile(`(?m)^` + d + ` +\S+ +\d+ +\S+ `).MatchString(out) {
+			t.Errorf("show version lacks %s", d)
+		}
+	}
+	out = r.cli(t, "show", "healthchecks", fqdn(r.backends[0]))
+	if !regexp.MustCompile(`(?m)^  198\.51\.100\.11:8080 +HTTP/8080 +healthy +\S+ +\S+ +\+\+`).MatchString(out) {
+		t.Errorf("show healthchecks lacks backend1's IPv4 check with its history")
+	}
+	if out = r.cli(t, "show", "ha"); !strings.Contains(out, "HA state:     master") {
+		t.Errorf("show ha: not master")
+	}
+	r.cli(t, "show", "stats", "nat@lab")
+	if out = r.cli(t, "show", "warnings"); !strings.Contains(out, "No warnings.") {
+		t.Errorf("show warnings in the steady state")
+	}
+	if out = r.cli(t, "show", "backends", "--json"); !strings.Contains(out, `"fqdn": "backend2.lab."`) {
+		t.Errorf("show backends --json")
+	}
 }
 
 // testCLIOverride: what a client sees follows the CLI's overrides.
