@@ -25,8 +25,23 @@ func TestLabCLI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	r := newCLIRig(t, 1)
+	r.a = Start(t, r.lb, Options{Bin: bin, SeesawCfg: labSeesawCfg, ClusterPB: labClusterPB(r.backends)})
+	r.a.WaitRunning(t, 2*time.Minute)
+	r.a.WaitMaster(t, 2*time.Minute)
+	r.waitSteady(t)
+
+	t.Run("Show", r.testCLIShow)
+	t.Run("Override", r.testCLIOverride)
+	t.Run("Drain", r.testCLIDrain)
+	t.Run("ConfigDiff", r.testCLIConfigDiff)
+}
+
+// newCLIRig is the lab topology with lbs LB nodes and the two backends
+// serving, as TestLabAppliance has them.
+func newCLIRig(t *testing.T, lbs int) *labRig {
 	r := &labRig{servers: map[string]*Server{}}
-	r.topo = labtest.New(t, labtest.Config{LBs: 1, Backends: 2, LBNIC: "eth2", RoutedBackends: true})
+	r.topo = labtest.New(t, labtest.Config{LBs: lbs, Backends: 2, LBNIC: "eth2", RoutedBackends: true})
 	r.lb, r.client, r.backends = r.topo.LBs[0], r.topo.Client, r.topo.Backends
 	for _, b := range r.backends {
 		if err := DSR(b, dsrVIP4, dsrVIP6); err != nil {
@@ -38,15 +53,79 @@ func TestLabCLI(t *testing.T) {
 		}
 		r.servers[b.Role] = Serve(t, b, ServeOptions{TCP: []string{fmt.Sprintf(":%d", svcPort)}, UDP: udp, Health: []string{fmt.Sprintf(":%d", healthPort)}})
 	}
-	r.a = Start(t, r.lb, Options{Bin: bin, SeesawCfg: labSeesawCfg, ClusterPB: labClusterPB(r.backends)})
+	return r
+}
+
+// TestLabCLIFailover: two appliances, lb1 master; the CLI's failover on
+// the backup is refused, on the master it moves the VIPs to lb2, which the
+// client then reaches, and each node's CLI says which it is.
+func TestLabCLIFailover(t *testing.T) {
+	labtest.RequireLab(t)
+	bin, err := BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := newCLIRig(t, 2)
+	lb2 := r.topo.LBs[1]
+	pb := labClusterPB(r.backends)
+	lb2Cfg := strings.NewReplacer("node_ipv4 = 192.0.2.2", "node_ipv4 = 192.0.2.3", "peer_ipv4 = 192.0.2.3", "peer_ipv4 = 192.0.2.2",
+		"node_ipv6 = 2001:db8:0:1::2", "node_ipv6 = 2001:db8:0:1::3", "peer_ipv6 = 2001:db8:0:1::3", "peer_ipv6 = 2001:db8:0:1::2",
+		"seesaw.cfg of lb1", "seesaw.cfg of lb2").Replace(labSeesawCfg)
+	r.a = Start(t, r.lb, Options{Bin: bin, SeesawCfg: labSeesawCfg, ClusterPB: pb})
+	a2 := Start(t, lb2, Options{Bin: bin, SeesawCfg: lb2Cfg, ClusterPB: pb})
 	r.a.WaitRunning(t, 2*time.Minute)
+	a2.WaitRunning(t, 2*time.Minute)
 	r.a.WaitMaster(t, 2*time.Minute)
 	r.waitSteady(t)
-
-	t.Run("Show", r.testCLIShow)
-	t.Run("Override", r.testCLIOverride)
-	t.Run("Drain", r.testCLIDrain)
-	t.Run("ConfigDiff", r.testCLIConfigDiff)
+	cli2 := func(args ...string) (string, error) {
+		out, err := lb2.Output(filepath.Join(bin, "seesaw_cli"), append([]string{"--engine", a2.Sock("engine")}, args...)...)
+		t.Logf("lb2$ seesaw %s\n%s", strings.Join(args, " "), out)
+		return string(out), err
+	}
+	a2.Wait(t, time.Minute, "lb2 backup", func() error {
+		out, err := cli2("show", "ha")
+		if err != nil || !strings.Contains(out, "HA state:     backup") {
+			return fmt.Errorf("lb2: %v %s", err, out)
+		}
+		return nil
+	})
+	nat := flow{"NAT", "tcp", natVIP4}
+	if _, err := Ask(r.client, nat.proto, nat.dst(), 10*time.Second); err != nil {
+		t.Fatalf("%s through lb1: %v", nat, err)
+	}
+	if out, err := cli2("failover"); err == nil || !strings.Contains(out, "not the master") {
+		t.Errorf("failover on the backup: %v\n%s", err, out)
+	}
+	if out := r.cli(t, "failover"); !strings.Contains(out, "Failover requested") {
+		t.Errorf("failover on the master:\n%s", out)
+	}
+	took := a2.WaitMaster(t, 2*time.Minute)
+	t.Logf("lb2 master %v after the CLI's failover on lb1", took.Round(time.Millisecond))
+	// The backup keeps its VIPs on its LB interface, which it takes down.
+	lbUp := func(n *labtest.Node) (bool, error) {
+		out, err := n.Output("ip", "-o", "link", "show", "eth2")
+		if err != nil {
+			return false, err
+		}
+		flags := strings.SplitN(strings.SplitN(string(out), "<", 2)[1], ">", 2)[0]
+		return slices.Contains(strings.Split(flags, ","), "UP"), nil
+	}
+	r.a.Wait(t, time.Minute, "lb1's LB interface down, lb2's up, the client served", func() error {
+		if up, err := lbUp(r.lb); err != nil || up {
+			return fmt.Errorf("lb1's eth2 up=%v (%v)", up, err)
+		}
+		if up, err := lbUp(lb2); err != nil || !up {
+			return fmt.Errorf("lb2's eth2 up=%v (%v)", up, err)
+		}
+		_, err := Ask(r.client, nat.proto, nat.dst(), 3*time.Second)
+		return err
+	})
+	if out := r.cli(t, "show", "ha"); !strings.Contains(out, "HA state:     backup") {
+		t.Errorf("lb1 after the failover is not backup")
+	}
+	if out, err := cli2("show", "vservers"); err != nil || !strings.Contains(out, "nat@lab        up") {
+		t.Errorf("lb2's vservers after the failover: %v", err)
+	}
 }
 
 // cliCmd is the CLI with args, against the appliance's engine.
