@@ -407,3 +407,13 @@ func TestWhoMayDoWhat(t *testing.T) {
 		t.Errorf("the override does not say who set it:\n%s", out)
 	}
 }
+
+// TestShowVLANs: the VLANs of the config, a list and one by id or by an
+// address in its subnet.
+func TestShowVLANs(t *testing.T) {
+	te := startEngineWith(t, `
+vlan { vlan_id: 100 host { fqdn: "seesaw1-vlan100.example.com." ipv4: "198.51.100.2/24" ipv6: "2001:db8:0:2::2/64" status: PRODUCTION } }
+vlan { vlan_id: 20 host { fqdn: "seesaw1-vlan20.example.com." ipv4: "203.0.113.2/24" status: PRODUCTION } }
+`)
+	golden(t, "vlans.golden", te.session("show vlans", "show vlans 100", "sh vl 203.0.113.77", "show vlans 7", "show vlans --json"))
+}

@@ -214,6 +214,12 @@ var testEpoch = time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
 // master with every check healthy.
 func startEngine(t *testing.T) *testEngine {
 	t.Helper()
+	return startEngineWith(t, "")
+}
+
+// startEngineWith is startEngine with more of cluster.pb.
+func startEngineWith(t *testing.T, extra string) *testEngine {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "seesaw-cli-test-")
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +232,9 @@ func startEngine(t *testing.T) *testEngine {
 	for _, f := range [][2]string{{"../deploy/samples/seesaw.cfg", te.cfg}, {"../deploy/samples/cluster.pb", te.cl}} {
 		b, err := os.ReadFile(f[0])
 		must(t, err)
+		if f[1] == te.cl {
+			b = append(b, extra...)
+		}
 		must(t, os.WriteFile(f[1], b, 0o644))
 	}
 

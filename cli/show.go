@@ -430,10 +430,11 @@ func showVLANs(ctx context.Context, e *env, w io.Writer, arg string, asJSON bool
 		fmt.Fprintln(w, "No VLANs.")
 		return nil
 	}
-	t := newTable([]string{"VLAN", "HOST", "IPV4", "IPV6", "BACKENDS", "VIPS"})
+	t := newTable([]string{"VLAN", "IPV4", "IPV6", "BACKENDS", "VIPS", "HOST"})
+	t.flex = 5
 	for _, v := range vl {
-		t.row(strconv.Itoa(int(v.Id)), v.Fqdn, cmpOr(v.Ipv4, "-"), cmpOr(v.Ipv6, "-"),
-			strconv.Itoa(int(v.BackendsV4+v.BackendsV6)), strconv.Itoa(int(v.VipsV4+v.VipsV6)))
+		t.row(strconv.Itoa(int(v.Id)), cmpOr(v.Ipv4, "-"), cmpOr(v.Ipv6, "-"),
+			strconv.Itoa(int(v.BackendsV4+v.BackendsV6)), strconv.Itoa(int(v.VipsV4+v.VipsV6)), v.Fqdn)
 	}
 	t.write(w, e.opts.Color)
 	return nil
