@@ -12,13 +12,17 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/seesawlb/seesaw/engine/view"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	"github.com/seesawlb/seesaw/proto/ipc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 	"github.com/seesawlb/seesaw/watchdog"
 )
@@ -116,11 +120,25 @@ func runShell(cmd *cobra.Command, e *env) error {
 		ctx = context.Background()
 	}
 	out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	cs, err := call(ctx, e, "seesaw", func(ctx context.Context, c enginepb.EngineClient) (*enginepb.ClusterStatusResponse, error) {
-		return c.ClusterStatus(ctx, &enginepb.ClusterStatusRequest{})
-	})
+	c, err := e.client()
 	if err != nil {
-		return err
+		return err // not running, or not permitted
+	}
+	var warning string
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	cs, err := c.ClusterStatus(cctx, &enginepb.ClusterStatusRequest{})
+	cancel()
+	if err != nil {
+		if status.Code(err) != codes.FailedPrecondition {
+			return e.rpcErr("seesaw", err)
+		}
+		// No config loaded: the shell is how the operator finds out why
+		// and reloads one.
+		warning = status.Convert(err).Message() + " (see config status; fix it and config reload)"
+		cs = &enginepb.ClusterStatusResponse{Version: ipc.Version, Site: "unknown"}
+		if vr, verr := c.Versions(ctx, &enginepb.VersionsRequest{}); verr == nil && len(vr.Components) > 0 {
+			cs.Version = vr.Components[0].Version
+		}
 	}
 	// The shell swallows Ctrl-C while a command runs (a command that
 	// waits, such as drain, takes it as its own interrupt).
@@ -134,7 +152,9 @@ func runShell(cmd *cobra.Command, e *env) error {
 		return sh.script(cmd.InOrStdin())
 	}
 	fmt.Fprintf(out, "Seesaw CLI - Engine version %s\n", cs.Version)
-	if cs.HaState != seesawpb.HAState_HA_STATE_LEADER {
+	if warning != "" {
+		say(out, 2, "WARNING: "+warning)
+	} else if cs.HaState != seesawpb.HAState_HA_STATE_LEADER {
 		fmt.Fprintf(out, "WARNING: This seesaw is not currently the master (it is %s).\n", view.HAWord(cs.HaState))
 	}
 	name := "unknown"

@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/creack/pty"
+
+	"github.com/seesawlb/seesaw/engine"
+	"github.com/seesawlb/seesaw/proto/ipc"
 
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
@@ -347,5 +351,38 @@ func TestScript(t *testing.T) {
 	if err != nil || !strings.Contains(s, "Vserver web@example") || !strings.Contains(s, `ambiguous command "v"`) ||
 		!strings.Contains(s, "Config source is disk") || strings.Contains(s, "VSERVER ") {
 		t.Errorf("script: %v\n%s", err, s)
+	}
+}
+
+// TestShellNoConfig: an engine with no config loaded still gets a shell,
+// which says why and shows the rejected config.
+func TestShellNoConfig(t *testing.T) {
+	dir, err := os.MkdirTemp("", "seesaw-cli-test-")
+	must(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	te := &testEngine{t: t, dir: dir, sock: filepath.Join(dir, "engine", "engine.sock")}
+	e := engine.New(engine.Config{Socket: te.sock, EngineConf: filepath.Join(dir, "seesaw.cfg"), ClusterConf: filepath.Join(dir, "cluster.pb"), WatchInterval: -1})
+	if err := e.Reload(); err == nil {
+		t.Fatal("a missing config loaded")
+	}
+	s, err := ipc.NewServer(ipc.ServerOptions{Path: te.sock})
+	must(t, err)
+	e.Register(s)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, time.Second); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	tt := te.startTTY(t.TempDir())
+	tt.expect("@unknown>", 1)
+	tt.keys("config status\r")
+	tt.expect("Rejected at", 1)
+	tt.expect("@unknown>", 2)
+	tt.keys("exit\r")
+	if err := tt.wait(); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+	if s := tt.screen(); !strings.Contains(s, "WARNING: engine: no config loaded:") {
+		t.Errorf("no warning:\n%s", s)
 	}
 }
