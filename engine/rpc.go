@@ -49,9 +49,11 @@ func (e *Engine) ClusterStatus(context.Context, *enginepb.ClusterStatusRequest) 
 		return nil, e.noConfig()
 	}
 	resp := &enginepb.ClusterStatusResponse{
-		Version: ipc.Version,
-		Site:    cur.res.Engine.ClusterName,
-		HaState: e.haStateNow(),
+		Version:      ipc.Version,
+		Site:         cur.res.Engine.ClusterName,
+		HaState:      e.haStateNow(),
+		AdminGroups:  e.cfg.AdminGroup,
+		ReaderGroups: e.cfg.ReaderGroup,
 	}
 	for _, n := range cur.res.Cluster.Nodes {
 		node := &enginepb.Node{

@@ -229,11 +229,16 @@ func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	Site          string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	HaState       seesaw.HAState         `protobuf:"varint,4,opt,name=ha_state,json=haState,proto3,enum=seesaw.HAState" json:"ha_state,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Site    string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	Nodes   []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	HaState seesaw.HAState         `protobuf:"varint,4,opt,name=ha_state,json=haState,proto3,enum=seesaw.HAState" json:"ha_state,omitempty"`
+	// Added with the CLI, so that a refused caller is told which group it
+	// needs: the groups of seesaw_engine's -admin_group and -reader_group
+	// (comma-separated; empty admin: root only).
+	AdminGroups   string `protobuf:"bytes,5,opt,name=admin_groups,json=adminGroups,proto3" json:"admin_groups,omitempty"`
+	ReaderGroups  string `protobuf:"bytes,6,opt,name=reader_groups,json=readerGroups,proto3" json:"reader_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -294,6 +299,20 @@ func (x *ClusterStatusResponse) GetHaState() seesaw.HAState {
 		return x.HaState
 	}
 	return seesaw.HAState(0)
+}
+
+func (x *ClusterStatusResponse) GetAdminGroups() string {
+	if x != nil {
+		return x.AdminGroups
+	}
+	return ""
+}
+
+func (x *ClusterStatusResponse) GetReaderGroups() string {
+	if x != nil {
+		return x.ReaderGroups
+	}
+	return ""
 }
 
 type HAStatusRequest struct {
@@ -2744,12 +2763,14 @@ const file_engine_engine_proto_rawDesc = "" +
 	"bgpEnabled\x12)\n" +
 	"\x10vservers_enabled\x18\b \x01(\bR\x0fvserversEnabled\x12\x1b\n" +
 	"\tthis_node\x18\t \x01(\bR\bthisNode\"\x16\n" +
-	"\x14ClusterStatusRequest\"\x9c\x01\n" +
+	"\x14ClusterStatusRequest\"\xe4\x01\n" +
 	"\x15ClusterStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12)\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x13.seesaw.engine.NodeR\x05nodes\x12*\n" +
-	"\bha_state\x18\x04 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\"\x11\n" +
+	"\bha_state\x18\x04 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\x12!\n" +
+	"\fadmin_groups\x18\x05 \x01(\tR\vadminGroups\x12#\n" +
+	"\rreader_groups\x18\x06 \x01(\tR\freaderGroups\"\x11\n" +
 	"\x0fHAStatusRequest\"\x15\n" +
 	"\x13ConfigStatusRequest\"5\n" +
 	"\tAttribute\x12\x12\n" +
