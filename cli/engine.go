@@ -41,6 +41,8 @@ func (c *engineConn) close() {
 type EngineDownError struct {
 	Path string
 	Err  error
+	// Group owns the socket's directory: the group a refused user needs.
+	Group string
 }
 
 func (e *EngineDownError) Error() string {
@@ -50,7 +52,7 @@ func (e *EngineDownError) Error() string {
 	case errors.Is(e.Err, syscall.ECONNREFUSED):
 		return fmt.Sprintf("the engine is not running: nothing answers on %s", e.Path)
 	case errors.Is(e.Err, os.ErrPermission):
-		return fmt.Sprintf("you need group seesaw to talk to the engine: %s is not permitted to %s", e.Path, whoami())
+		return fmt.Sprintf("you need group %s to talk to the engine: %s is not permitted to %s", cmpOr(e.Group, "seesaw"), e.Path, whoami())
 	}
 	return fmt.Sprintf("cannot reach the engine at %s: %v", e.Path, e.Err)
 }
@@ -60,28 +62,63 @@ func (e *EngineDownError) Unwrap() error { return e.Err }
 // probe connects to the socket once, to tell "not running" from "not
 // permitted" before gRPC hides both behind Unavailable.
 func probe(path string) error {
+	denied := func() error { return &EngineDownError{path, os.ErrPermission, dirGroup(path)} }
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return &EngineDownError{path, os.ErrPermission}
+			return denied()
 		}
 		if errors.Is(err, os.ErrNotExist) {
 			// The directory may hide it.
 			if _, derr := os.ReadDir(filepath.Dir(path)); errors.Is(derr, os.ErrPermission) {
-				return &EngineDownError{path, os.ErrPermission}
+				return denied()
 			}
 		}
-		return &EngineDownError{path, err}
+		return &EngineDownError{Path: path, Err: err}
 	}
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
 		var se syscall.Errno
 		if errors.As(err, &se) && (se == syscall.EACCES || se == syscall.EPERM) {
-			return &EngineDownError{path, os.ErrPermission}
+			return denied()
 		}
-		return &EngineDownError{path, err}
+		return &EngineDownError{Path: path, Err: err}
 	}
 	c.Close()
 	return nil
+}
+
+// dirGroup names the group of the socket's directory, which the engine
+// gives to its reader group: the group a refused user needs.
+func dirGroup(path string) string {
+	fi, err := os.Stat(filepath.Dir(path))
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || st.Gid == 0 {
+		return ""
+	}
+	gid := strconv.FormatUint(uint64(st.Gid), 10)
+	if g, err := user.LookupGroupId(gid); err == nil {
+		return g.Name
+	}
+	return "gid " + gid
+}
+
+// adminGroups asks the engine which groups may write ("" and false when
+// it cannot tell).
+func (e *env) adminGroups() (string, bool) {
+	c := e.engine.c
+	if c == nil {
+		return "", false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cs, err := c.ClusterStatus(ctx, &enginepb.ClusterStatusRequest{})
+	if err != nil {
+		return "", false
+	}
+	return cs.AdminGroups, true
 }
 
 // client returns the engine's client, dialing it first.
@@ -123,9 +160,15 @@ func (e *env) rpcErr(what string, err error) error {
 	switch st.Code() {
 	case codes.PermissionDenied:
 		if strings.Contains(st.Message(), "WRITE") {
-			return fmt.Errorf("%s: refused: this needs the engine's admin group (root, or a group of seesaw_engine --admin_group); you are %s; nothing was changed", what, whoami())
+			switch groups, ok := e.adminGroups(); {
+			case ok && groups != "":
+				return fmt.Errorf("%s: refused: this needs group %s (the engine's admin group) or root; you are %s; nothing was changed", what, groups, whoami())
+			case ok:
+				return fmt.Errorf("%s: refused: only root may change this engine (it runs without --admin_group); you are %s; nothing was changed", what, whoami())
+			}
+			return fmt.Errorf("%s: refused: this needs the engine's admin group (seesaw_engine --admin_group) or root; you are %s; nothing was changed", what, whoami())
 		}
-		return fmt.Errorf("%s: refused: you need group seesaw to read the engine's state; you are %s", what, whoami())
+		return fmt.Errorf("%s: refused: you need group %s to read the engine's state; you are %s", what, cmpOr(dirGroup(e.opts.Engine), "seesaw"), whoami())
 	case codes.Unavailable:
 		if perr := probe(e.opts.Engine); perr != nil {
 			return fmt.Errorf("%s: %w", what, perr)

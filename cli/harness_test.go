@@ -260,7 +260,10 @@ func startEngineWith(t *testing.T, extra string) *testEngine {
 	te.hc = &testHC{checks: map[uint64]*hcpb.Check{}, history: map[uint64][]*hcpb.Result{}, unwell: map[string]string{},
 		now: testEpoch}
 
+	// The groups' names as the engine's flags would give them (the test's
+	// policy below uses their ids: no such groups exist on this host).
 	te.e = engine.New(engine.Config{Socket: te.sock, EngineConf: te.cfg, ClusterConf: te.cl, WatchInterval: -1,
+		AdminGroup: "seesaw-admin", ReaderGroup: "seesaw",
 		RetryMin: 5 * time.Millisecond, RetryMax: 50 * time.Millisecond})
 	te.e.SetNCC(te.ncc)
 	te.e.SetHealthcheck(te.hc)

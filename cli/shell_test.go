@@ -305,7 +305,7 @@ func TestShellBanner(t *testing.T) {
 	must(t, err)
 	must(t, os.WriteFile(bin, data, 0o755))
 	out, code := te.asUserBin(bin, nobody, nil)
-	if code != 1 || !strings.Contains(out, "you need group seesaw to talk to the engine") {
+	if code != 1 || !strings.Contains(out, "you need group gid 4242 to talk to the engine") {
 		t.Errorf("not permitted [%d]: %s", code, out)
 	}
 	fmt.Fprint(io.Discard, out)
