@@ -223,6 +223,9 @@ type Engine struct {
 	model         *dataplane.Model
 	plan          *dataplane.Plan
 	planOvGen     uint64 // the overrides' generation plan was computed with
+	// planned is closed (and replaced) whenever a new plan is in place,
+	// for callers waiting for their change to be in it.
+	planned chan struct{}
 	checks        *hcpb.CheckSet
 	checksChanged chan struct{}
 
@@ -252,6 +255,9 @@ type Engine struct {
 	sourceDetail string // where the running config came from
 	sourceKick   chan struct{}
 	reloadMu     sync.Mutex // one Reload at a time
+	// components are the other daemons' status services, by name, for
+	// Versions.
+	components map[string]seesawpb.ComponentClient
 }
 
 // applyStatus is the outcome of the last Apply, for the status.
@@ -478,6 +484,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer ncc.Close()
 	e.SetNCC(nccpb.NewNCCClient(ncc))
+	e.SetComponent("ncc", seesawpb.NewComponentClient(ncc))
 	if cfg.HealthcheckSocket != "" {
 		hc, err := ipc.Dial(cfg.HealthcheckSocket, ipc.DialOptions{})
 		if err != nil {
@@ -485,6 +492,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer hc.Close()
 		e.SetHealthcheck(hcpb.NewHealthcheckClient(hc))
+		e.SetComponent("healthcheck", seesawpb.NewComponentClient(hc))
 	}
 	glog.Infof("engine: serving on %s; NCC at %s", cfg.Socket, cfg.NCCSocket)
 

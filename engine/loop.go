@@ -158,6 +158,10 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	*prev = p
 	e.mu.Lock()
 	e.plan, e.planOvGen = p, *modelOv
+	if e.planned != nil {
+		close(e.planned)
+		e.planned = nil
+	}
 	e.mu.Unlock()
 
 	if !resend && *retry == 0 && applied == p.Desired {
