@@ -196,6 +196,8 @@ type Engine struct {
 	adopted    *dataplane.Adopted // what the kernel held at start, until settled
 	adoptUntil time.Time
 	readKernel bool // the kernel's state was read (adopted) once
+
+	events *eventLog // recent events for operators (events.go)
 }
 
 // applyStatus is the outcome of the last Apply, for the status.
@@ -225,6 +227,7 @@ func New(cfg Config) *Engine {
 		overrides:     map[string]*enginepb.OverrideRecord{},
 		ht:            newHATracker(30 * time.Second),
 	}
+	e.events = newEventLog(cfg.Now, maxEvents)
 	e.comp.SetFacility("config", false, "not loaded yet")
 	e.comp.SetFacility("ncc", false, "not checked yet")
 	e.comp.SetFacility("dataplane", false, "nothing applied yet")
@@ -325,6 +328,7 @@ func (e *Engine) accept(res *config.Result) error {
 		e.lastErr, e.lastErrTime = err.Error(), now
 		serving := e.cur != nil
 		e.mu.Unlock()
+		e.events.add("config", e.cfg.ClusterConf, true, "config rejected: "+err.Error())
 		if serving {
 			glog.Errorf("engine: config rejected; the running config keeps serving:\n%v", err)
 		} else {
@@ -348,6 +352,7 @@ func (e *Engine) accept(res *config.Result) error {
 	n := res.Cluster.Counts()
 	e.comp.SetFacility("config", true, fmt.Sprintf("%s and %s loaded at %s: cluster %q, %d nodes, %d vservers",
 		e.cfg.EngineConf, e.cfg.ClusterConf, now.UTC().Format(time.RFC3339), res.Engine.ClusterName, n.Nodes, n.Vservers))
+	e.events.add("config", e.cfg.ClusterConf, false, fmt.Sprintf("config loaded: cluster %q, %d vservers", res.Engine.ClusterName, n.Vservers))
 	glog.Infof("engine: config loaded: cluster %q, this node %s (priority %d), %d vservers",
 		res.Engine.ClusterName, res.ThisNode.FQDN, res.ThisNode.Priority, n.Vservers)
 	return nil

@@ -2631,6 +2631,189 @@ func (x *FailoverResponse) GetMessage() string {
 	return ""
 }
 
+// Event is one change worth an operator's attention: an HA transition, a
+// destination or service going down or up, an override, a config reload or
+// rejection. The engine keeps the latest in a bounded log.
+type Event struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // increasing; gaps are events dropped from the log
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`     // "ha", "service", "destination", "override", "config"
+	Object        string                 `protobuf:"bytes,4,opt,name=object,proto3" json:"object,omitempty"` // what it happened to, by its full name
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Problem       bool                   `protobuf:"varint,6,opt,name=problem,proto3" json:"problem,omitempty"` // a change for the worse
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_engine_engine_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Event) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Event) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+func (x *Event) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Event) GetProblem() bool {
+	if x != nil {
+		return x.Problem
+	}
+	return false
+}
+
+type EventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	After         uint64                 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"` // only events with a larger seq; 0 for all kept
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsRequest) Reset() {
+	*x = EventsRequest{}
+	mi := &file_engine_engine_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsRequest) ProtoMessage() {}
+
+func (x *EventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
+func (*EventsRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *EventsRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+type EventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`                   // oldest first
+	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"` // the seq the next event will have
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsResponse) Reset() {
+	*x = EventsResponse{}
+	mi := &file_engine_engine_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsResponse) ProtoMessage() {}
+
+func (x *EventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
+func (*EventsResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *EventsResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *EventsResponse) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
 var File_engine_engine_proto protoreflect.FileDescriptor
 
 const file_engine_engine_proto_rawDesc = "" +
@@ -2836,11 +3019,24 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage*R\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\xa9\x01\n" +
+	"\x05Event\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06object\x18\x04 \x01(\tR\x06object\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\bR\aproblem\"%\n" +
+	"\rEventsRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x04R\x05after\"Y\n" +
+	"\x0eEventsResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.seesaw.engine.EventR\x06events\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq*R\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
-	"\x10OVERRIDE_ENABLED\x10\x022\xe5\t\n" +
+	"\x10OVERRIDE_ENABLED\x10\x022\xb2\n" +
+	"\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -2854,7 +3050,8 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\bFailover\x12\x1e.seesaw.engine.FailoverRequest\x1a\x1f.seesaw.engine.FailoverResponse\"\x04\x90\x82\x19\x02\x12T\n" +
 	"\tOverrides\x12\x1f.seesaw.engine.OverridesRequest\x1a .seesaw.engine.OverridesResponse\"\x04\x90\x82\x19\x01\x12K\n" +
 	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
-	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12<\n" +
+	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12K\n" +
+	"\x06Events\x12\x1c.seesaw.engine.EventsRequest\x1a\x1d.seesaw.engine.EventsResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
 	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
 
@@ -2871,7 +3068,7 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_engine_engine_proto_goTypes = []any{
 	(OverrideState)(0),            // 0: seesaw.engine.OverrideState
 	(*Node)(nil),                  // 1: seesaw.engine.Node
@@ -2911,42 +3108,45 @@ var file_engine_engine_proto_goTypes = []any{
 	(*PlanResponse)(nil),          // 35: seesaw.engine.PlanResponse
 	(*FailoverRequest)(nil),       // 36: seesaw.engine.FailoverRequest
 	(*FailoverResponse)(nil),      // 37: seesaw.engine.FailoverResponse
-	nil,                           // 38: seesaw.engine.EngineState.MarksEntry
-	(seesaw.HAState)(0),           // 39: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 40: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),             // 41: seesaw.ncc.Stats
-	(ncc.Family)(0),               // 42: seesaw.ncc.Family
-	(ncc.Protocol)(0),             // 43: seesaw.ncc.Protocol
-	(*healthcheck.Check)(nil),     // 44: seesaw.healthcheck.Check
-	(*healthcheck.Result)(nil),    // 45: seesaw.healthcheck.Result
-	(*ncc.DesiredState)(nil),      // 46: seesaw.ncc.DesiredState
-	(*ncc.Change)(nil),            // 47: seesaw.ncc.Change
-	(*ncc.ApplyError)(nil),        // 48: seesaw.ncc.ApplyError
-	(*ha.Report)(nil),             // 49: seesaw.ha.Report
-	(*healthcheck.Results)(nil),   // 50: seesaw.healthcheck.Results
-	(*ha.Status)(nil),             // 51: seesaw.ha.Status
-	(*ha.Command)(nil),            // 52: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),  // 53: seesaw.healthcheck.CheckSet
+	(*Event)(nil),                 // 38: seesaw.engine.Event
+	(*EventsRequest)(nil),         // 39: seesaw.engine.EventsRequest
+	(*EventsResponse)(nil),        // 40: seesaw.engine.EventsResponse
+	nil,                           // 41: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),           // 42: seesaw.HAState
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),             // 44: seesaw.ncc.Stats
+	(ncc.Family)(0),               // 45: seesaw.ncc.Family
+	(ncc.Protocol)(0),             // 46: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),     // 47: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),    // 48: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),      // 49: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),            // 50: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),        // 51: seesaw.ncc.ApplyError
+	(*ha.Report)(nil),             // 52: seesaw.ha.Report
+	(*healthcheck.Results)(nil),   // 53: seesaw.healthcheck.Results
+	(*ha.Status)(nil),             // 54: seesaw.ha.Status
+	(*ha.Command)(nil),            // 55: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),  // 56: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	39, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
-	40, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	40, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	42, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	43, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	43, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
 	6,  // 4: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	40, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	43, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	41, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	42, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	43, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	44, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	45, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	46, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
 	12, // 10: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	41, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	44, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
 	0,  // 12: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
 	13, // 13: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
 	16, // 14: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
 	15, // 15: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
 	0,  // 16: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
-	40, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	43, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
 	14, // 18: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
 	0,  // 19: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
 	16, // 20: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
@@ -2957,49 +3157,53 @@ var file_engine_engine_proto_depIdxs = []int32{
 	16, // 25: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
 	28, // 26: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
 	28, // 27: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
-	38, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
-	44, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
-	45, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
-	45, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	41, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	47, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	48, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	48, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
 	31, // 32: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
-	46, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
-	47, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
-	48, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
-	2,  // 36: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 37: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 38: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 39: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 40: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 41: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 42: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 43: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 44: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	36, // 45: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 46: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 47: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 48: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	49, // 49: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	50, // 50: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	3,  // 51: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	51, // 52: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 53: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 54: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 55: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 56: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 57: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 58: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 59: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	37, // 60: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 61: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 62: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 63: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	52, // 64: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	53, // 65: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	51, // [51:66] is the sub-list for method output_type
-	36, // [36:51] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	49, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	50, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	51, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	43, // 36: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
+	38, // 37: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
+	2,  // 38: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 39: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 40: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 41: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 42: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 43: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 44: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 45: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 46: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	36, // 47: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 48: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 49: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 50: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	39, // 51: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
+	52, // 52: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	53, // 53: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	3,  // 54: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	54, // 55: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 56: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 57: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 58: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 59: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 60: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 61: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 62: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	37, // 63: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 64: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 65: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 66: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	40, // 67: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
+	55, // 68: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	56, // 69: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	54, // [54:70] is the sub-list for method output_type
+	38, // [38:54] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -3023,7 +3227,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
