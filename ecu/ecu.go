@@ -21,6 +21,7 @@ import (
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	"github.com/seesawlb/seesaw/proto/ipc"
@@ -60,6 +61,16 @@ type Config struct {
 	PollInterval time.Duration
 	// Ready, when set, receives the HTTP listener's address once it listens.
 	Ready func(addr net.Addr)
+	// MaxAge is how long a snapshot of the engine's state is shared by the
+	// requests that come after it (default 1s): however many clients and
+	// scrapers there are, the engine is read at most once per MaxAge.
+	MaxAge time.Duration
+	// MaxRequests bounds the HTTP requests served at once (default 64); the
+	// others are answered 503 at once, so that a flood of slow clients
+	// cannot hold the ECU's memory or the engine.
+	MaxRequests int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
 }
 
 func (c *Config) setDefaults() {
@@ -78,6 +89,15 @@ func (c *Config) setDefaults() {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
 	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = time.Second
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = 64
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // ecu is the running ECU.
@@ -87,12 +107,14 @@ type ecu struct {
 	engine *grpc.ClientConn
 	conns  map[string]*grpc.ClientConn // component name -> conn, the engine included
 	names  []string                    // sorted keys of conns
+	snaps  *snapshots
 }
 
 // Run serves the ECU until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	e := &ecu{cfg: cfg, comp: ipc.NewComponent("ecu"), conns: map[string]*grpc.ClientConn{}}
+	e.snaps = &snapshots{fetch: e.fetchSnapshot, maxAge: cfg.MaxAge, now: cfg.Now}
 	e.comp.SetFacility("status-page", false, notInBuild)
 	e.comp.SetFacility("engine", false, "not checked yet")
 	e.comp.SetFacility("http", false, "not listening yet on "+cfg.HTTPAddr)
@@ -208,7 +230,15 @@ func (e *ecu) serveHTTP(ctx context.Context) {
 	if e.cfg.Ready != nil {
 		e.cfg.Ready(lis.Addr())
 	}
-	hs := &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{
+		Handler:           limit(e.handler(), e.cfg.MaxRequests),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A client that reads too slowly is cut off rather than holding
+		// a request slot; the event stream sets its own deadlines.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -236,6 +266,7 @@ func (e *ecu) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.Handle("GET /metrics", e.metricsHandler())
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		e.writeStatus(r.Context(), w)
@@ -398,3 +429,36 @@ func hostPort(addr string, port uint32) string {
 	}
 	return fmt.Sprintf("%s:%d", addr, port)
 }
+
+// limit serves at most n requests at once and answers the others 503
+// straight away.
+func limit(h http.Handler, n int) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "ecu: too many requests at once; try again", http.StatusServiceUnavailable)
+		}
+	})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// codeOf is the gRPC status code of err, by name.
+func codeOf(err error) string { return status.Code(err).String() }
+
+var (
+	glogInfof    = glog.Infof
+	glogWarningf = glog.Warningf
+)
