@@ -198,6 +198,10 @@ type Engine struct {
 	readKernel bool // the kernel's state was read (adopted) once
 
 	events *eventLog // recent events for operators (events.go)
+
+	// components are the other daemons' status services, by name, for
+	// Versions.
+	components map[string]seesawpb.ComponentClient
 }
 
 // applyStatus is the outcome of the last Apply, for the status.
@@ -396,6 +400,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer ncc.Close()
 	e.SetNCC(nccpb.NewNCCClient(ncc))
+	e.SetComponent("ncc", seesawpb.NewComponentClient(ncc))
 	if cfg.HealthcheckSocket != "" {
 		hc, err := ipc.Dial(cfg.HealthcheckSocket, ipc.DialOptions{})
 		if err != nil {
@@ -403,6 +408,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer hc.Close()
 		e.SetHealthcheck(hcpb.NewHealthcheckClient(hc))
+		e.SetComponent("healthcheck", seesawpb.NewComponentClient(hc))
 	}
 	glog.Infof("engine: serving on %s; NCC at %s", cfg.Socket, cfg.NCCSocket)
 

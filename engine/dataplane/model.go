@@ -376,6 +376,11 @@ func (m *Model) deriveFamily(v *Vserver, f Family, vip netip.Addr, ov Overrides,
 				UpperThreshold: uint32(e.UThreshold),
 				LowerThreshold: uint32(e.LThreshold),
 			}
+			if d.Override == enginepb.OverrideState_OVERRIDE_DRAIN {
+				// Drained: kept in IPVS at weight 0, so its established
+				// connections finish and new ones go elsewhere.
+				d.Spec.Weight = 0
+			}
 			bk.Destinations = append(bk.Destinations, d)
 			s.Destinations = append(s.Destinations, d)
 		}

@@ -35,6 +35,10 @@ const (
 	OverrideState_OVERRIDE_DEFAULT  OverrideState = 0
 	OverrideState_OVERRIDE_DISABLED OverrideState = 1
 	OverrideState_OVERRIDE_ENABLED  OverrideState = 2
+	// Added with the CLI's drain: a backend or destination stays in IPVS at
+	// weight 0, so that its established connections finish and new ones go
+	// elsewhere. Not for vservers.
+	OverrideState_OVERRIDE_DRAIN OverrideState = 3
 )
 
 // Enum value maps for OverrideState.
@@ -43,11 +47,13 @@ var (
 		0: "OVERRIDE_DEFAULT",
 		1: "OVERRIDE_DISABLED",
 		2: "OVERRIDE_ENABLED",
+		3: "OVERRIDE_DRAIN",
 	}
 	OverrideState_value = map[string]int32{
 		"OVERRIDE_DEFAULT":  0,
 		"OVERRIDE_DISABLED": 1,
 		"OVERRIDE_ENABLED":  2,
+		"OVERRIDE_DRAIN":    3,
 	}
 )
 
@@ -2551,6 +2557,96 @@ func (x *PlanResponse) GetChangesOmitted() uint64 {
 	return 0
 }
 
+// Added with the CLI: every daemon's version and uptime, as the engine
+// can reach them (itself, the NCC, the healthcheck process).
+type VersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsRequest) Reset() {
+	*x = VersionsRequest{}
+	mi := &file_engine_engine_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsRequest) ProtoMessage() {}
+
+func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
+func (*VersionsRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{35}
+}
+
+type VersionsResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Components    []*seesaw.ComponentStatus `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	Unreachable   []string                  `protobuf:"bytes,2,rep,name=unreachable,proto3" json:"unreachable,omitempty"` // "ncc: <why>", for each one that did not answer
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsResponse) Reset() {
+	*x = VersionsResponse{}
+	mi := &file_engine_engine_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsResponse) ProtoMessage() {}
+
+func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
+func (*VersionsResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *VersionsResponse) GetComponents() []*seesaw.ComponentStatus {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+func (x *VersionsResponse) GetUnreachable() []string {
+	if x != nil {
+		return x.Unreachable
+	}
+	return nil
+}
+
 type FailoverRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2559,7 +2655,7 @@ type FailoverRequest struct {
 
 func (x *FailoverRequest) Reset() {
 	*x = FailoverRequest{}
-	mi := &file_engine_engine_proto_msgTypes[35]
+	mi := &file_engine_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2667,7 @@ func (x *FailoverRequest) String() string {
 func (*FailoverRequest) ProtoMessage() {}
 
 func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[35]
+	mi := &file_engine_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2680,7 @@ func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverRequest.ProtoReflect.Descriptor instead.
 func (*FailoverRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{35}
+	return file_engine_engine_proto_rawDescGZIP(), []int{37}
 }
 
 type FailoverResponse struct {
@@ -2596,7 +2692,7 @@ type FailoverResponse struct {
 
 func (x *FailoverResponse) Reset() {
 	*x = FailoverResponse{}
-	mi := &file_engine_engine_proto_msgTypes[36]
+	mi := &file_engine_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2704,7 @@ func (x *FailoverResponse) String() string {
 func (*FailoverResponse) ProtoMessage() {}
 
 func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[36]
+	mi := &file_engine_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2717,7 @@ func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverResponse.ProtoReflect.Descriptor instead.
 func (*FailoverResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{36}
+	return file_engine_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FailoverResponse) GetMessage() string {
@@ -2648,7 +2744,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_engine_engine_proto_msgTypes[37]
+	mi := &file_engine_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2660,7 +2756,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[37]
+	mi := &file_engine_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2673,7 +2769,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{37}
+	return file_engine_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2727,7 +2823,7 @@ type EventsRequest struct {
 
 func (x *EventsRequest) Reset() {
 	*x = EventsRequest{}
-	mi := &file_engine_engine_proto_msgTypes[38]
+	mi := &file_engine_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2739,7 +2835,7 @@ func (x *EventsRequest) String() string {
 func (*EventsRequest) ProtoMessage() {}
 
 func (x *EventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[38]
+	mi := &file_engine_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2752,7 +2848,7 @@ func (x *EventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
 func (*EventsRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{38}
+	return file_engine_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *EventsRequest) GetAfter() uint64 {
@@ -2772,7 +2868,7 @@ type EventsResponse struct {
 
 func (x *EventsResponse) Reset() {
 	*x = EventsResponse{}
-	mi := &file_engine_engine_proto_msgTypes[39]
+	mi := &file_engine_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2880,7 @@ func (x *EventsResponse) String() string {
 func (*EventsResponse) ProtoMessage() {}
 
 func (x *EventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[39]
+	mi := &file_engine_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2893,7 @@ func (x *EventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
 func (*EventsResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{39}
+	return file_engine_engine_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *EventsResponse) GetEvents() []*Event {
@@ -3017,6 +3113,12 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x03(\v2\x16.seesaw.ncc.ApplyErrorR\x06errors\x12\x1a\n" +
 	"\bwarnings\x18\x04 \x03(\tR\bwarnings\x12'\n" +
 	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
+	"\x0fVersionsRequest\"m\n" +
+	"\x10VersionsResponse\x127\n" +
+	"\n" +
+	"components\x18\x01 \x03(\v2\x17.seesaw.ComponentStatusR\n" +
+	"components\x12 \n" +
+	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"\xa9\x01\n" +
@@ -3031,12 +3133,12 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x05after\x18\x01 \x01(\x04R\x05after\"Y\n" +
 	"\x0eEventsResponse\x12,\n" +
 	"\x06events\x18\x01 \x03(\v2\x14.seesaw.engine.EventR\x06events\x12\x19\n" +
-	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq*R\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq*f\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
-	"\x10OVERRIDE_ENABLED\x10\x022\xb2\n" +
-	"\n" +
+	"\x10OVERRIDE_ENABLED\x10\x02\x12\x12\n" +
+	"\x0eOVERRIDE_DRAIN\x10\x032\x85\v\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -3051,7 +3153,8 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\tOverrides\x12\x1f.seesaw.engine.OverridesRequest\x1a .seesaw.engine.OverridesResponse\"\x04\x90\x82\x19\x01\x12K\n" +
 	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
 	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12K\n" +
-	"\x06Events\x12\x1c.seesaw.engine.EventsRequest\x1a\x1d.seesaw.engine.EventsResponse\"\x04\x90\x82\x19\x01\x12<\n" +
+	"\x06Events\x12\x1c.seesaw.engine.EventsRequest\x1a\x1d.seesaw.engine.EventsResponse\"\x04\x90\x82\x19\x01\x12Q\n" +
+	"\bVersions\x12\x1e.seesaw.engine.VersionsRequest\x1a\x1f.seesaw.engine.VersionsResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
 	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
 
@@ -3068,85 +3171,88 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_engine_engine_proto_goTypes = []any{
-	(OverrideState)(0),            // 0: seesaw.engine.OverrideState
-	(*Node)(nil),                  // 1: seesaw.engine.Node
-	(*ClusterStatusRequest)(nil),  // 2: seesaw.engine.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil), // 3: seesaw.engine.ClusterStatusResponse
-	(*HAStatusRequest)(nil),       // 4: seesaw.engine.HAStatusRequest
-	(*ConfigStatusRequest)(nil),   // 5: seesaw.engine.ConfigStatusRequest
-	(*Attribute)(nil),             // 6: seesaw.engine.Attribute
-	(*ConfigStatusResponse)(nil),  // 7: seesaw.engine.ConfigStatusResponse
-	(*ConfigReloadRequest)(nil),   // 8: seesaw.engine.ConfigReloadRequest
-	(*ConfigReloadResponse)(nil),  // 9: seesaw.engine.ConfigReloadResponse
-	(*ConfigSourceRequest)(nil),   // 10: seesaw.engine.ConfigSourceRequest
-	(*ConfigSourceResponse)(nil),  // 11: seesaw.engine.ConfigSourceResponse
-	(*DestinationStatus)(nil),     // 12: seesaw.engine.DestinationStatus
-	(*ServiceStatus)(nil),         // 13: seesaw.engine.ServiceStatus
-	(*VserverStatus)(nil),         // 14: seesaw.engine.VserverStatus
-	(*VIPStatus)(nil),             // 15: seesaw.engine.VIPStatus
-	(*OverrideInfo)(nil),          // 16: seesaw.engine.OverrideInfo
-	(*VserversRequest)(nil),       // 17: seesaw.engine.VserversRequest
-	(*VserversResponse)(nil),      // 18: seesaw.engine.VserversResponse
-	(*BackendStatus)(nil),         // 19: seesaw.engine.BackendStatus
-	(*BackendsRequest)(nil),       // 20: seesaw.engine.BackendsRequest
-	(*BackendsResponse)(nil),      // 21: seesaw.engine.BackendsResponse
-	(*VLANStatus)(nil),            // 22: seesaw.engine.VLANStatus
-	(*VLANsRequest)(nil),          // 23: seesaw.engine.VLANsRequest
-	(*VLANsResponse)(nil),         // 24: seesaw.engine.VLANsResponse
-	(*OverrideRequest)(nil),       // 25: seesaw.engine.OverrideRequest
-	(*OverrideResponse)(nil),      // 26: seesaw.engine.OverrideResponse
-	(*OverridesRequest)(nil),      // 27: seesaw.engine.OverridesRequest
-	(*OverrideRecord)(nil),        // 28: seesaw.engine.OverrideRecord
-	(*OverridesResponse)(nil),     // 29: seesaw.engine.OverridesResponse
-	(*EngineState)(nil),           // 30: seesaw.engine.EngineState
-	(*CheckView)(nil),             // 31: seesaw.engine.CheckView
-	(*ChecksRequest)(nil),         // 32: seesaw.engine.ChecksRequest
-	(*ChecksResponse)(nil),        // 33: seesaw.engine.ChecksResponse
-	(*PlanRequest)(nil),           // 34: seesaw.engine.PlanRequest
-	(*PlanResponse)(nil),          // 35: seesaw.engine.PlanResponse
-	(*FailoverRequest)(nil),       // 36: seesaw.engine.FailoverRequest
-	(*FailoverResponse)(nil),      // 37: seesaw.engine.FailoverResponse
-	(*Event)(nil),                 // 38: seesaw.engine.Event
-	(*EventsRequest)(nil),         // 39: seesaw.engine.EventsRequest
-	(*EventsResponse)(nil),        // 40: seesaw.engine.EventsResponse
-	nil,                           // 41: seesaw.engine.EngineState.MarksEntry
-	(seesaw.HAState)(0),           // 42: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),             // 44: seesaw.ncc.Stats
-	(ncc.Family)(0),               // 45: seesaw.ncc.Family
-	(ncc.Protocol)(0),             // 46: seesaw.ncc.Protocol
-	(*healthcheck.Check)(nil),     // 47: seesaw.healthcheck.Check
-	(*healthcheck.Result)(nil),    // 48: seesaw.healthcheck.Result
-	(*ncc.DesiredState)(nil),      // 49: seesaw.ncc.DesiredState
-	(*ncc.Change)(nil),            // 50: seesaw.ncc.Change
-	(*ncc.ApplyError)(nil),        // 51: seesaw.ncc.ApplyError
-	(*ha.Report)(nil),             // 52: seesaw.ha.Report
-	(*healthcheck.Results)(nil),   // 53: seesaw.healthcheck.Results
-	(*ha.Status)(nil),             // 54: seesaw.ha.Status
-	(*ha.Command)(nil),            // 55: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),  // 56: seesaw.healthcheck.CheckSet
+	(OverrideState)(0),             // 0: seesaw.engine.OverrideState
+	(*Node)(nil),                   // 1: seesaw.engine.Node
+	(*ClusterStatusRequest)(nil),   // 2: seesaw.engine.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),  // 3: seesaw.engine.ClusterStatusResponse
+	(*HAStatusRequest)(nil),        // 4: seesaw.engine.HAStatusRequest
+	(*ConfigStatusRequest)(nil),    // 5: seesaw.engine.ConfigStatusRequest
+	(*Attribute)(nil),              // 6: seesaw.engine.Attribute
+	(*ConfigStatusResponse)(nil),   // 7: seesaw.engine.ConfigStatusResponse
+	(*ConfigReloadRequest)(nil),    // 8: seesaw.engine.ConfigReloadRequest
+	(*ConfigReloadResponse)(nil),   // 9: seesaw.engine.ConfigReloadResponse
+	(*ConfigSourceRequest)(nil),    // 10: seesaw.engine.ConfigSourceRequest
+	(*ConfigSourceResponse)(nil),   // 11: seesaw.engine.ConfigSourceResponse
+	(*DestinationStatus)(nil),      // 12: seesaw.engine.DestinationStatus
+	(*ServiceStatus)(nil),          // 13: seesaw.engine.ServiceStatus
+	(*VserverStatus)(nil),          // 14: seesaw.engine.VserverStatus
+	(*VIPStatus)(nil),              // 15: seesaw.engine.VIPStatus
+	(*OverrideInfo)(nil),           // 16: seesaw.engine.OverrideInfo
+	(*VserversRequest)(nil),        // 17: seesaw.engine.VserversRequest
+	(*VserversResponse)(nil),       // 18: seesaw.engine.VserversResponse
+	(*BackendStatus)(nil),          // 19: seesaw.engine.BackendStatus
+	(*BackendsRequest)(nil),        // 20: seesaw.engine.BackendsRequest
+	(*BackendsResponse)(nil),       // 21: seesaw.engine.BackendsResponse
+	(*VLANStatus)(nil),             // 22: seesaw.engine.VLANStatus
+	(*VLANsRequest)(nil),           // 23: seesaw.engine.VLANsRequest
+	(*VLANsResponse)(nil),          // 24: seesaw.engine.VLANsResponse
+	(*OverrideRequest)(nil),        // 25: seesaw.engine.OverrideRequest
+	(*OverrideResponse)(nil),       // 26: seesaw.engine.OverrideResponse
+	(*OverridesRequest)(nil),       // 27: seesaw.engine.OverridesRequest
+	(*OverrideRecord)(nil),         // 28: seesaw.engine.OverrideRecord
+	(*OverridesResponse)(nil),      // 29: seesaw.engine.OverridesResponse
+	(*EngineState)(nil),            // 30: seesaw.engine.EngineState
+	(*CheckView)(nil),              // 31: seesaw.engine.CheckView
+	(*ChecksRequest)(nil),          // 32: seesaw.engine.ChecksRequest
+	(*ChecksResponse)(nil),         // 33: seesaw.engine.ChecksResponse
+	(*PlanRequest)(nil),            // 34: seesaw.engine.PlanRequest
+	(*PlanResponse)(nil),           // 35: seesaw.engine.PlanResponse
+	(*VersionsRequest)(nil),        // 36: seesaw.engine.VersionsRequest
+	(*VersionsResponse)(nil),       // 37: seesaw.engine.VersionsResponse
+	(*FailoverRequest)(nil),        // 38: seesaw.engine.FailoverRequest
+	(*FailoverResponse)(nil),       // 39: seesaw.engine.FailoverResponse
+	(*Event)(nil),                  // 40: seesaw.engine.Event
+	(*EventsRequest)(nil),          // 41: seesaw.engine.EventsRequest
+	(*EventsResponse)(nil),         // 42: seesaw.engine.EventsResponse
+	nil,                            // 43: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),            // 44: seesaw.HAState
+	(*timestamppb.Timestamp)(nil),  // 45: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),              // 46: seesaw.ncc.Stats
+	(ncc.Family)(0),                // 47: seesaw.ncc.Family
+	(ncc.Protocol)(0),              // 48: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),      // 49: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),     // 50: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),       // 51: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),             // 52: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),         // 53: seesaw.ncc.ApplyError
+	(*seesaw.ComponentStatus)(nil), // 54: seesaw.ComponentStatus
+	(*ha.Report)(nil),              // 55: seesaw.ha.Report
+	(*healthcheck.Results)(nil),    // 56: seesaw.healthcheck.Results
+	(*ha.Status)(nil),              // 57: seesaw.ha.Status
+	(*ha.Command)(nil),             // 58: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),   // 59: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	42, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
-	43, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	43, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	44, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	45, // 2: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	45, // 3: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
 	6,  // 4: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	43, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	45, // 5: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
 	0,  // 6: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	44, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	45, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	46, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	46, // 7: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	47, // 8: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	48, // 9: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
 	12, // 10: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	44, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	46, // 11: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
 	0,  // 12: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
 	13, // 13: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
 	16, // 14: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
 	15, // 15: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
 	0,  // 16: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
-	43, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	45, // 17: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
 	14, // 18: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
 	0,  // 19: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
 	16, // 20: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
@@ -3157,53 +3263,56 @@ var file_engine_engine_proto_depIdxs = []int32{
 	16, // 25: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
 	28, // 26: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
 	28, // 27: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
-	41, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
-	47, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
-	48, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
-	48, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	43, // 28: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	49, // 29: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	50, // 30: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	50, // 31: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
 	31, // 32: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
-	49, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
-	50, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
-	51, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
-	43, // 36: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
-	38, // 37: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
-	2,  // 38: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 39: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 40: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 41: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 42: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 43: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 44: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 45: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 46: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	36, // 47: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 48: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 49: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 50: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	39, // 51: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
-	52, // 52: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	53, // 53: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	3,  // 54: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	54, // 55: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 56: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 57: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 58: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 59: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 60: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 61: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 62: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	37, // 63: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 64: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 65: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 66: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	40, // 67: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
-	55, // 68: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	56, // 69: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	54, // [54:70] is the sub-list for method output_type
-	38, // [38:54] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	51, // 33: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	52, // 34: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	53, // 35: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	54, // 36: seesaw.engine.VersionsResponse.components:type_name -> seesaw.ComponentStatus
+	45, // 37: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
+	40, // 38: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
+	2,  // 39: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 40: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 41: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 42: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 43: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 44: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 45: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 46: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 47: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	38, // 48: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 49: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 50: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 51: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	41, // 52: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
+	36, // 53: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
+	55, // 54: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	56, // 55: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	3,  // 56: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	57, // 57: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 58: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 59: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 60: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 61: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 62: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 63: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 64: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	39, // 65: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 66: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 67: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 68: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	42, // 69: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
+	37, // 70: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
+	58, // 71: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	59, // 72: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	56, // [56:73] is the sub-list for method output_type
+	39, // [39:56] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -3227,7 +3336,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

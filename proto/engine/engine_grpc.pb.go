@@ -38,6 +38,7 @@ const (
 	Engine_Checks_FullMethodName             = "/seesaw.engine.Engine/Checks"
 	Engine_Plan_FullMethodName               = "/seesaw.engine.Engine/Plan"
 	Engine_Events_FullMethodName             = "/seesaw.engine.Engine/Events"
+	Engine_Versions_FullMethodName           = "/seesaw.engine.Engine/Versions"
 	Engine_HASession_FullMethodName          = "/seesaw.engine.Engine/HASession"
 	Engine_HealthcheckSession_FullMethodName = "/seesaw.engine.Engine/HealthcheckSession"
 )
@@ -64,6 +65,8 @@ type EngineClient interface {
 	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
 	// Events lists the engine's recent events, oldest first.
 	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (*EventsResponse, error)
+	// Added with the CLI:
+	Versions(ctx context.Context, in *VersionsRequest, opts ...grpc.CallOption) (*VersionsResponse, error)
 	// HA keeps this stream open: it reports transitions and status, the engine
 	// sends its parameters and relinquish requests. When the stream breaks, HA
 	// steps down.
@@ -221,6 +224,16 @@ func (c *engineClient) Events(ctx context.Context, in *EventsRequest, opts ...gr
 	return out, nil
 }
 
+func (c *engineClient) Versions(ctx context.Context, in *VersionsRequest, opts ...grpc.CallOption) (*VersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VersionsResponse)
+	err := c.cc.Invoke(ctx, Engine_Versions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *engineClient) HASession(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ha.Report, ha.Command], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Engine_ServiceDesc.Streams[0], Engine_HASession_FullMethodName, cOpts...)
@@ -269,6 +282,8 @@ type EngineServer interface {
 	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
 	// Events lists the engine's recent events, oldest first.
 	Events(context.Context, *EventsRequest) (*EventsResponse, error)
+	// Added with the CLI:
+	Versions(context.Context, *VersionsRequest) (*VersionsResponse, error)
 	// HA keeps this stream open: it reports transitions and status, the engine
 	// sends its parameters and relinquish requests. When the stream breaks, HA
 	// steps down.
@@ -327,6 +342,9 @@ func (UnimplementedEngineServer) Plan(context.Context, *PlanRequest) (*PlanRespo
 }
 func (UnimplementedEngineServer) Events(context.Context, *EventsRequest) (*EventsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedEngineServer) Versions(context.Context, *VersionsRequest) (*VersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Versions not implemented")
 }
 func (UnimplementedEngineServer) HASession(grpc.BidiStreamingServer[ha.Report, ha.Command]) error {
 	return status.Error(codes.Unimplemented, "method HASession not implemented")
@@ -607,6 +625,24 @@ func _Engine_Events_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_Versions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Versions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Versions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Versions(ctx, req.(*VersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Engine_HASession_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(EngineServer).HASession(&grpc.GenericServerStream[ha.Report, ha.Command]{ServerStream: stream})
 }
@@ -683,6 +719,10 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Events",
 			Handler:    _Engine_Events_Handler,
+		},
+		{
+			MethodName: "Versions",
+			Handler:    _Engine_Versions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
