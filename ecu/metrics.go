@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/seesawlb/seesaw/engine/view"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
@@ -91,48 +92,30 @@ var (
 	mWatchdogRestarts = desc("seesaw_watchdog_service_restarts_total", "Times the watchdog restarted the daemon.", "service")
 )
 
-// haStates are the HA state words, in the view model's words.
-var haStates = []struct {
-	s    seesawpb.HAState
-	word string
-}{
-	{seesawpb.HAState_HA_STATE_UNKNOWN, "unknown"},
-	{seesawpb.HAState_HA_STATE_BACKUP, "backup"},
-	{seesawpb.HAState_HA_STATE_DISABLED, "disabled"},
-	{seesawpb.HAState_HA_STATE_ERROR, "error"},
-	{seesawpb.HAState_HA_STATE_LEADER, "master"},
-	{seesawpb.HAState_HA_STATE_SHUTDOWN, "shutdown"},
+// haStates are the HA states, one series each, in the view's words.
+var haStates = []seesawpb.HAState{
+	seesawpb.HAState_HA_STATE_UNKNOWN, seesawpb.HAState_HA_STATE_BACKUP, seesawpb.HAState_HA_STATE_DISABLED,
+	seesawpb.HAState_HA_STATE_ERROR, seesawpb.HAState_HA_STATE_LEADER, seesawpb.HAState_HA_STATE_SHUTDOWN,
 }
 
-var overrideStates = []struct {
-	s    enginepb.OverrideState
-	word string
-}{
-	{enginepb.OverrideState_OVERRIDE_DEFAULT, "none"},
-	{enginepb.OverrideState_OVERRIDE_DISABLED, "disabled"},
-	{enginepb.OverrideState_OVERRIDE_ENABLED, "enabled"},
+var overrideStates = []enginepb.OverrideState{
+	enginepb.OverrideState_OVERRIDE_DEFAULT, enginepb.OverrideState_OVERRIDE_DISABLED,
+	enginepb.OverrideState_OVERRIDE_ENABLED, enginepb.OverrideState_OVERRIDE_DRAIN,
 }
 
-// Destination states, as the status page and CLI word them.
-var destStates = []string{"active", "healthy", "unhealthy", "quiesced", "weight_0", "disabled"}
-
-func destStateWord(d *enginepb.DestinationStatus) string {
-	switch {
-	case !d.Enabled:
-		return "disabled"
-	case d.Quiesced:
-		return "quiesced"
-	case !d.Healthy:
-		return "unhealthy"
-	case d.Active:
-		return "active"
-	case d.InIpvs && d.Weight == 0:
-		return "weight_0"
+// overrideWord is the view's word, "none" for no override.
+func overrideWord(s enginepb.OverrideState) string {
+	if w := view.OverrideWord(s); w != "" {
+		return w
 	}
-	return "healthy"
+	return "none"
 }
 
-var checkStates = []string{"healthy", "unhealthy", "unknown"}
+// labelWord is a view state word as a label value: "weight 0" is
+// "weight_0", easier to write in PromQL.
+func labelWord(w string) string { return strings.ReplaceAll(w, " ", "_") }
+
+var checkStates = []string{view.StateHealthy, view.StateUnhealthy, view.StateUnknown}
 
 var watchdogStates = func() []wdpb.ServiceState {
 	var out []wdpb.ServiceState
@@ -230,7 +213,7 @@ func collectSnapshot(s *snapshot, ch chan<- prometheus.Metric) {
 		ha = s.HA.State
 	}
 	for _, st := range haStates {
-		m.gauge(mHAState, b2f(ha == st.s), st.word)
+		m.gauge(mHAState, b2f(ha == st), view.HAWord(st))
 	}
 	if h := s.HA; h != nil {
 		if h.Since != nil {
@@ -265,7 +248,7 @@ func collectSnapshot(s *snapshot, ch chan<- prometheus.Metric) {
 	for _, v := range s.Vservers {
 		m.gauge(mVserverEnabled, b2f(v.Enabled), v.Name)
 		for _, o := range overrideStates {
-			m.gauge(mVserverOverride, b2f(v.Override == o.s), v.Name, o.word)
+			m.gauge(mVserverOverride, b2f(v.Override == o), v.Name, overrideWord(o))
 		}
 		for _, svc := range v.Services {
 			sl := serviceLabels(v.Name, svc)
@@ -281,9 +264,9 @@ func collectSnapshot(s *snapshot, ch chan<- prometheus.Metric) {
 			}
 			for _, d := range svc.Destinations {
 				dl := append(append(make([]string, 0, len(destLabels)+1), sl...), d.Address, strconv.Itoa(int(d.Port)))
-				word := destStateWord(d)
-				for _, st := range destStates {
-					m.gauge(mDestState, b2f(word == st), append(dl, st)...)
+				word, _ := view.DestinationState(d)
+				for _, st := range view.DestinationStates {
+					m.gauge(mDestState, b2f(word == st), append(dl, labelWord(st))...)
 				}
 				m.gauge(mDestWeight, float64(d.Weight), dl...)
 				m.gauge(mDestActive, float64(d.ActiveConnections), dl...)
@@ -305,11 +288,11 @@ func collectSnapshot(s *snapshot, ch chan<- prometheus.Metric) {
 			addr = c.Check.GetTarget()
 		}
 		cl := []string{c.Backend, c.Name, addr}
-		word := "unknown"
+		word := view.StateUnknown
 		if c.Known {
-			word = "unhealthy"
+			word = view.StateUnhealthy
 			if c.Healthy {
-				word = "healthy"
+				word = view.StateHealthy
 			}
 		}
 		for _, st := range checkStates {
