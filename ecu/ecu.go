@@ -267,6 +267,7 @@ func (e *ecu) handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", e.metricsHandler())
+	e.apiHandlers(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		e.writeStatus(r.Context(), w)

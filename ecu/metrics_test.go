@@ -88,6 +88,15 @@ func TestMetricsFromARealEngine(t *testing.T) {
 		return strings.Contains(body, `seesaw_destination_state{`+web+`state="active",vserver="web"} 1`)
 	})
 
+	// The JSON API reads the same engine: the vserver and the event of
+	// web-a's fall and return.
+	if code, body := r.get("/api/v1/vservers/web"); code != 200 || !strings.Contains(body, `"address":"127.0.3.1"`) {
+		t.Errorf("/api/v1/vservers/web: %d %s", code, body)
+	}
+	if _, body := r.get("/api/v1/events"); !strings.Contains(body, `"object":"web/127.0.3.1:80/TCP","message":"out of service: TCP/`) {
+		t.Errorf("/api/v1/events lacks web-a going out of service: %s", body)
+	}
+
 	// The engine goes away: the last series stay, marked stale.
 	r.stopEng()
 	r.waitFor("seesaw_engine_up 0", func() bool {
