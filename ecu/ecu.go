@@ -1,10 +1,11 @@
 // Package ecu is the externally-facing control unit: the HTTP monitoring
-// endpoint (Seesaw's port 10257) and, later, the status page, JSON API,
-// Prometheus metrics and authenticated remote control.
+// endpoint (Seesaw's port 10257) with the status page at /, the JSON API
+// under /api/v1/, Prometheus metrics at /metrics, /healthz (200 while the
+// engine answers) and the old plain-text status at /?format=text.
 //
-// This build serves /healthz (200 while the engine answers) and a minimal
-// plain-text status at /, built from the engine's cluster and config status
-// and each daemon's Component status. Its own status says what is missing.
+// Everything it shows comes from one snapshot of the engine and the other
+// daemons (snapshot.go), shared by the requests of the same second and
+// kept, marked stale, while the engine is away. The ECU only reads.
 package ecu
 
 import (
@@ -43,7 +44,7 @@ var (
 const DefaultHTTPAddr = ":10257"
 
 // notInBuild is what the ECU does not do yet.
-const notInBuild = "only /healthz and a minimal plain-text status at / in this build: no HTML status page, JSON API, Prometheus metrics or authenticated remote control"
+const notInBuild = "no authenticated remote control (port 10256) in this build"
 
 // Config is what the ECU runs with.
 type Config struct {
@@ -115,7 +116,7 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	e := &ecu{cfg: cfg, comp: ipc.NewComponent("ecu"), conns: map[string]*grpc.ClientConn{}}
 	e.snaps = &snapshots{fetch: e.fetchSnapshot, maxAge: cfg.MaxAge, now: cfg.Now}
-	e.comp.SetFacility("status-page", false, notInBuild)
+	e.comp.SetFacility("remote-control", false, notInBuild)
 	e.comp.SetFacility("engine", false, "not checked yet")
 	e.comp.SetFacility("http", false, "not listening yet on "+cfg.HTTPAddr)
 	e.comp.SetDetail("socket", cfg.Socket)
@@ -268,10 +269,7 @@ func (e *ecu) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", e.metricsHandler())
 	e.apiHandlers(mux)
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		e.writeStatus(r.Context(), w)
-	})
+	mux.HandleFunc("GET /{$}", e.pageHandler)
 	return mux
 }
 

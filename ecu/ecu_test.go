@@ -103,7 +103,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz with the engine up: %d %q", code, body)
 	}
-	code, body := get(t, base+"/")
+	code, body := get(t, base+"/?format=text")
 	if code != http.StatusOK {
 		t.Errorf("/: %d", code)
 	}
@@ -115,7 +115,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 		"cluster.pb:3:7: bad",
 		"VRRP speaker not in this build",
 		"ncc          does not answer",
-		"no HTML status page",
+		"no authenticated remote control",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/ lacks %q:\n%s", want, body)
@@ -129,7 +129,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "engine does not answer") {
 		t.Errorf("/healthz with the engine down: %d %q", code, body)
 	}
-	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "Cluster\n  unavailable") {
+	if code, body := get(t, base+"/?format=text"); code != http.StatusOK || !strings.Contains(body, "Cluster\n  unavailable") {
 		t.Errorf("/ with the engine down: %d\n%s", code, body)
 	}
 }

@@ -1,0 +1,50 @@
+package ecu
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestPageFromAFixedEngine: the page shows what broke first, with words
+// as well as colours, and the state of the node and config.
+func TestPageFromAFixedEngine(t *testing.T) {
+	base := runFixedECU(t)
+	code, body := get(t, base+"/")
+	if code != 200 {
+		t.Fatalf("/: %d", code)
+	}
+	for _, want := range []string{
+		`<span class="badge ok" id="ha">master</span> for 1h0m`,
+		"2 transitions · adverts 3600 sent, 2 received · master 192.0.2.1",
+		"source <b>disk</b>, loaded 2h0m ago",
+		"vserver web: no healthcheck on port 443",
+		`<span class="badge degraded">degraded</span> destination web/198.51.100.3:80/TCP: unhealthy: HTTP/80: connection refused`,
+		`data-dest="web/198.51.100.3:80/TCP"`,
+		`<span class="badge down">unhealthy 1m0s</span>`, // time in state, from the event log
+		"HTTP/80: connection refused",
+		`<td>1.0k</td><td>5/s</td><td>1.0MiB</td>`,
+		"out of service: HTTP/80: connection refused",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	// Broken first: web (degraded) before api (up); in web, the unhealthy
+	// destination before the healthy one.
+	if w, a := strings.Index(body, `data-name="web"`), strings.Index(body, `data-name="api"`); w < 0 || a < 0 || w > a {
+		t.Errorf("web at %d, api at %d: the degraded vserver should come first", w, a)
+	}
+	if d3, d1 := strings.Index(body, `data-dest="web/198.51.100.3:80/TCP"`), strings.Index(body, `data-dest="web/198.51.100.1:80/TCP"`); d3 > d1 {
+		t.Error("in web, the unhealthy destination should come first")
+	}
+	// No asset from anywhere: no src= or href= to another host, and the
+	// live part is the same rendering.
+	for _, bad := range []string{"http://", "https://", "src=\"//", "@import"} {
+		if strings.Contains(body, bad) {
+			t.Errorf("the page refers to another host: %q", bad)
+		}
+	}
+	if _, live := get(t, base+"/?live=1"); !strings.Contains(live, `data-name="web"`) || strings.Contains(live, "<html") {
+		t.Errorf("/?live=1 is not the live part alone:\n%.300s", live)
+	}
+}
