@@ -38,8 +38,8 @@ func TestMetricsFromARealEngine(t *testing.T) {
 	for _, want := range []string{
 		"seesaw_engine_up 1",
 		`seesaw_build_info{cluster="ecutest"`,
-		`seesaw_ha_state{state="unknown"} 1`,
-		`seesaw_ha_state{state="master"} 0`,
+		`seesaw_ha_state{state="unknown"} 0`,
+		`seesaw_ha_state{state="master"} 1`,
 		`seesaw_config_last_reload_successful 1`,
 		`seesaw_vserver_enabled{vserver="web"} 1`,
 		`seesaw_vserver_override{state="none",vserver="web"} 1`,

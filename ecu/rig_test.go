@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/seesawlb/seesaw/engine"
 	"github.com/seesawlb/seesaw/engine/config"
@@ -26,8 +27,11 @@ import (
 	"github.com/seesawlb/seesaw/ncc/nft"
 	"github.com/seesawlb/seesaw/ncc/nft/nfttest"
 	"github.com/seesawlb/seesaw/ncc/reconcile"
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	hapb "github.com/seesawlb/seesaw/proto/ha"
 	"github.com/seesawlb/seesaw/proto/ipc"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
 // The rig: a real engine (its loop and its gRPC server on a Unix socket)
@@ -155,12 +159,7 @@ type ecuRig struct {
 
 func newECURig(t testing.TB) *ecuRig {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "ecurig")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	r := &ecuRig{t: t, dir: dir, backends: map[string]*backendServer{}}
+	backends := map[string]*backendServer{}
 	ports := map[string]int{}
 	for i, vs := range []string{"api", "dns", "web"} {
 		a := startBackend(t, fmt.Sprintf("127.0.%d.1:0", i+1))
@@ -168,12 +167,28 @@ func newECURig(t testing.TB) *ecuRig {
 		var port int
 		fmt.Sscan(p, &port)
 		ports[vs] = port
-		r.backends[vs+"-a"] = a
-		r.backends[vs+"-b"] = startBackend(t, fmt.Sprintf("127.0.%d.2:%d", i+1, port))
+		backends[vs+"-a"] = a
+		backends[vs+"-b"] = startBackend(t, fmt.Sprintf("127.0.%d.2:%d", i+1, port))
 	}
+	r := startRig(t, rigSeesawCfg, rigCluster(ports), true, 50*time.Millisecond)
+	r.backends = backends
+	return r
+}
+
+// startRig runs the engine on the given config (this node's address from
+// seesaw.cfg placed on eth0), HA reporting this node master, a real
+// healthcheck process when withHC, and an ECU sharing snapshots for maxAge.
+func startRig(t testing.TB, seesawCfg, clusterPb string, withHC bool, maxAge time.Duration) *ecuRig {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ecurig")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	r := &ecuRig{t: t, dir: dir, backends: map[string]*backendServer{}}
 	r.cfg, r.cl = filepath.Join(dir, "seesaw.cfg"), filepath.Join(dir, "cluster.pb")
-	must(t, os.WriteFile(r.cfg, []byte(rigSeesawCfg), 0o644))
-	must(t, os.WriteFile(r.cl, []byte(rigCluster(ports)), 0o644))
+	must(t, os.WriteFile(r.cfg, []byte(seesawCfg), 0o644))
+	must(t, os.WriteFile(r.cl, []byte(clusterPb), 0o644))
 
 	// The fake kernel, with this node's address on its node interface.
 	r.ipvs = ipvstest.New()
@@ -187,7 +202,11 @@ func newECURig(t testing.TB) *ecuRig {
 	if err := res.Err(); err != nil {
 		t.Fatalf("the rig's config: %v", err)
 	}
-	must(t, nk.AddAddr("eth0", netip.MustParsePrefix("10.0.0.2/16")))
+	for _, p := range []netip.Prefix{res.ThisNode.IPv4, res.ThisNode.IPv6} {
+		if p.IsValid() {
+			must(t, nk.AddAddr("eth0", p))
+		}
+	}
 	nftK := nfttest.New()
 	nsrv := ncc.NewServer(ncc.Config{
 		IPVS:   func() (reconcile.IPVS, error) { return r.ipvs.Client() },
@@ -208,23 +227,28 @@ func newECURig(t testing.TB) *ecuRig {
 	must(t, r.eng.Reload())
 	wg.Go(func() { r.eng.Loop(ctx) })
 	r.serveEngine()
+	wg.Go(func() { r.haSpeaker(ctx) })
 
-	hsock := filepath.Join(dir, "healthcheck.sock")
-	wg.Go(func() {
-		if err := healthcheck.Run(ctx, healthcheck.Config{Socket: hsock, EngineSocket: r.esock, BatchDelay: 10 * time.Millisecond}); err != nil {
-			t.Errorf("healthcheck: %v", err)
-		}
-	})
+	comps := map[string]string{}
+	if withHC {
+		hsock := filepath.Join(dir, "healthcheck.sock")
+		comps["healthcheck"] = hsock
+		wg.Go(func() {
+			if err := healthcheck.Run(ctx, healthcheck.Config{Socket: hsock, EngineSocket: r.esock, BatchDelay: 10 * time.Millisecond}); err != nil {
+				t.Errorf("healthcheck: %v", err)
+			}
+		})
+	}
 
 	addrc := make(chan net.Addr, 1)
 	wg.Go(func() {
 		err := Run(ctx, Config{
 			Socket:       filepath.Join(dir, "ecu", "ecu.sock"),
 			EngineSocket: r.esock,
-			Components:   map[string]string{"healthcheck": hsock},
+			Components:   comps,
 			HTTPAddr:     "127.0.0.1:0",
-			CallTimeout:  2 * time.Second,
-			MaxAge:       50 * time.Millisecond,
+			CallTimeout:  30 * time.Second,
+			MaxAge:       maxAge,
 			Ready:        func(a net.Addr) { addrc <- a },
 		})
 		if err != nil {
@@ -238,6 +262,41 @@ func newECURig(t testing.TB) *ecuRig {
 		t.Fatal("the ECU never listened")
 	}
 	return r
+}
+
+// haSpeaker stands in for seesaw_ha: it opens the engine's HA session and
+// reports this node master, with the counters HA keeps, until ctx ends.
+func (r *ecuRig) haSpeaker(ctx context.Context) {
+	cc, err := ipc.Dial(r.esock, ipc.DialOptions{})
+	if err != nil {
+		r.t.Errorf("HA: %v", err)
+		return
+	}
+	defer cc.Close()
+	since := time.Now()
+	for ctx.Err() == nil {
+		stream, err := enginepb.NewEngineClient(cc).HASession(ctx)
+		if err == nil {
+			stream.Send(&hapb.Report{Report: &hapb.Report_Transition{Transition: &hapb.Transition{
+				From: seesawpb.HAState_HA_STATE_BACKUP, To: seesawpb.HAState_HA_STATE_LEADER, Reason: "no advert from the peer"}}})
+			for n := uint64(1); ctx.Err() == nil; n++ {
+				err := stream.Send(&hapb.Report{Report: &hapb.Report_Status{Status: &hapb.Status{
+					State: seesawpb.HAState_HA_STATE_LEADER, Since: timestamppb.New(since), LastUpdate: timestamppb.Now(),
+					AdvertsSent: n, Transitions: 2, MasterAddress: "10.0.0.2", MasterPriority: 255, Priority: 255}}})
+				if err != nil {
+					break
+				}
+				select {
+				case <-ctx.Done():
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // serveEngine serves the engine's gRPC services on its socket.
