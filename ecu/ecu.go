@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
@@ -109,6 +110,8 @@ type ecu struct {
 	conns  map[string]*grpc.ClientConn // component name -> conn, the engine included
 	names  []string                    // sorted keys of conns
 	snaps  *snapshots
+	// lastMetricsSize is the size of the last /metrics exposition.
+	lastMetricsSize atomic.Int64
 }
 
 // Run serves the ECU until ctx is done.

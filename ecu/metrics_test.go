@@ -1,6 +1,15 @@
 package ecu
 
 import (
+	"bytes"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/seesawlb/seesaw/engine/view"
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
+
 	"net/netip"
 	"os/exec"
 	"regexp"
@@ -124,5 +133,39 @@ func TestMetricsPassPromtool(t *testing.T) {
 	t.Logf("promtool check metrics on %d bytes: %v %q", len(body), err, out)
 	if err != nil || len(strings.TrimSpace(string(out))) != 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestExpositionParses: the hand-written exposition of a snapshot with
+// awkward names parses with Prometheus' own parser, each family once, with
+// the values and escapes intact, and duplicate series are left out.
+func TestExpositionParses(t *testing.T) {
+	vs := fixedVservers()
+	vs[0].Name = "a \"quoted\" \\ name\nwith a newline"
+	vs = append(vs, vs[1]) // the same vserver twice: its series once
+	s := &snapshot{Cluster: &enginepb.ClusterStatusResponse{Site: "x", Version: "v"}, Vservers: vs,
+		Components: map[string]*seesawpb.ComponentStatus{"engine": {Healthy: true}}, ComponentErrs: map[string]string{"ncc": "down"}}
+	b := writeSnapshot(nil, s)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	up := mfs["seesaw_service_up"]
+	if up == nil || len(up.Metric) != 2 {
+		t.Fatalf("seesaw_service_up: %v", up)
+	}
+	var names []string
+	for _, l := range up.Metric[0].Label {
+		names = append(names, l.GetName()+"="+l.GetValue())
+	}
+	if got := strings.Join(names, " "); got != "local_address=192.0.2.10 local_mark= local_port=443 proto=TCP vserver="+vs[0].Name {
+		t.Errorf("labels: %q", got)
+	}
+	if n := len(mfs["seesaw_destination_state"].Metric); n != 4*len(view.DestinationStates) {
+		t.Errorf("%d destination state series, want %d", n, 4*len(view.DestinationStates))
+	}
+	if c := mfs["seesaw_service_connections_total"].Metric[0].GetCounter().GetValue(); c != 1000 {
+		t.Errorf("connections: %v", c)
 	}
 }

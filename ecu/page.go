@@ -67,6 +67,13 @@ type pageData struct {
 	Events   []eventView
 	// Refresh is how often the page polls, in milliseconds.
 	Refresh int
+	// Only is the one vserver shown (?vserver=), "" for all; Collapsed
+	// counts the vservers shown as one row.
+	Only      string
+	Collapsed int
+	// HiddenChecks and HiddenBackends count the healthy ones a big
+	// config's page leaves out.
+	HiddenChecks, HiddenBackends int
 }
 
 type haView struct {
@@ -90,7 +97,16 @@ type vserverView struct {
 	view.Vserver
 	Search   string // what the filter box matches: names, addresses, backends
 	Services []serviceView
+	// Collapsed: a big config's healthy vserver shows one row, not its
+	// destinations (its link shows them).
+	Collapsed bool
 }
+
+// collapseAbove is how many destinations a page shows in full; above it,
+// the destinations of vservers that are fine are left out (a link shows
+// them), so that the page stays small where it matters: 1,000 vservers of
+// 20 destinations each would be 11 MB of HTML every poll.
+const collapseAbove = 2000
 
 type serviceView struct {
 	view.Service
@@ -131,8 +147,8 @@ type eventView struct {
 // maxPageEvents is how many events the page shows, newest first.
 const maxPageEvents = 100
 
-func buildPage(s *snapshot, now time.Time) *pageData {
-	d := &pageData{Now: now, Refresh: 2000}
+func buildPage(s *snapshot, now time.Time, only string) *pageData {
+	d := &pageData{Now: now, Refresh: 2000, Only: only}
 	if s.Stale {
 		d.Stale = s.EngineErr
 	}
@@ -166,13 +182,29 @@ func buildPage(s *snapshot, now time.Time) *pageData {
 			warnings = s.Config.Warnings
 		}
 		d.Problems = view.Problems(vs, warnings)
+		dests := 0
+		for _, v := range vs {
+			dests += v.Total
+		}
 		for _, v := range view.WorstFirst(vs, func(v view.Vserver) view.Severity { return v.Severity }) {
-			vv := vserverView{Vserver: v}
+			if only != "" && v.Name != only {
+				continue
+			}
+			vv := vserverView{Vserver: v, Collapsed: only == "" && dests > collapseAbove && (v.Severity == view.OK || v.Severity == view.Off)}
+			if vv.Collapsed {
+				d.Collapsed++
+			}
 			search := []string{v.Name, v.FQDN, v.State}
 			search = append(search, v.Addresses...)
 			for _, svc := range view.WorstFirst(v.Services, func(s view.Service) view.Severity { return s.Severity }) {
 				sv := serviceView{Service: svc}
 				search = append(search, svc.Name)
+				if vv.Collapsed {
+					for _, dst := range svc.Destinations {
+						search = append(search, dst.Backend, dst.Address)
+					}
+					continue
+				}
 				for _, dst := range view.WorstFirst(svc.Destinations, func(d view.Destination) view.Severity { return d.Severity }) {
 					dv := destView{Destination: dst}
 					if t, ok := since[dst.Name]; ok {
@@ -186,8 +218,19 @@ func buildPage(s *snapshot, now time.Time) *pageData {
 			vv.Search = strings.ToLower(strings.Join(search, " "))
 			d.Vservers = append(d.Vservers, vv)
 		}
-		d.Backends = view.WorstFirst(view.Backends(s.Backends), func(b view.Backend) view.Severity { return b.Severity })
+		big := only == "" && dests > collapseAbove
+		for _, b := range view.WorstFirst(view.Backends(s.Backends), func(b view.Backend) view.Severity { return b.Severity }) {
+			if big && b.Severity == view.OK {
+				d.HiddenBackends++
+				continue
+			}
+			d.Backends = append(d.Backends, b)
+		}
 		for _, c := range view.WorstFirst(view.Checks(s.Checks), func(c view.Check) view.Severity { return c.Severity }) {
+			if big && c.Severity == view.OK {
+				d.HiddenChecks++
+				continue
+			}
 			cv := checkView{Check: c}
 			if c.Last != nil {
 				cv.LastAge = view.Age(c.Last.Time, now)
@@ -288,7 +331,7 @@ func (e *ecu) pageHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := e.snapshot(r.Context())
-	d := buildPage(s, e.cfg.Now())
+	d := buildPage(s, e.cfg.Now(), r.URL.Query().Get("vserver"))
 	name := "page.html"
 	if r.URL.Query().Get("live") != "" {
 		name = "live"

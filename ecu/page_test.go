@@ -1,6 +1,12 @@
 package ecu
 
 import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+
 	"strings"
 	"testing"
 )
@@ -46,5 +52,35 @@ func TestPageFromAFixedEngine(t *testing.T) {
 	}
 	if _, live := get(t, base+"/?live=1"); !strings.Contains(live, `data-name="web"`) || strings.Contains(live, "<html") {
 		t.Errorf("/?live=1 is not the live part alone:\n%.300s", live)
+	}
+}
+
+// TestPageCollapsesABigConfig: above collapseAbove destinations, a vserver
+// that is fine is one row (with a link to it in full), a broken one is in
+// full, and ?vserver= shows one vserver in full.
+func TestPageCollapsesABigConfig(t *testing.T) {
+	vs := fixedVservers()
+	web := vs[1]
+	svc := web.Services[0]
+	for i := range collapseAbove {
+		d := proto.CloneOf(svc.Destinations[0])
+		d.Name = fmt.Sprintf("api/10.9.%d.%d:443/TCP", i/250, i%250)
+		vs[0].Services[0].Destinations = append(vs[0].Services[0].Destinations, d)
+	}
+	s := &snapshot{Cluster: &enginepb.ClusterStatusResponse{Site: "x"}, Vservers: vs}
+	var all, one strings.Builder
+	must(t, pageTmpl.ExecuteTemplate(&all, "live", buildPage(s, t0, "")))
+	must(t, pageTmpl.ExecuteTemplate(&one, "live", buildPage(s, t0, "api")))
+	if !strings.Contains(all.String(), `<a href="/?vserver=api">show</a>`) || strings.Contains(all.String(), `data-dest="api/`) {
+		t.Error("the healthy vserver api is not collapsed")
+	}
+	if !strings.Contains(all.String(), `data-dest="web/198.51.100.3:80/TCP"`) {
+		t.Error("the degraded vserver web is not in full")
+	}
+	if n := strings.Count(one.String(), `data-dest="api/`); n != collapseAbove+2 {
+		t.Errorf("?vserver=api shows %d destinations, want %d", n, collapseAbove+2)
+	}
+	if strings.Contains(one.String(), `data-name="web"`) {
+		t.Error("?vserver=api shows web too")
 	}
 }

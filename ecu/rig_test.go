@@ -170,15 +170,24 @@ func newECURig(t testing.TB) *ecuRig {
 		backends[vs+"-a"] = a
 		backends[vs+"-b"] = startBackend(t, fmt.Sprintf("127.0.%d.2:%d", i+1, port))
 	}
-	r := startRig(t, rigSeesawCfg, rigCluster(ports), true, 50*time.Millisecond)
+	r := startRig(t, rigSeesawCfg, rigCluster(ports), hcReal, 50*time.Millisecond)
 	r.backends = backends
 	return r
 }
 
+// hcMode is how the rig runs the healthcheck process.
+type hcMode int
+
+const (
+	hcNone   hcMode = iota
+	hcReal          // probing for real
+	hcDryRun        // every check healthy, no probe (for benchmarks)
+)
+
 // startRig runs the engine on the given config (this node's address from
-// seesaw.cfg placed on eth0), HA reporting this node master, a real
-// healthcheck process when withHC, and an ECU sharing snapshots for maxAge.
-func startRig(t testing.TB, seesawCfg, clusterPb string, withHC bool, maxAge time.Duration) *ecuRig {
+// seesaw.cfg placed on eth0), HA reporting this node master, the
+// healthcheck process as hc says, and an ECU sharing snapshots for maxAge.
+func startRig(t testing.TB, seesawCfg, clusterPb string, hc hcMode, maxAge time.Duration) *ecuRig {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ecurig")
 	if err != nil {
@@ -230,11 +239,11 @@ func startRig(t testing.TB, seesawCfg, clusterPb string, withHC bool, maxAge tim
 	wg.Go(func() { r.haSpeaker(ctx) })
 
 	comps := map[string]string{}
-	if withHC {
+	if hc != hcNone {
 		hsock := filepath.Join(dir, "healthcheck.sock")
 		comps["healthcheck"] = hsock
 		wg.Go(func() {
-			if err := healthcheck.Run(ctx, healthcheck.Config{Socket: hsock, EngineSocket: r.esock, BatchDelay: 10 * time.Millisecond}); err != nil {
+			if err := healthcheck.Run(ctx, healthcheck.Config{Socket: hsock, EngineSocket: r.esock, BatchDelay: 10 * time.Millisecond, DryRun: hc == hcDryRun}); err != nil {
 				t.Errorf("healthcheck: %v", err)
 			}
 		})

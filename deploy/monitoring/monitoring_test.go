@@ -99,7 +99,7 @@ func TestNamesExist(t *testing.T) {
 		t.Fatal(err)
 	}
 	served := map[string]bool{}
-	for _, m := range regexp.MustCompile(`desc\("(seesaw_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`def\("(seesaw_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
 		served[m[1]] = true
 	}
 	if len(served) < 20 {

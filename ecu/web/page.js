@@ -39,7 +39,8 @@
   function next(ms) { setTimeout(tick, ms); }
   function tick() {
     var started = Date.now();
-    fetch("/?live=1", { cache: "no-store" }).then(function (r) {
+    var url = "/?live=1" + (q.get("vserver") ? "&vserver=" + encodeURIComponent(q.get("vserver")) : "");
+    fetch(url, { cache: "no-store" }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.text();
     }).then(function (html) {
@@ -47,6 +48,7 @@
       apply();
       failures = 0;
       poll.textContent = "updated " + new Date().toLocaleTimeString();
+      poll.className = "muted";
       var d = document.getElementById("data");
       var every = d ? parseInt(d.dataset.refresh, 10) || 2000 : 2000;
       next(Math.max(every, 5 * (Date.now() - started)));
