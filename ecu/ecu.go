@@ -44,9 +44,6 @@ var (
 // DefaultHTTPAddr is the ECU's monitoring listener unless told otherwise.
 const DefaultHTTPAddr = ":10257"
 
-// notInBuild is what the ECU does not do yet.
-const notInBuild = "no authenticated remote control (port 10256) in this build"
-
 // Config is what the ECU runs with.
 type Config struct {
 	Socket       string
@@ -73,6 +70,14 @@ type Config struct {
 	MaxRequests int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ControlAddr is remote control's listener (default :10256; "-" to
+	// turn it off). It runs only when SSLDir (default /etc/seesaw/ssl)
+	// holds ca.crt, seesaw.crt and seesaw.key; its roles come from
+	// EngineConf's [remote_control] (default /etc/seesaw/seesaw.cfg).
+	ControlAddr, SSLDir, EngineConf string
+	// ControlReady, when set, receives remote control's address once it
+	// listens.
+	ControlReady func(addr net.Addr)
 }
 
 func (c *Config) setDefaults() {
@@ -100,6 +105,15 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.ControlAddr == "" {
+		c.ControlAddr = DefaultControlAddr
+	}
+	if c.SSLDir == "" {
+		c.SSLDir = DefaultSSLDir
+	}
+	if c.EngineConf == "" {
+		c.EngineConf = DefaultEngineConf
+	}
 }
 
 // ecu is the running ECU.
@@ -119,7 +133,6 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	e := &ecu{cfg: cfg, comp: ipc.NewComponent("ecu"), conns: map[string]*grpc.ClientConn{}}
 	e.snaps = &snapshots{fetch: e.fetchSnapshot, maxAge: cfg.MaxAge, now: cfg.Now}
-	e.comp.SetFacility("remote-control", false, notInBuild)
 	e.comp.SetFacility("engine", false, "not checked yet")
 	e.comp.SetFacility("http", false, "not listening yet on "+cfg.HTTPAddr)
 	e.comp.SetDetail("socket", cfg.Socket)
@@ -159,6 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 	glog.Infof("ecu: serving on %s; engine at %s; HTTP on %s", cfg.Socket, cfg.EngineSocket, cfg.HTTPAddr)
 
 	var wg sync.WaitGroup
+	e.startControl(ctx, &wg)
 	wg.Go(func() { e.serveHTTP(ctx) })
 	wg.Go(func() { e.pollEngine(ctx) })
 	err = srv.Serve(ctx, 2*time.Second)
@@ -281,7 +295,7 @@ func (e *ecu) writeStatus(ctx context.Context, w io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	defer cancel()
 	fmt.Fprintf(w, "Seesaw ECU %s at %s\n", ipc.Version, time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "Note: %s.\n\n", notInBuild)
+	fmt.Fprintln(w)
 
 	eng := enginepb.NewEngineClient(e.engine)
 	fmt.Fprintln(w, "Cluster")
@@ -464,3 +478,30 @@ var (
 	glogInfof    = glog.Infof
 	glogWarningf = glog.Warningf
 )
+
+// startControl starts remote control when its files are there, and says
+// in the ECU's status why it is off otherwise.
+func (e *ecu) startControl(ctx context.Context, wg *sync.WaitGroup) {
+	if e.cfg.ControlAddr == "-" {
+		e.comp.SetFacility("remote-control", false, "turned off (-control_addr=-)")
+		return
+	}
+	tc, err := controlTLS(e.cfg.SSLDir)
+	if err != nil {
+		e.comp.SetFacility("remote-control", false, "disabled: "+err.Error())
+		glog.Infof("ecu: remote control disabled: %v", err)
+		return
+	}
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", e.cfg.ControlAddr)
+	if err != nil {
+		e.comp.SetFacility("remote-control", false, fmt.Sprintf("cannot listen on %s: %v", e.cfg.ControlAddr, err))
+		glog.Errorf("ecu: remote control: %v", err)
+		return
+	}
+	e.comp.SetFacility("remote-control", true, "mutual TLS on "+lis.Addr().String()+"; roles from [remote_control] of "+e.cfg.EngineConf)
+	glog.Infof("ecu: remote control on %s", lis.Addr())
+	if e.cfg.ControlReady != nil {
+		e.cfg.ControlReady(lis.Addr())
+	}
+	wg.Go(func() { e.serveControl(ctx, lis, tc) })
+}

@@ -84,6 +84,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 			Components:   map[string]string{"ha": hsock, "ncc": filepath.Join(dir, "missing.sock")},
 			HTTPAddr:     "127.0.0.1:0",
 			Ready:        func(a net.Addr) { addrc <- a },
+			SSLDir:       filepath.Join(dir, "no-ssl"),
 		})
 	}()
 	defer func() {
@@ -115,7 +116,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 		"cluster.pb:3:7: bad",
 		"VRRP speaker not in this build",
 		"ncc          does not answer",
-		"no authenticated remote control",
+		"remote-control disabled: ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/ lacks %q:\n%s", want, body)

@@ -127,6 +127,7 @@ func runFixedECU(t *testing.T) string {
 			HTTPAddr:     "127.0.0.1:0",
 			Ready:        func(a net.Addr) { addrc <- a },
 			Now:          func() time.Time { return t0 },
+			ControlAddr:  "-",
 		})
 	}()
 	t.Cleanup(func() {

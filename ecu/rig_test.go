@@ -187,7 +187,7 @@ const (
 // startRig runs the engine on the given config (this node's address from
 // seesaw.cfg placed on eth0), HA reporting this node master, the
 // healthcheck process as hc says, and an ECU sharing snapshots for maxAge.
-func startRig(t testing.TB, seesawCfg, clusterPb string, hc hcMode, maxAge time.Duration) *ecuRig {
+func startRig(t testing.TB, seesawCfg, clusterPb string, hc hcMode, maxAge time.Duration, opts ...func(*Config)) *ecuRig {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ecurig")
 	if err != nil {
@@ -250,16 +250,22 @@ func startRig(t testing.TB, seesawCfg, clusterPb string, hc hcMode, maxAge time.
 	}
 
 	addrc := make(chan net.Addr, 1)
+	cfg := Config{
+		Socket:       filepath.Join(dir, "ecu", "ecu.sock"),
+		EngineSocket: r.esock,
+		Components:   comps,
+		HTTPAddr:     "127.0.0.1:0",
+		CallTimeout:  30 * time.Second,
+		MaxAge:       maxAge,
+		Ready:        func(a net.Addr) { addrc <- a },
+		ControlAddr:  "-",
+		EngineConf:   r.cfg,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
 	wg.Go(func() {
-		err := Run(ctx, Config{
-			Socket:       filepath.Join(dir, "ecu", "ecu.sock"),
-			EngineSocket: r.esock,
-			Components:   comps,
-			HTTPAddr:     "127.0.0.1:0",
-			CallTimeout:  30 * time.Second,
-			MaxAge:       maxAge,
-			Ready:        func(a net.Addr) { addrc <- a },
-		})
+		err := Run(ctx, cfg)
 		if err != nil {
 			t.Errorf("ecu: %v", err)
 		}

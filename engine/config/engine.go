@@ -50,6 +50,13 @@ type Engine struct {
 	ServiceAnycastIPv4 []netip.Addr
 	ServiceAnycastIPv6 []netip.Addr
 
+	// [remote_control] admin, reader: the names (certificate common names
+	// or DNS names) that the ECU's remote control (port 10256) lets
+	// write, or only read. Not in Seesaw v2, whose remote control denied
+	// everyone by default.
+	RemoteAdmins  []string
+	RemoteReaders []string
+
 	// Hard-coded in Seesaw v2; not read from seesaw.cfg.
 	ConfigInterval          time.Duration // how often the config source is polled
 	HAStateTimeout          time.Duration // no HA update for this long means state UNKNOWN
@@ -162,7 +169,7 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.warn(ent.Line, fmt.Sprintf("key %q is outside any section; ignored", ent.Key))
 			}
 			continue
-		case "cluster", "config_server", "interface", "extra_service_anycast":
+		case "cluster", "config_server", "interface", "extra_service_anycast", "remote_control":
 		default:
 			p.warn(s.Line, fmt.Sprintf("unknown section [%s]; ignored", s.Name))
 			continue
@@ -215,6 +222,10 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.iface(kv, &e.NodeInterface)
 			case "interface.lb":
 				p.iface(kv, &e.LBInterface)
+			case "remote_control.admin":
+				e.RemoteAdmins = names(ent.Value)
+			case "remote_control.reader":
+				e.RemoteReaders = names(ent.Value)
 			default:
 				if s.Name == "extra_service_anycast" {
 					extraAnycast = append(extraAnycast, ent)
@@ -394,3 +405,8 @@ func joinPrefixes(ps []netip.Prefix) string {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// names splits a list of names separated by commas or spaces.
+func names(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}
