@@ -94,6 +94,10 @@ var (
 	mCheckDuration = def("seesaw_healthcheck_duration_seconds", gauge, "How long the check's last run took.")
 	mCheckLast     = def("seesaw_healthcheck_last_run_timestamp_seconds", gauge, "When the check last ran, in seconds since the epoch.")
 
+	mNCCApplies     = def("seesaw_ncc_applies_total", counter, "Desired states the engine sent the NCC and the NCC applied (each a handful of kernel writes, or none).")
+	mNCCWrites      = def("seesaw_ncc_kernel_writes_total", counter, "Kernel writes (netlink and nftables messages) the NCC's applies made.")
+	mNCCApplyErrors = def("seesaw_ncc_apply_errors_total", counter, "Changes the NCC could not make (the rest of each apply was made).")
+
 	mComponentUp      = def("seesaw_component_up", gauge, "1 when the daemon answered its status call.")
 	mComponentHealthy = def("seesaw_component_healthy", gauge, "1 when the daemon reports that it does all it is meant to.")
 	mWatchdogState    = def("seesaw_watchdog_service_state", gauge, "State of a daemon under the watchdog: 1 for the current state, 0 for the others.")
@@ -261,6 +265,17 @@ func writeSnapshot(b []byte, s *snapshot) []byte {
 		w.family(mWatchdogRestarts)
 		for _, svc := range svcs {
 			w.u(mWatchdogRestarts, lv("service", svc.Name), uint64(max(svc.Restarts, 0)))
+		}
+	}
+	if eng := s.Components["engine"]; eng != nil {
+		for _, c := range []struct {
+			m   *metricDef
+			key string
+		}{{mNCCApplies, "ncc_applies"}, {mNCCWrites, "ncc_kernel_writes"}, {mNCCApplyErrors, "ncc_apply_errors"}} {
+			if n, err := strconv.ParseUint(eng.Details[c.key], 10, 64); err == nil {
+				w.family(c.m)
+				w.u(c.m, "", n)
+			}
 		}
 	}
 	if !s.hasEngine() {

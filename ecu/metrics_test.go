@@ -61,6 +61,9 @@ func TestMetricsFromARealEngine(t *testing.T) {
 		`seesaw_healthcheck_duration_seconds{`,
 		`seesaw_component_up{component="healthcheck"} 1`,
 		`seesaw_component_up{component="ecu"} 1`,
+		"seesaw_ncc_applies_total ",
+		"seesaw_ncc_kernel_writes_total ",
+		"seesaw_ncc_apply_errors_total 0",
 		"go_goroutines ",
 		"process_cpu_seconds_total ",
 	} {

@@ -89,6 +89,9 @@ type haView struct {
 
 type configView struct {
 	Source, Loaded, Updated string
+	// LastApply is the NCC's last apply (changes, writes, errors);
+	// ApplyFailure why the last attempt failed, if it did.
+	LastApply, ApplyFailure string
 	Warnings                []string
 	Rejected, RejectedAt    string
 }
@@ -169,6 +172,9 @@ func buildPage(s *snapshot, now time.Time, only string) *pageData {
 			if c.LastErrorTime != nil {
 				d.Config.RejectedAt = view.Age(c.LastErrorTime.AsTime(), now) + " ago"
 			}
+		}
+		if eng := s.Components["engine"]; eng != nil {
+			d.Config.LastApply, d.Config.ApplyFailure = eng.Details["ncc_last_apply"], eng.Details["ncc_last_failure"]
 		}
 		// Time in state: the latest event of each object.
 		since := map[string]time.Time{}

@@ -79,6 +79,7 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	poll("three vservers", `document.querySelectorAll("tbody.vserver").length === 3`)
 	poll("this node master", `document.getElementById("ha").textContent === "master"`)
+	poll("the NCC's last apply", `document.getElementById("lastapply") !== null && document.getElementById("lastapply").textContent.includes("kernel writes")`)
 	names, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("tbody.vserver")).map(e => e.dataset.name)`))
 	must(t, err)
 	if strings.Join(names, " ") != "api dns web" {

@@ -198,6 +198,9 @@ type Engine struct {
 	readKernel bool // the kernel's state was read (adopted) once
 
 	events *eventLog // recent events for operators (events.go)
+	// Totals of the applies the NCC answered, for the status (and the
+	// ECU's metrics): applies, kernel writes, changes it could not make.
+	nApplies, nKernelWrites, nApplyErrors uint64
 
 	// components are the other daemons' status services, by name, for
 	// Versions.
@@ -295,6 +298,19 @@ func (e *Engine) statusDetails(st *seesawpb.ComponentStatus) {
 	st.Details["healthcheck_sessions"] = strconv.Itoa(e.hcSessions)
 	st.Details["check_results"] = strconv.FormatUint(e.nResults, 10)
 	st.Details["overrides"] = strconv.Itoa(len(e.overrides))
+	st.Details["ncc_applies"] = strconv.FormatUint(e.nApplies, 10)
+	st.Details["ncc_kernel_writes"] = strconv.FormatUint(e.nKernelWrites, 10)
+	st.Details["ncc_apply_errors"] = strconv.FormatUint(e.nApplyErrors, 10)
+	if !e.apply.at.IsZero() {
+		last := fmt.Sprintf("%s: %d changes, %d kernel writes", e.apply.at.UTC().Format(time.RFC3339), e.apply.changes, e.apply.writes)
+		if n := len(e.apply.errors); n > 0 {
+			last += fmt.Sprintf(", %d errors: %s", n, e.apply.errors[0])
+		}
+		st.Details["ncc_last_apply"] = last
+	}
+	if e.apply.rpcErr != "" && e.apply.failures > 0 {
+		st.Details["ncc_last_failure"] = e.apply.rpcErr
+	}
 	if e.adopted != nil {
 		st.Details["adopting"] = "until every check has reported, at most until " + e.adoptUntil.UTC().Format(time.RFC3339)
 	}

@@ -304,6 +304,9 @@ func (e *Engine) applied(ds *nccpb.DesiredState, resp *nccpb.ApplyResponse) {
 		errs = append(errs, fmt.Sprintf("%s %s: %s", a.Kind, a.Object, a.Message))
 	}
 	e.mu.Lock()
+	e.nApplies++
+	e.nKernelWrites += resp.KernelWrites
+	e.nApplyErrors += uint64(len(resp.Errors))
 	e.apply = applyStatus{at: now, changes: len(resp.Changes) + int(resp.ChangesOmitted), writes: resp.KernelWrites,
 		errors: errs, applied: ds, failures: e.apply.failures}
 	if len(errs) == 0 {
