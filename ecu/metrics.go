@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/procfs"
 
 	"github.com/seesawlb/seesaw/engine/view"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
@@ -97,6 +98,10 @@ var (
 	mNCCApplies     = def("seesaw_ncc_applies_total", counter, "Desired states the engine sent the NCC and the NCC applied (each a handful of kernel writes, or none).")
 	mNCCWrites      = def("seesaw_ncc_kernel_writes_total", counter, "Kernel writes (netlink and nftables messages) the NCC's applies made.")
 	mNCCApplyErrors = def("seesaw_ncc_apply_errors_total", counter, "Changes the NCC could not make (the rest of each apply was made).")
+
+	mDaemonCPU   = def("seesaw_daemon_cpu_seconds_total", counter, "CPU time of each Seesaw daemon, user and system, from /proc.")
+	mDaemonRSS   = def("seesaw_daemon_resident_memory_bytes", gauge, "Resident memory of each Seesaw daemon, from /proc.")
+	mDaemonStart = def("seesaw_daemon_start_time_seconds", gauge, "When each Seesaw daemon started, in seconds since the epoch.")
 
 	mComponentUp      = def("seesaw_component_up", gauge, "1 when the daemon answered its status call.")
 	mComponentHealthy = def("seesaw_component_healthy", gauge, "1 when the daemon reports that it does all it is meant to.")
@@ -559,7 +564,9 @@ func (e *ecu) metricsHandler() http.Handler {
 		defer cancel()
 		// Start with room for the last scrape's size: the exposition of a
 		// big config is tens of megabytes, and growing to it copies it.
-		b := writeSnapshot(make([]byte, 0, e.lastMetricsSize.Load()+4096), e.snaps.get(ctx))
+		snap := e.snaps.get(ctx)
+		b := writeSnapshot(make([]byte, 0, e.lastMetricsSize.Load()+4096), snap)
+		b = writeDaemons(b, snap)
 		e.lastMetricsSize.Store(int64(len(b)))
 		mfs, err := reg.Gather()
 		if err != nil {
@@ -577,4 +584,53 @@ func (e *ecu) metricsHandler() http.Handler {
 		w.Write(own.Bytes())
 		w.Write(b)
 	})
+}
+
+// writeDaemons appends the process metrics of each daemon that answered
+// (by the pid it gave), read from /proc now: every daemon's CPU and
+// memory in one place, with a daemon label, where each would otherwise
+// need its own endpoint. A process that is gone is left out.
+func writeDaemons(b []byte, s *snapshot) []byte {
+	if s == nil {
+		return b
+	}
+	type row struct {
+		label string
+		st    procfs.ProcStat
+		start float64
+	}
+	var rows []row
+	for _, name := range sortedKeys(s.Components) {
+		pid := int(s.Components[name].Pid)
+		if pid <= 0 {
+			continue
+		}
+		p, err := procfs.NewProc(pid)
+		if err != nil {
+			continue
+		}
+		st, err := p.Stat()
+		if err != nil {
+			continue
+		}
+		start, _ := st.StartTime()
+		rows = append(rows, row{lv("daemon", name), st, start})
+	}
+	if len(rows) == 0 {
+		return b
+	}
+	w := &expo{b: b, seen: map[*metricDef]bool{}}
+	w.family(mDaemonCPU)
+	for _, r := range rows {
+		w.f(mDaemonCPU, r.label, r.st.CPUTime())
+	}
+	w.family(mDaemonRSS)
+	for _, r := range rows {
+		w.u(mDaemonRSS, r.label, uint64(r.st.ResidentMemory()))
+	}
+	w.family(mDaemonStart)
+	for _, r := range rows {
+		w.f(mDaemonStart, r.label, r.start)
+	}
+	return w.b
 }

@@ -62,6 +62,8 @@ func TestMetricsFromARealEngine(t *testing.T) {
 		`seesaw_component_up{component="healthcheck"} 1`,
 		`seesaw_component_up{component="ecu"} 1`,
 		"seesaw_ncc_applies_total ",
+		`seesaw_daemon_cpu_seconds_total{daemon="engine"} `,
+		`seesaw_daemon_resident_memory_bytes{daemon="healthcheck"} `,
 		"seesaw_ncc_kernel_writes_total ",
 		"seesaw_ncc_apply_errors_total 0",
 		"go_goroutines ",
