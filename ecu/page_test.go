@@ -2,10 +2,13 @@ package ecu
 
 import (
 	"fmt"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	hapb "github.com/seesawlb/seesaw/proto/ha"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 
 	"strings"
 	"testing"
@@ -82,5 +85,35 @@ func TestPageCollapsesABigConfig(t *testing.T) {
 	}
 	if strings.Contains(one.String(), `data-name="web"`) {
 		t.Error("?vserver=api shows web too")
+	}
+}
+
+// TestPageBanners: dual master, a rejected config (with its file:line:col)
+// and stale data each have their banner; a healthy snapshot has none.
+func TestPageBanners(t *testing.T) {
+	render := func(s *snapshot) string {
+		var b strings.Builder
+		must(t, pageTmpl.ExecuteTemplate(&b, "live", buildPage(s, t0, "")))
+		return b.String()
+	}
+	ok := &snapshot{Taken: t0, Cluster: &enginepb.ClusterStatusResponse{Site: "x"}, HA: &hapb.Status{State: seesawpb.HAState_HA_STATE_LEADER},
+		Config: &enginepb.ConfigStatusResponse{Source: "disk"}}
+	if got := render(ok); strings.Contains(got, `class="banner`) {
+		t.Errorf("a healthy snapshot has a banner:\n%s", got)
+	}
+	bad := &snapshot{Taken: t0.Add(-time.Minute), Stale: true, EngineErr: "ClusterStatus: connection refused",
+		Cluster: ok.Cluster,
+		HA: &hapb.Status{State: seesawpb.HAState_HA_STATE_LEADER, DualMaster: 3,
+			Warning: "2026-12-03T11:59:00Z: advert from master 192.0.2.2 (priority 254) while master"},
+		Config: &enginepb.ConfigStatusResponse{Source: "disk", LastError: "cluster.pb:3:7: unknown field \"nmae\"", LastErrorTime: ts(-time.Minute)}}
+	got := render(bad)
+	for _, want := range []string{
+		`id="stale">STALE: the engine does not answer (ClusterStatus: connection refused); showing what it said 1m0s ago.`,
+		`id="dualmaster">DUAL MASTER: 2026-12-03T11:59:00Z: advert from master 192.0.2.2 (priority 254) while master`,
+		`id="rejected">Config rejected 1m0s ago; the running config keeps serving:<pre>cluster.pb:3:7: unknown field &#34;nmae&#34;</pre>`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the page lacks %s", want)
+		}
 	}
 }
