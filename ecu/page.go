@@ -85,7 +85,14 @@ type haView struct {
 	LastUpdate            string
 	Priority              uint32
 	PeerStale             string
+	// DualMasterRecent: dual-master adverts were heard in the last
+	// dualMasterBanner.
+	DualMasterRecent bool
 }
+
+// dualMasterBanner is how long the page keeps its red dual-master banner
+// after the last dual-master advert the ECU saw counted.
+const dualMasterBanner = 10 * time.Minute
 
 type configView struct {
 	Source, Loaded, Updated string
@@ -301,6 +308,7 @@ func buildHA(s *snapshot, now time.Time) haView {
 		h.Master, h.Warning = s.HA.MasterAddress, s.HA.Warning
 		h.Transitions, h.Sent, h.Received, h.DualMaster = s.HA.Transitions, s.HA.AdvertsSent, s.HA.AdvertsReceived, s.HA.DualMaster
 		h.Priority = s.HA.Priority
+		h.DualMasterRecent = !s.DualMasterAt.IsZero() && now.Sub(s.DualMasterAt) < dualMasterBanner
 		if s.HA.Since != nil {
 			h.Since = view.Age(s.HA.Since.AsTime(), now)
 		}

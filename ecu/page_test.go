@@ -101,7 +101,12 @@ func TestPageBanners(t *testing.T) {
 	if got := render(ok); strings.Contains(got, `class="banner`) {
 		t.Errorf("a healthy snapshot has a banner:\n%s", got)
 	}
-	bad := &snapshot{Taken: t0.Add(-time.Minute), Stale: true, EngineErr: "ClusterStatus: connection refused",
+	old := &snapshot{Taken: t0, Cluster: ok.Cluster, DualMasterAt: t0.Add(-time.Hour), Config: ok.Config,
+		HA: &hapb.Status{State: seesawpb.HAState_HA_STATE_LEADER, DualMaster: 3, Warning: "long ago"}}
+	if got := render(old); strings.Contains(got, `id="dualmaster"`) || !strings.Contains(got, "3 dual-master adverts since HA started; the last: long ago") {
+		t.Errorf("a dual master an hour ago is a red banner, or not mentioned:\n%s", got)
+	}
+	bad := &snapshot{Taken: t0.Add(-time.Minute), Stale: true, EngineErr: "ClusterStatus: connection refused", DualMasterAt: t0.Add(-time.Minute),
 		Cluster: ok.Cluster,
 		HA: &hapb.Status{State: seesawpb.HAState_HA_STATE_LEADER, DualMaster: 3,
 			Warning: "2026-12-03T11:59:00Z: advert from master 192.0.2.2 (priority 254) while master"},

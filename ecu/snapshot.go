@@ -32,6 +32,10 @@ type snapshot struct {
 	Backends []*enginepb.BackendStatus
 	Checks   []*enginepb.CheckView
 	Events   []*enginepb.Event
+	// DualMasterAt is when the ECU last saw HA's dual-master counter
+	// grow (zero: not since the ECU started): the page's red banner is
+	// for a recent one, not for one long healed.
+	DualMasterAt time.Time
 
 	// Components are the daemons' own status by name, the ECU's included;
 	// ComponentErrs those that did not answer.
@@ -213,6 +217,12 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 		}
 	} else if e.comp.SetFacility("engine", true, "engine answers at "+e.cfg.EngineSocket) {
 		glogInfof("ecu: engine answers")
+	}
+	if prev != nil {
+		s.DualMasterAt = prev.DualMasterAt
+		if prev.HA != nil && s.HA.GetDualMaster() > prev.HA.GetDualMaster() {
+			s.DualMasterAt = now
+		}
 	}
 	return s
 }
