@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -163,5 +164,24 @@ func TestRemoteControl(t *testing.T) {
 	}
 	if status.Code(err) != codes.PermissionDenied {
 		t.Errorf("an admin's HASession: %v, want PermissionDenied", err)
+	}
+}
+
+// TestControlTLSFiles: missing files say which one (remote control is then
+// off by design); present but bad ones are an error naming the file.
+func TestControlTLSFiles(t *testing.T) {
+	dir := t.TempDir()
+	_, err := controlTLS(dir)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "ca.crt") {
+		t.Errorf("no files: %v", err)
+	}
+	ca := newCA(t, "ca")
+	crt, key := ca.issue(t, "lb1", true)
+	must(t, os.WriteFile(filepath.Join(dir, "ca.crt"), []byte("not a certificate"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "seesaw.crt"), crt, 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "seesaw.key"), key, 0o600))
+	_, err = controlTLS(dir)
+	if err == nil || errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "ca.crt: no PEM certificate") {
+		t.Errorf("a bad ca.crt: %v", err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -488,7 +489,10 @@ func (e *ecu) startControl(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	tc, err := controlTLS(e.cfg.SSLDir)
 	if err != nil {
-		e.comp.SetFacility("remote-control", false, "disabled: "+err.Error())
+		// Without the files remote control is off by design (Seesaw's
+		// rule), which leaves the ECU healthy; files that are there but
+		// unusable are a fault.
+		e.comp.SetFacility("remote-control", errors.Is(err, os.ErrNotExist), "disabled: "+err.Error())
 		glog.Infof("ecu: remote control disabled: %v", err)
 		return
 	}
