@@ -93,6 +93,8 @@ var (
 
 	mCheckState    = def("seesaw_healthcheck_state", gauge, "State of the health check: 1 for the current state, 0 for the others.")
 	mCheckDuration = def("seesaw_healthcheck_duration_seconds", gauge, "How long the check's last run took.")
+	mCheckRuns     = def("seesaw_healthcheck_runs_total", counter, "Runs of the check since the healthcheck process started.")
+	mCheckFailures = def("seesaw_healthcheck_failures_total", counter, "Runs of the check that failed since the healthcheck process started.")
 	mCheckLast     = def("seesaw_healthcheck_last_run_timestamp_seconds", gauge, "When the check last ran, in seconds since the epoch.")
 
 	mNCCApplies     = def("seesaw_ncc_applies_total", counter, "Desired states the engine sent the NCC and the NCC applied (each a handful of kernel writes, or none).")
@@ -335,7 +337,7 @@ func writeSnapshot(b []byte, s *snapshot) []byte {
 	}
 
 	writeVserverSeries(w, s.Vservers)
-	writeCheckSeries(w, s.Checks)
+	writeCheckSeries(w, s.Checks, s.CheckRuns)
 	return w.b
 }
 
@@ -474,7 +476,7 @@ func writeVserverSeries(w *expo, vs []*enginepb.VserverStatus) {
 	}
 }
 
-func writeCheckSeries(w *expo, checks []*enginepb.CheckView) {
+func writeCheckSeries(w *expo, checks []*enginepb.CheckView, runs map[uint64]checkRuns) {
 	if len(checks) == 0 {
 		return
 	}
@@ -517,6 +519,28 @@ func writeCheckSeries(w *expo, checks []*enginepb.CheckView) {
 				started = true
 			}
 			w.f(mCheckDuration, r.labels, d.AsDuration().Seconds())
+		}
+	}
+	if runs != nil {
+		for _, c := range []struct {
+			m *metricDef
+			f func(checkRuns) uint64
+		}{
+			{mCheckRuns, func(r checkRuns) uint64 { return r.successes + r.failures }},
+			{mCheckFailures, func(r checkRuns) uint64 { return r.failures }},
+		} {
+			started := false
+			for _, r := range rows {
+				n, ok := runs[r.c.GetCheck().GetId()]
+				if !ok {
+					continue
+				}
+				if !started {
+					w.family(c.m)
+					started = true
+				}
+				w.u(c.m, r.labels, c.f(n))
+			}
 		}
 	}
 	started = false

@@ -59,6 +59,8 @@ func TestMetricsFromARealEngine(t *testing.T) {
 		`seesaw_destination_weight{local_address="10.1.0.3",local_mark="",local_port="80",proto="TCP",remote_address="127.0.3.1",remote_port="80",vserver="web"} 1`,
 		`seesaw_healthcheck_state{address="127.0.3.1",backend="web-a.",check="TCP/`,
 		`seesaw_healthcheck_duration_seconds{`,
+		`seesaw_healthcheck_runs_total{address="127.0.3.1",backend="web-a.",check="TCP/`,
+		`seesaw_healthcheck_failures_total{address="127.0.3.1",backend="web-a.",check="TCP/`,
 		`seesaw_component_up{component="healthcheck"} 1`,
 		`seesaw_component_up{component="ecu"} 1`,
 		"seesaw_ncc_applies_total ",
@@ -94,7 +96,8 @@ func TestMetricsFromARealEngine(t *testing.T) {
 	web := `local_address="10.1.0.3",local_mark="",local_port="80",proto="TCP",remote_address="127.0.3.1",remote_port="80",`
 	r.waitFor("web-a unhealthy in /metrics", func() bool {
 		_, body := r.get("/metrics")
-		return strings.Contains(body, `seesaw_destination_state{`+web+`state="unhealthy",vserver="web"} 1`)
+		return strings.Contains(body, `seesaw_destination_state{`+web+`state="unhealthy",vserver="web"} 1`) &&
+			regexp.MustCompile(`seesaw_healthcheck_failures_total\{address="127\.0\.3\.1",[^}]*\} [1-9]`).MatchString(body)
 	})
 	r.backends["web-a"].start(t)
 	r.waitFor("web-a active again in /metrics", func() bool {

@@ -9,6 +9,7 @@ import (
 
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
+	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 	wdpb "github.com/seesawlb/seesaw/proto/watchdog"
 )
@@ -43,7 +44,13 @@ type snapshot struct {
 	ComponentErrs map[string]string
 	Watchdog      *wdpb.ServicesResponse
 	WatchdogErr   string
+	// CheckRuns are the healthcheck process's counts of each check's
+	// runs, by check id (nil without its socket or answer).
+	CheckRuns map[uint64]checkRuns
 }
+
+// checkRuns counts one check's runs since the healthcheck process started.
+type checkRuns struct{ successes, failures uint64 }
 
 // hasEngine reports whether the snapshot holds the engine's parts at all.
 func (s *snapshot) hasEngine() bool { return s != nil && s.Cluster != nil }
@@ -183,6 +190,19 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 				return
 			}
 			s.Components[name] = st
+		})
+	}
+	if hc := e.conns["healthcheck"]; hc != nil {
+		wg.Go(func() {
+			r, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true})
+			if err != nil {
+				return // the daemon's status says why
+			}
+			runs := make(map[uint64]checkRuns, len(r.Checks))
+			for _, c := range r.Checks {
+				runs[c.GetCheck().GetId()] = checkRuns{c.Successes, c.Failures}
+			}
+			s.CheckRuns = runs
 		})
 	}
 	if wd := e.conns["watchdog"]; wd != nil {
