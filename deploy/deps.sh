@@ -12,6 +12,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   need[ip]=iproute2
   need[keepalived]=keepalived   # HA interop tests: a real VRRPv3 peer
   need[nft]=nftables            # split-brain tests cut adverts with a drop rule
+  need[promtool]=prometheus     # the ECU's /metrics and alert rules are checked by promtool
+  need[chromium]=chromium       # the ECU's status page is tested in a real headless browser
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against

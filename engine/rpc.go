@@ -326,6 +326,8 @@ func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*
 	e.wake()
 	glog.Infof("engine: override %s %s: %s (was %s), set by %s", kind, name, overrideWord(req.State), overrideWord(prev), who)
 	e.waitPlanned(ctx, gen)
+	e.events.add("override", kind+" "+name, req.State == enginepb.OverrideState_OVERRIDE_DISABLED,
+		fmt.Sprintf("override %s (was %s), set by %s", overrideWord(req.State), overrideWord(prev), who))
 	return &enginepb.OverrideResponse{Target: kind + " " + name, Previous: prev}, nil
 }
 
@@ -557,6 +559,12 @@ func (e *Engine) Checks(ctx context.Context, req *enginepb.ChecksRequest) (*engi
 		return a.Name < b.Name
 	})
 	return resp, nil
+}
+
+// Events lists the engine's recent events, oldest first.
+func (e *Engine) Events(_ context.Context, req *enginepb.EventsRequest) (*enginepb.EventsResponse, error) {
+	evs, next := e.events.since(req.After)
+	return &enginepb.EventsResponse{Events: evs, NextSeq: next}, nil
 }
 
 // caller names who is calling, for the log line every write leaves and

@@ -61,6 +61,13 @@ type Engine struct {
 	NATGateway       struct{ IPv4, IPv6 netip.Prefix }
 	GatewayInterface string // [nat_gateway] interface; empty: the LB interface
 
+	// [remote_control] admin, reader: the names (certificate common names
+	// or DNS names) that the ECU's remote control (port 10256) lets
+	// write, or only read. Not in Seesaw v2, whose remote control denied
+	// everyone by default.
+	RemoteAdmins  []string
+	RemoteReaders []string
+
 	// Hard-coded in Seesaw v2; not read from seesaw.cfg.
 	ConfigInterval          time.Duration // how often the config source is polled
 	HAStateTimeout          time.Duration // no HA update for this long means state UNKNOWN
@@ -203,7 +210,7 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.warn(ent.Line, fmt.Sprintf("key %q is outside any section; ignored", ent.Key))
 			}
 			continue
-		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync", "nat_gateway":
+		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync", "nat_gateway", "remote_control":
 		default:
 			p.warn(s.Line, fmt.Sprintf("unknown section [%s]; ignored", s.Name))
 			continue
@@ -296,6 +303,10 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.seconds(kv, &e.ConnSync.TCPFinTimeout)
 			case "connection_sync.udp_timeout":
 				p.seconds(kv, &e.ConnSync.UDPTimeout)
+			case "remote_control.admin":
+				e.RemoteAdmins = names(ent.Value)
+			case "remote_control.reader":
+				e.RemoteReaders = names(ent.Value)
 			default:
 				if s.Name == "extra_service_anycast" {
 					extraAnycast = append(extraAnycast, ent)
@@ -498,3 +509,8 @@ func joinPrefixes(ps []netip.Prefix) string {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// names splits a list of names separated by commas or spaces.
+func names(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}

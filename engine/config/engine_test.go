@@ -299,3 +299,15 @@ interface = eth3
 		}
 	}
 }
+
+// TestRemoteControlNames: [remote_control] lists the certificate names of
+// the remote control's admins and readers, by commas or spaces.
+func TestRemoteControlNames(t *testing.T) {
+	e, warns, err := ParseEngine("seesaw.cfg", []byte("[cluster]\nname = c\nnode_ipv4 = 192.0.2.1\n[remote_control]\nadmin = alice, ops.example.com\nreader = bob carol\n"))
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("%v %v", err, warns)
+	}
+	if strings.Join(e.RemoteAdmins, "|") != "alice|ops.example.com" || strings.Join(e.RemoteReaders, "|") != "bob|carol" {
+		t.Errorf("admins %q, readers %q", e.RemoteAdmins, e.RemoteReaders)
+	}
+}

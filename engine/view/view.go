@@ -306,6 +306,15 @@ func ServiceName(s *enginepb.ServiceStatus) string {
 	return protocolWord(s.Protocol) + " " + HostPort(s.Vip, s.Port)
 }
 
+// DestinationStates are the state words a destination can have, for
+// renderings that list every state (the ECU's metrics: one series each).
+var DestinationStates = []string{StateActive, StateHealthy, StateUnhealthy, StateQuiesced, StateDraining, StateWeight0, StateDisabled}
+
+// DestinationState is the state word and severity of a destination, as
+// its row in Vservers has them, for renderings that read the engine's
+// message directly.
+func DestinationState(d *enginepb.DestinationStatus) (string, Severity) { return destState(d) }
+
 func destState(d *enginepb.DestinationStatus) (string, Severity) {
 	switch {
 	case !d.Enabled:

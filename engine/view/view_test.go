@@ -2,6 +2,7 @@ package view
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,20 @@ func TestWords(t *testing.T) {
 	}
 	if Age(time.Time{}, now) != "-" {
 		t.Error("Age of zero time")
+	}
+}
+
+// TestDestinationStatesComplete: every state DestinationState gives is in
+// DestinationStates, so a rendering listing them all misses none.
+func TestDestinationStatesComplete(t *testing.T) {
+	for _, d := range []*enginepb.DestinationStatus{
+		{}, {Enabled: true}, {Enabled: true, Healthy: true}, {Enabled: true, Healthy: true, Active: true},
+		{Enabled: true, Quiesced: true}, {Enabled: true, Healthy: true, InIpvs: true},
+		{Enabled: true, Healthy: true, Override: enginepb.OverrideState_OVERRIDE_DRAIN},
+	} {
+		st, _ := DestinationState(d)
+		if !slices.Contains(DestinationStates, st) {
+			t.Errorf("%v: state %q is not in DestinationStates", d, st)
+		}
 	}
 }

@@ -3103,6 +3103,189 @@ func (*PeerStatusRequest) Descriptor() ([]byte, []int) {
 	return file_engine_engine_proto_rawDescGZIP(), []int{41}
 }
 
+// Event is one change worth an operator's attention: an HA transition, a
+// destination or service going down or up, an override, a config reload or
+// rejection. The engine keeps the latest in a bounded log.
+type Event struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // increasing; gaps are events dropped from the log
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`     // "ha", "service", "destination", "override", "config"
+	Object        string                 `protobuf:"bytes,4,opt,name=object,proto3" json:"object,omitempty"` // what it happened to, by its full name
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Problem       bool                   `protobuf:"varint,6,opt,name=problem,proto3" json:"problem,omitempty"` // a change for the worse
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_engine_engine_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Event) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Event) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+func (x *Event) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Event) GetProblem() bool {
+	if x != nil {
+		return x.Problem
+	}
+	return false
+}
+
+type EventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	After         uint64                 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"` // only events with a larger seq; 0 for all kept
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsRequest) Reset() {
+	*x = EventsRequest{}
+	mi := &file_engine_engine_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsRequest) ProtoMessage() {}
+
+func (x *EventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
+func (*EventsRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *EventsRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+type EventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`                   // oldest first
+	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"` // the seq the next event will have
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsResponse) Reset() {
+	*x = EventsResponse{}
+	mi := &file_engine_engine_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsResponse) ProtoMessage() {}
+
+func (x *EventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
+func (*EventsResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *EventsResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *EventsResponse) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
+}
+
 var File_engine_engine_proto protoreflect.FileDescriptor
 
 const file_engine_engine_proto_rawDesc = "" +
@@ -3353,12 +3536,24 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0flast_refused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rlastRefusedAt\x12\x16\n" +
 	"\x06listen\x18\f \x01(\tR\x06listen\x12'\n" +
 	"\x0fhealth_failover\x18\r \x01(\tR\x0ehealthFailover\"\x13\n" +
-	"\x11PeerStatusRequest*f\n" +
+	"\x11PeerStatusRequest\"\xa9\x01\n" +
+	"\x05Event\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06object\x18\x04 \x01(\tR\x06object\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\bR\aproblem\"%\n" +
+	"\rEventsRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x04R\x05after\"Y\n" +
+	"\x0eEventsResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.seesaw.engine.EventR\x06events\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq*f\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
 	"\x10OVERRIDE_ENABLED\x10\x02\x12\x12\n" +
-	"\x0eOVERRIDE_DRAIN\x10\x032\x83\v\n" +
+	"\x0eOVERRIDE_DRAIN\x10\x032\xd0\v\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -3372,7 +3567,8 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\bFailover\x12\x1e.seesaw.engine.FailoverRequest\x1a\x1f.seesaw.engine.FailoverResponse\"\x04\x90\x82\x19\x02\x12T\n" +
 	"\tOverrides\x12\x1f.seesaw.engine.OverridesRequest\x1a .seesaw.engine.OverridesResponse\"\x04\x90\x82\x19\x01\x12K\n" +
 	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
-	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12Q\n" +
+	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12K\n" +
+	"\x06Events\x12\x1c.seesaw.engine.EventsRequest\x1a\x1d.seesaw.engine.EventsResponse\"\x04\x90\x82\x19\x01\x12Q\n" +
 	"\bVersions\x12\x1e.seesaw.engine.VersionsRequest\x1a\x1f.seesaw.engine.VersionsResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
 	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01\x12I\n" +
@@ -3391,7 +3587,7 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_engine_engine_proto_goTypes = []any{
 	(OverrideState)(0),             // 0: seesaw.engine.OverrideState
 	(*Node)(nil),                   // 1: seesaw.engine.Node
@@ -3436,44 +3632,47 @@ var file_engine_engine_proto_goTypes = []any{
 	(*PeerView)(nil),               // 40: seesaw.engine.PeerView
 	(*PeerStatus)(nil),             // 41: seesaw.engine.PeerStatus
 	(*PeerStatusRequest)(nil),      // 42: seesaw.engine.PeerStatusRequest
-	nil,                            // 43: seesaw.engine.EngineState.MarksEntry
-	(seesaw.HAState)(0),            // 44: seesaw.HAState
-	(*timestamppb.Timestamp)(nil),  // 45: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),              // 46: seesaw.ncc.Stats
-	(ncc.Family)(0),                // 47: seesaw.ncc.Family
-	(ncc.Protocol)(0),              // 48: seesaw.ncc.Protocol
-	(*healthcheck.Check)(nil),      // 49: seesaw.healthcheck.Check
-	(*healthcheck.Result)(nil),     // 50: seesaw.healthcheck.Result
-	(*ncc.DesiredState)(nil),       // 51: seesaw.ncc.DesiredState
-	(*ncc.Change)(nil),             // 52: seesaw.ncc.Change
-	(*ncc.ApplyError)(nil),         // 53: seesaw.ncc.ApplyError
-	(*seesaw.ComponentStatus)(nil), // 54: seesaw.ComponentStatus
-	(*ha.Report)(nil),              // 55: seesaw.ha.Report
-	(*healthcheck.Results)(nil),    // 56: seesaw.healthcheck.Results
-	(*ha.Status)(nil),              // 57: seesaw.ha.Status
-	(*ha.Command)(nil),             // 58: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),   // 59: seesaw.healthcheck.CheckSet
+	(*Event)(nil),                  // 43: seesaw.engine.Event
+	(*EventsRequest)(nil),          // 44: seesaw.engine.EventsRequest
+	(*EventsResponse)(nil),         // 45: seesaw.engine.EventsResponse
+	nil,                            // 46: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),            // 47: seesaw.HAState
+	(*timestamppb.Timestamp)(nil),  // 48: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),              // 49: seesaw.ncc.Stats
+	(ncc.Family)(0),                // 50: seesaw.ncc.Family
+	(ncc.Protocol)(0),              // 51: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),      // 52: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),     // 53: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),       // 54: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),             // 55: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),         // 56: seesaw.ncc.ApplyError
+	(*seesaw.ComponentStatus)(nil), // 57: seesaw.ComponentStatus
+	(*ha.Report)(nil),              // 58: seesaw.ha.Report
+	(*healthcheck.Results)(nil),    // 59: seesaw.healthcheck.Results
+	(*ha.Status)(nil),              // 60: seesaw.ha.Status
+	(*ha.Command)(nil),             // 61: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),   // 62: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	44, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	47, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
 	41, // 2: seesaw.engine.ClusterStatusResponse.peer:type_name -> seesaw.engine.PeerStatus
-	45, // 3: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	45, // 4: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	48, // 3: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	48, // 4: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
 	6,  // 5: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	45, // 6: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	48, // 6: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	46, // 8: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	47, // 9: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	48, // 10: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	49, // 8: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	50, // 9: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	51, // 10: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
 	12, // 11: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	46, // 12: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	49, // 12: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
 	0,  // 13: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
 	13, // 14: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
 	16, // 15: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
 	15, // 16: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
 	0,  // 17: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
-	45, // 18: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	48, // 18: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
 	14, // 19: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
 	0,  // 20: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
 	16, // 21: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
@@ -3484,63 +3683,67 @@ var file_engine_engine_proto_depIdxs = []int32{
 	16, // 26: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
 	28, // 27: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
 	28, // 28: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
-	43, // 29: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	46, // 29: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
 	28, // 30: seesaw.engine.EngineState.cleared_overrides:type_name -> seesaw.engine.OverrideRecord
-	49, // 31: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
-	50, // 32: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
-	50, // 33: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	52, // 31: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	53, // 32: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	53, // 33: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
 	31, // 34: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
-	51, // 35: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
-	52, // 36: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
-	53, // 37: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
-	54, // 38: seesaw.engine.VersionsResponse.components:type_name -> seesaw.ComponentStatus
-	44, // 39: seesaw.engine.PeerView.ha_state:type_name -> seesaw.HAState
-	45, // 40: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
-	45, // 41: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
+	54, // 35: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	55, // 36: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	56, // 37: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	57, // 38: seesaw.engine.VersionsResponse.components:type_name -> seesaw.ComponentStatus
+	47, // 39: seesaw.engine.PeerView.ha_state:type_name -> seesaw.HAState
+	48, // 40: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
+	48, // 41: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
 	28, // 42: seesaw.engine.PeerView.overrides:type_name -> seesaw.engine.OverrideRecord
-	45, // 43: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
+	48, // 43: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
 	40, // 44: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
-	45, // 45: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
-	45, // 46: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
-	2,  // 47: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 48: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 49: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 50: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 51: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 52: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 53: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 54: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 55: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	38, // 56: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 57: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 58: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 59: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	36, // 60: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
-	55, // 61: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	56, // 62: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	42, // 63: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
-	3,  // 64: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	57, // 65: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 66: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 67: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 68: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 69: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 70: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 71: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 72: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	39, // 73: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 74: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 75: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 76: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	37, // 77: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
-	58, // 78: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	59, // 79: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	41, // 80: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
-	64, // [64:81] is the sub-list for method output_type
-	47, // [47:64] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	48, // 45: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
+	48, // 46: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
+	48, // 47: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
+	43, // 48: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
+	2,  // 49: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 50: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 51: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 52: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 53: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 54: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 55: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 56: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 57: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	38, // 58: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 59: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 60: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 61: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	44, // 62: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
+	36, // 63: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
+	58, // 64: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	59, // 65: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	42, // 66: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
+	3,  // 67: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	60, // 68: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 69: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 70: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 71: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 72: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 73: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 74: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 75: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	39, // 76: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 77: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 78: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 79: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	45, // 80: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
+	37, // 81: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
+	61, // 82: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	62, // 83: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	41, // 84: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
+	67, // [67:85] is the sub-list for method output_type
+	49, // [49:67] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -3564,7 +3767,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   43,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
