@@ -12,6 +12,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   need[ip]=iproute2
   need[keepalived]=keepalived   # HA interop tests: a real VRRPv3 peer
   need[nft]=nftables            # split-brain tests cut adverts with a drop rule
+  need[lintian]=lintian         # the Debian package is checked with it
+  need[systemd-nspawn]=systemd-container  # the unit under a real systemd
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against
