@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -14,8 +15,9 @@ import (
 )
 
 // TestLabApplianceRestart proves the unit's rule under held connections,
-// with the real daemons and IPVS: a reload (SIGHUP, systemctl reload, a
-// package upgrade) restarts every daemon as a new process and every held
+// with the real daemons and IPVS: an upgrade (a new binary in place, then
+// a reload: SIGHUP, as systemctl reload and the package's postinst send)
+// restarts every daemon as a new process of the new binary and every held
 // connection still carries data after; a stop (SIGTERM, then the unit's
 // ExecStopPost, seesaw_ncc --release) takes the VIPs off the node but
 // leaves IPVS as it was, and after a new start every held connection still
@@ -35,7 +37,21 @@ func TestLabApplianceRestart(t *testing.T) {
 		}
 		r.servers[b.Role] = Serve(t, b, ServeOptions{TCP: []string{fmt.Sprintf(":%d", svcPort)}, Health: []string{fmt.Sprintf(":%d", healthPort)}})
 	}
-	opts := Options{Bin: bin, SeesawCfg: labSeesawCfg, ClusterPB: labClusterPB(r.backends)}
+	// A copy of the build, so that the test can upgrade it in place as
+	// dpkg and install.sh do.
+	bin = copyBin(t, bin)
+	// Checks more patient than the other tests': this test is about the
+	// restarts, and the lab's guest (no KVM, on a shared host) may stall
+	// a backend's answer past 1s. A healthcheck restarted by the reload
+	// has no history, and its first failed probe takes a destination out
+	// at once (retries do not apply to it), which resets the connections
+	// through it: seen once here with a 1s timeout.
+	pb := labClusterPB(r.backends)
+	slow := strings.ReplaceAll(pb, fmt.Sprintf("interval: %d timeout: %d", checkInterval, checkTimeout), "interval: 5 timeout: 4")
+	if slow == pb {
+		t.Fatal("the lab cluster's check is not where this test expects it")
+	}
+	opts := Options{Bin: bin, SeesawCfg: labSeesawCfg, ClusterPB: slow}
 	r.a = Start(t, r.lb, opts)
 	r.a.WaitRunning(t, 2*time.Minute)
 	r.waitSteady(t)
@@ -74,12 +90,24 @@ func TestLabApplianceRestart(t *testing.T) {
 	}
 	exchange("opening")
 
-	// Reload: every daemon a new process, the node master again with
-	// every destination in, every held connection alive.
+	// Upgrade as the package does: a new file in place of the old (the
+	// daemons keep running the old one), then a reload. Every daemon is a
+	// new process of the new file, the node master again with every
+	// destination in, every held connection alive.
 	before, err := r.a.Services()
 	if err != nil {
 		t.Fatal(err)
 	}
+	oldFile, err := os.Stat(filepath.Join(bin, "seesaw-multicall"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range Daemons {
+		if exe, err := os.Stat(fmt.Sprintf("/proc/%d/exe", before[name].GetPid())); err != nil || !os.SameFile(exe, oldFile) {
+			t.Fatalf("%s (pid %d) does not run the build: %v", name, before[name].GetPid(), err)
+		}
+	}
+	newFile := upgradeBin(t, bin)
 	reloadAt := time.Now()
 	if err := r.a.wd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
@@ -97,6 +125,15 @@ func TestLabApplianceRestart(t *testing.T) {
 		return nil
 	})
 	t.Logf("reload: every daemon a new process %v after SIGHUP", time.Since(reloadAt).Round(time.Millisecond))
+	svcs, err := r.a.Services()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range Daemons {
+		if exe, err := os.Stat(fmt.Sprintf("/proc/%d/exe", svcs[name].GetPid())); err != nil || !os.SameFile(exe, newFile) {
+			t.Errorf("after the upgrade and reload %s (pid %d) does not run the new file: %v", name, svcs[name].GetPid(), err)
+		}
+	}
 	steady := r.waitSteady(t)
 	t.Logf("reload: master with every destination in IPVS %v after that", steady.Round(time.Millisecond))
 	exchange("reload")
@@ -155,6 +192,60 @@ func TestLabApplianceRestart(t *testing.T) {
 		t.Errorf("lost connection %s -> %s: %s", c.Dst, c.Answer.Backend, why)
 	}
 	t.Logf("lost connections: %d of %d", len(lost), len(held))
+}
+
+// copyBin copies the build in dir to a directory of the test's own: one
+// file, hard-linked under every binary's name, as make build lays it out.
+func copyBin(t *testing.T, dir string) string {
+	t.Helper()
+	// A short directory: the appliance's socket paths derive from its
+	// own directory, not this one, but keep it tidy all the same.
+	out, err := os.MkdirTemp("", "seesaw-bin-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(out) })
+	installBin(t, filepath.Join(dir, "seesaw-multicall"), out)
+	return out
+}
+
+// upgradeBin puts a new copy of dir's multi-call file in its place and
+// points every name at it, as install.sh does (dpkg likewise unpacks a new
+// file and renames it over the old): processes of the old file keep
+// running it. It returns the new file's info.
+func upgradeBin(t *testing.T, dir string) os.FileInfo {
+	t.Helper()
+	installBin(t, filepath.Join(dir, "seesaw-multicall"), dir)
+	fi, err := os.Stat(filepath.Join(dir, "seesaw-multicall"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi
+}
+
+// installBin copies src to dir/seesaw-multicall by way of a new file
+// renamed into place, and hard-links every binary's name to it.
+func installBin(t *testing.T, src, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, ".seesaw-multicall.new")
+	if err := os.WriteFile(tmp, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, "seesaw-multicall")
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range Binaries {
+		link := filepath.Join(dir, name)
+		os.Remove(link)
+		if err := os.Link(dst, link); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // hold opens two TCP connections through every NAT and DSR VIP that
