@@ -87,6 +87,19 @@ func TestInstallLayout(t *testing.T) {
 			t.Errorf("%s installed; the samples belong in usr/share/doc/seesaw/examples", f)
 		}
 	}
+	// The old layout's unit in /etc/systemd/system would override the new
+	// one: it goes aside.
+	oldUnit := filepath.Join(dest, "etc/systemd/system/seesaw_watchdog.service")
+	os.MkdirAll(filepath.Dir(oldUnit), 0o755)
+	if err := os.WriteFile(oldUnit, []byte("[Service]\nExecStart=/usr/local/seesaw/seesaw_watchdog\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := install(); !strings.Contains(out, "moved the old layout's unit aside") {
+		t.Errorf("reinstall over the old layout did not say it moved the old unit:\n%s", out)
+	}
+	if _, err := os.Stat(oldUnit); err == nil {
+		t.Error("the old layout's unit still overrides the new one")
+	}
 	// An operator's edited config survives a reinstall.
 	cfg := filepath.Join(dest, "etc/seesaw/watchdog.cfg")
 	if err := os.WriteFile(cfg, []byte("# mine\n"), 0o644); err != nil {

@@ -46,6 +46,14 @@ if [ -n "$package" ]; then
   install -m 0644 "$root/deploy/watchdog.cfg" "$dest/etc/seesaw/watchdog.cfg"
   exit 0
 fi
+# The unit an older install.sh put in /etc/systemd/system would override
+# this one (and clean up on every stop): move it aside.
+old_unit=$dest/etc/systemd/system/seesaw_watchdog.service
+if [ -f "$old_unit" ] && grep -q '^ExecStart=/usr/local/seesaw/' "$old_unit"; then
+  mv "$old_unit" "$old_unit.old"
+  echo "install: moved the old layout's unit aside to /etc/systemd/system/seesaw_watchdog.service.old;"
+  echo "  /usr/local/seesaw is no longer used (point /etc/seesaw/watchdog.cfg at /usr/lib/seesaw)"
+fi
 if [ -e "$dest/etc/seesaw/watchdog.cfg" ]; then
   install -m 0644 "$root/deploy/watchdog.cfg" "$dest/etc/seesaw/watchdog.cfg.dist"
   echo "install: kept /etc/seesaw/watchdog.cfg; the shipped version is watchdog.cfg.dist"
