@@ -14,6 +14,8 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   need[nft]=nftables            # split-brain tests cut adverts with a drop rule
   need[promtool]=prometheus     # the ECU's /metrics and alert rules are checked by promtool
   need[chromium]=chromium       # the ECU's status page is tested in a real headless browser
+  need[lintian]=lintian         # the Debian package is checked with it
+  need[systemd-nspawn]=systemd-container  # the unit under a real systemd
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against

@@ -569,52 +569,18 @@ func Cleanup(open func() (reconcile.IPVS, error), openNetFn func() (netconf.Kern
 // daemon, its nftables table (inet "seesaw", whatever it holds; no other
 // table is touched) and, when cfg.StateFile holds the last applied state,
 // the VIPs, VLANs, routes and rules it placed, with the LB interface down
-// and its own MAC back. It is for `seesaw_ncc --cleanup` (systemd
-// ExecStopPost), when the appliance stops for good. Of cfg it uses the
-// openers (nil ones use the host's) and StateFile.
+// and its own MAC back. It is for `seesaw_ncc --cleanup`, by hand or when
+// the package is removed: the connections through this node end with it.
+// Of cfg it uses the openers (nil ones use the host's) and StateFile.
 func CleanupWith(cfg Config) error {
-	open, openNetFn, stateFile := cfg.IPVS, cfg.Net, cfg.StateFile
+	open := cfg.IPVS
 	if open == nil {
 		open = openIPVS
-	}
-	if openNetFn == nil {
-		openNetFn = openNet
 	}
 	if cfg.NFT == nil {
 		cfg.NFT = openNFT
 	}
-	var failed []error
-	collect := func(changes []reconcile.Change, err error) {
-		if err != nil {
-			failed = append(failed, err)
-		}
-		for _, c := range changes {
-			if c.Err != nil {
-				failed = append(failed, c.Err)
-			}
-		}
-	}
-	if stateFile != "" {
-		st, err := loadState(stateFile)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			failed = append(failed, err)
-		case st.GetDesired().GetLbInterface() != nil:
-			lb := st.GetDesired().GetLbInterface()
-			k, err := openNetFn()
-			if err != nil {
-				failed = append(failed, err)
-				break
-			}
-			// What is left: the interface, down, with its own MAC, and
-			// nothing of the NCC's on it or in its table.
-			r := reconcile.NewNet(k, glog.Infof)
-			r.RememberMACs(savedMACs(st))
-			collect(r.Apply(netconf.State{LB: netconf.LBInterface{
-				Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
-		}
-	}
+	failed := releaseNet(cfg)
 	// The table goes whether or not a state file says anything: it is
 	// known by its name.
 	if r, err := cfg.NFT(); err != nil {
@@ -624,7 +590,7 @@ func CleanupWith(cfg Config) error {
 		if errors.Is(err, nft.ErrNotSupported) {
 			err = nil // no nftables, no table
 		}
-		collect(changes, err)
+		failed = append(failed, changeErrors(changes, err)...)
 		r.Close()
 	}
 	k, err := open()
@@ -637,12 +603,77 @@ func CleanupWith(cfg Config) error {
 		if c, ok := k.(io.Closer); ok {
 			defer c.Close()
 		}
-		collect(reconcile.NewIPVS(k, glog.Infof).Apply(reconcile.IPVSState{}, false))
+		failed = append(failed, changeErrors(reconcile.NewIPVS(k, glog.Infof).Apply(reconcile.IPVSState{}, false))...)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("ncc: cleanup: %w", errors.Join(failed...))
 	}
 	return nil
+}
+
+// ReleaseWith gives up what would fight the peer once the appliance has
+// stopped or died, and nothing else: from the last applied state in
+// cfg.StateFile, the VIPs, VLANs, routes and rules go and the LB interface
+// is down with its own MAC back (so the VRRP MAC and the VIPs are the
+// peer's alone, and nothing here announces them). The IPVS services, their
+// connection table and sync daemons, and the nftables table stay, for the
+// next NCC to adopt: a restart or an upgrade keeps every connection. It is
+// for `seesaw_ncc --release` (the unit's ExecStopPost). Without a state
+// file there is nothing of the NCC's on the links to release. Of cfg it
+// uses Net and StateFile.
+func ReleaseWith(cfg Config) error {
+	if failed := releaseNet(cfg); len(failed) > 0 {
+		return fmt.Errorf("ncc: release: %w", errors.Join(failed...))
+	}
+	return nil
+}
+
+// releaseNet takes down what the last applied state in cfg.StateFile
+// placed on the links: the LB interface down with its own MAC, without
+// the NCC's VIPs, VLANs, routes and rules.
+func releaseNet(cfg Config) []error {
+	if cfg.StateFile == "" {
+		return nil
+	}
+	openNetFn := cfg.Net
+	if openNetFn == nil {
+		openNetFn = openNet
+	}
+	st, err := loadState(cfg.StateFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		glog.Infof("ncc: no state file %s: no links to release", cfg.StateFile)
+		return nil
+	case err != nil:
+		return []error{err}
+	case st.GetDesired().GetLbInterface() == nil:
+		return nil
+	}
+	lb := st.GetDesired().GetLbInterface()
+	k, err := openNetFn()
+	if err != nil {
+		return []error{err}
+	}
+	// What is left: the interface, down, with its own MAC, and nothing of
+	// the NCC's on it or in its table.
+	r := reconcile.NewNet(k, glog.Infof)
+	r.RememberMACs(savedMACs(st))
+	return changeErrors(r.Apply(netconf.State{LB: netconf.LBInterface{
+		Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
+}
+
+// changeErrors are err and the errors of changes.
+func changeErrors(changes []reconcile.Change, err error) []error {
+	var out []error
+	if err != nil {
+		out = append(out, err)
+	}
+	for _, c := range changes {
+		if c.Err != nil {
+			out = append(out, c.Err)
+		}
+	}
+	return out
 }
 
 // openNFT is nftables in the NCC's own namespace.
