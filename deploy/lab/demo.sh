@@ -172,8 +172,8 @@ for b in backend1 backend2; do
 		echo "  $b  http://$ip/ NOT answering (log: $logs/$b.log)"
 	fi
 done
-# ECU status pages, fetched inside each LB's namespace: each daemon says
-# there what runs and what this build does not do yet.
+# Each node's ECU answering in its namespace, and the node's state as the
+# CLI shows it (the ECU's page renders the same view).
 ecu_status=
 for lb in lb1 lb2; do
 	# Under emulation the daemons take a while to start, one after another.
@@ -188,11 +188,11 @@ for lb in lb1 lb2; do
 		else
 			echo "       seesaw_ecu does NOT answer http://127.0.0.1:$ecu_port/healthz in $lb: $(inns "$lb" "$lab" get --timeout 3s "http://127.0.0.1:$ecu_port/healthz" 2>&1 | tail -1)"
 		fi
-		ecu_status+=$'\n'"== $lb: the ECU's status page (ip netns exec $lb seesaw-lab get http://127.0.0.1:$ecu_port/)"$'\n'
-		if page=$(inns "$lb" "$lab" get --timeout 5s "http://127.0.0.1:$ecu_port/" 2>&1); then
+		ecu_status+=$'\n'"== $lb: seesaw show ha; seesaw show vservers (the CLI on $lb's engine; the same view as the ECU's page)"$'\n'
+		if page=$({ "$bin/seesaw_cli" --engine "$demo/$lb/run/engine/engine.sock" show ha && "$bin/seesaw_cli" --engine "$demo/$lb/run/engine/engine.sock" show vservers; } 2>&1); then
 			ecu_status+=$(sed 's/^/  /' <<<"$page")$'\n'
 		else
-			ecu_status+="  no status page: $page"$'\n'"  the watchdog's output, last lines ($logs/$lb/watchdog.out):"$'\n'
+			ecu_status+="  the engine does not answer: $page"$'\n'"  the watchdog's output, last lines ($logs/$lb/watchdog.out):"$'\n'
 			ecu_status+=$(tail -5 "$logs/$lb/watchdog.out" | sed 's/^/    /')$'\n'
 		fi
 	elif [ -n "$appliance" ]; then
@@ -276,9 +276,9 @@ cat <<EOF
 
 == a root shell in lb1's namespace. Try:
   seesaw config check                  validate lb1's seesaw.cfg and cluster.pb (works today)
-  seesaw --help                        the CLI's commands; this build's is config check (no
-                                       interactive shell yet: plain \`seesaw\` says so)
-  seesaw-lab get http://127.0.0.1:$ecu_port/   lb1's ECU status page (on the host: http://127.0.0.1:$port/)
+  seesaw                               the operator's shell on lb1 (Tab, ?, sh vs, show ha, drain ...)
+  seesaw show vservers; seesaw show ha one-shot, --json for scripts
+  http://127.0.0.1:$port/ on the host  lb1's ECU status page (and /metrics, /api/v1/)
   ipvsadm -Ln                          the IPVS table
   ip -br addr                          lb1's links
   ip netns exec client seesaw-lab get http://192.0.2.100/   the VIP, from the client
