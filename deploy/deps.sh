@@ -12,6 +12,7 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   need[ip]=iproute2
   need[keepalived]=keepalived   # HA interop tests: a real VRRPv3 peer
   need[nft]=nftables            # split-brain tests cut adverts with a drop rule
+  need[conntrackd]=conntrackd   # the NCC runs it for full NAT on a pair (ncc/conntrackd)
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against

@@ -90,8 +90,8 @@ echo "conntrackd $3" >> ` + log + `
 }
 
 // TestApplyConntrackdOrder: the NCC commits conntrackd's external cache
-// (and flushes, resyncs and sends a bulk update) before the LB interface
-// comes up with its VIPs, and asks for a resync after it went down; an
+// before the LB interface comes up with its VIPs (and flushes, resyncs
+// and sends a bulk update after), and asks for a resync after it went down; an
 // unchanged role tells conntrackd nothing; a state without conntrackd stops
 // it; without the binary, the rest is applied and the answer says what is
 // missing and what to do.
@@ -133,7 +133,7 @@ func TestApplyConntrackdOrder(t *testing.T) {
 		// The backup holds the VIPs on its LB interface, down: they come
 		// up with it.
 		{"backup at start", state(false, ct), "conntrackd daemon\naddr eth1 192.0.2.4/24\nconntrackd -n"},
-		{"becoming master", state(true, ct), "conntrackd -c\nconntrackd -f\nconntrackd -R\nconntrackd -B\nlink eth1 up=true"},
+		{"becoming master", state(true, ct), "conntrackd -c\nlink eth1 up=true\nconntrackd -f\nconntrackd -R\nconntrackd -B"},
 		{"master still", state(true, ct), ""},
 		{"becoming backup", state(false, ct), "link eth1 up=false\nconntrackd -n"},
 		{"no conntrackd wanted", state(false, nil), ""},

@@ -275,7 +275,8 @@ func (s *Server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 		}
 	}
 	if ctdRuns {
-		// Becoming backup: ask the new master for its state.
+		// Becoming master: the rest of the takeover (flush, resync, bulk
+		// update); becoming backup: ask the new master for its state.
 		if err := s.ctd.After(master); err != nil {
 			ctdErr(err)
 		}

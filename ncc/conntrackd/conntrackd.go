@@ -17,10 +17,11 @@
 // desired state into a directory of its own: unicast UDP between the two
 // nodes' addresses on the node interface. The role changes are the
 // classic ones (keepalived's primary-backup.sh does the same with a
-// script): becoming master, before the LB interface and its VIPs come up,
-// commit the external cache into the kernel, flush the caches, resync the
-// internal cache from the kernel and send the peer a bulk update; becoming
-// backup, after the interface is down, ask the new master for a resync.
+// script): becoming master, commit the external cache into the kernel
+// before the LB interface and its VIPs come up, and after, flush the
+// caches, resync the internal cache from the kernel and send the peer a
+// bulk update; becoming backup, after the interface is down, ask the new
+// master for a resync.
 package conntrackd
 
 import (
@@ -219,13 +220,15 @@ var (
 
 // Transition is what to tell conntrackd when the node's role goes from
 // prev to master (LB interface up) or backup: the steps to run before the
-// network is applied (the VIPs come up after the commit, so that the first
-// packet of a kept connection finds its binding) and those to run after.
+// network is applied and those to run after. Only the commit comes
+// before: the VIPs come up after it, so that the first packet of a kept
+// connection finds its binding; the rest (each a client run, some tens of
+// milliseconds) would only delay the takeover.
 // Nothing when the role is unchanged.
 func Transition(prev Role, master bool) (before, after []Step) {
 	switch {
 	case master && prev != RoleMaster:
-		return []Step{StepCommit, StepFlush, StepResync, StepBulk}, nil
+		return []Step{StepCommit}, []Step{StepFlush, StepResync, StepBulk}
 	case !master && prev != RoleBackup:
 		return nil, []Step{StepRequest}
 	}

@@ -82,8 +82,8 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// TestTransition: becoming master commits before the VIPs come up, then
-// flushes, resyncs and sends a bulk update; becoming backup asks for a
+// TestTransition: becoming master commits before the VIPs come up, and
+// after they are up flushes, resyncs and sends a bulk update; becoming backup asks for a
 // resync once the interface is down; no change, nothing.
 func TestTransition(t *testing.T) {
 	flags := func(s []Step) string {
@@ -98,8 +98,8 @@ func TestTransition(t *testing.T) {
 		master        bool
 		before, after string
 	}{
-		{RoleUnknown, true, "-c -f -R -B", ""},
-		{RoleBackup, true, "-c -f -R -B", ""},
+		{RoleUnknown, true, "-c", "-f -R -B"},
+		{RoleBackup, true, "-c", "-f -R -B"},
 		{RoleMaster, true, "", ""},
 		{RoleUnknown, false, "", "-n"},
 		{RoleMaster, false, "", "-n"},
@@ -162,7 +162,10 @@ func TestDaemonReal(t *testing.T) {
 	if started, err := d.Ensure(c); err != nil || started || d.cmd.Process.Pid != pid {
 		t.Fatalf("Ensure again: started %v, %v", started, err)
 	}
-	if err := d.Before(true); err != nil || d.Role() != RoleMaster {
+	if err := d.Before(true); err != nil || d.Role() != RoleUnknown {
+		t.Fatalf("becoming master, before the network: %v (role %v)", err, d.Role())
+	}
+	if err := d.After(true); err != nil || d.Role() != RoleMaster {
 		t.Fatalf("becoming master: %v (role %v)", err, d.Role())
 	}
 	if err := d.After(false); err != nil || d.Role() != RoleBackup {

@@ -32,6 +32,9 @@ type Daemon struct {
 	done chan struct{} // closed when cmd has exited
 	err  error         // cmd's exit, once done
 	role Role
+	// before: the steps before the network of the transition under way
+	// have been run (After then finishes it).
+	before bool
 
 	waitMu sync.Mutex
 }
@@ -111,7 +114,7 @@ func (d *Daemon) Ensure(c *nccpb.Conntrackd) (started bool, err error) {
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Errorf("conntrackd: start: %v", err)
 	}
-	d.cmd, d.conf, d.role, d.done, d.err = cmd, conf, RoleUnknown, make(chan struct{}), nil
+	d.cmd, d.conf, d.role, d.before, d.done, d.err = cmd, conf, RoleUnknown, false, make(chan struct{}), nil
 	done := d.done
 	go func() {
 		err := cmd.Wait()
@@ -155,24 +158,38 @@ func (d *Daemon) Stop() {
 	d.cmd, d.conf, d.role = nil, "", RoleUnknown
 }
 
-// Before runs the steps of becoming master that must come before the LB
-// interface is up (Transition); After, those that come after the network
-// is applied. Each records the role once its steps have all succeeded, so
-// that a failed step is tried again at the next call.
+// Before runs the steps of a role change that must come before the
+// network is applied (Transition); After, those that come after it, and
+// records the new role once all have succeeded, so that a failed step is
+// tried again at the next Apply.
 func (d *Daemon) Before(master bool) error {
 	before, _ := Transition(d.role, master)
-	return d.steps(before, master)
+	if err := d.steps(before); err != nil {
+		d.before = false
+		return err
+	}
+	d.before = len(before) > 0
+	return nil
 }
 
 func (d *Daemon) After(master bool) error {
-	_, after := Transition(d.role, master)
-	return d.steps(after, master)
-}
-
-func (d *Daemon) steps(steps []Step, master bool) error {
-	if len(steps) == 0 {
+	before, after := Transition(d.role, master)
+	if len(before) > 0 && !d.before {
+		// Before failed (or was not called): the role is not reached.
 		return nil
 	}
+	if err := d.steps(after); err != nil {
+		return err
+	}
+	d.before = false
+	d.role = RoleBackup
+	if master {
+		d.role = RoleMaster
+	}
+	return nil
+}
+
+func (d *Daemon) steps(steps []Step) error {
 	var errs []error
 	for _, s := range steps {
 		start := time.Now()
@@ -182,14 +199,7 @@ func (d *Daemon) steps(steps []Step, master bool) error {
 		}
 		d.logf("conntrackd: %s (%s) in %v", s.What, s.Flag, time.Since(start).Round(time.Microsecond))
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	d.role = RoleBackup
-	if master {
-		d.role = RoleMaster
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // run runs one client command against the running daemon.
