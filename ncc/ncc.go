@@ -12,6 +12,9 @@
 // interface, VLANs, VIPs, policy routes and rules, sysctls) and the packet
 // rules in its own nftables table, inet "seesaw" (firewall marks for
 // fwmark services, source NAT for NAT-mode vservers; package nft).
+// For full NAT on a pair it runs Debian's conntrackd as its child and
+// commits the peer's conntrack state before the LB interface comes up
+// (package conntrackd).
 // On start the NCC adopts what IPVS and its nftables table hold (it never
 // flushes), and a periodic audit repairs what someone else changed. It
 // never exits for want of a kernel facility, so the watchdog does not
