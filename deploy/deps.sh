@@ -16,6 +16,7 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   need[chromium]=chromium       # the ECU's status page is tested in a real headless browser
   need[lintian]=lintian         # the Debian package is checked with it
   need[systemd-nspawn]=systemd-container  # the unit under a real systemd
+  need[conntrackd]=conntrackd   # the NCC runs it for full NAT on a pair (ncc/conntrackd)
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against

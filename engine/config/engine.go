@@ -105,6 +105,30 @@ type ConnSync struct {
 	TCPTimeout    time.Duration // tcp_timeout (ipvsadm --set)
 	TCPFinTimeout time.Duration // tcp_fin_timeout
 	UDPTimeout    time.Duration // udp_timeout
+
+	// Conntrackd: whether the NCC runs Debian's conntrackd to sync
+	// netfilter conntrack, which full NAT's source-NAT bindings live in
+	// (IPVS sync does not carry them). Auto: with a full-NAT vserver.
+	Conntrackd Switch // conntrackd = auto | true | false
+}
+
+// Switch is a setting that is on, off, or decided from the config (auto).
+type Switch int
+
+const (
+	Auto Switch = iota
+	On
+	Off
+)
+
+func (s Switch) String() string {
+	switch s {
+	case On:
+		return "true"
+	case Off:
+		return "false"
+	}
+	return "auto"
 }
 
 // Seesaw v2's anycast ranges and monitoring anycast addresses.
@@ -294,6 +318,17 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 			case "connection_sync.retries":
 				if n, ok := p.integer(kv, 0, 3); ok {
 					e.ConnSync.Retries = n
+				}
+			case "connection_sync.conntrackd":
+				if strings.EqualFold(ent.Value, "auto") {
+					e.ConnSync.Conntrackd = Auto
+					break
+				}
+				on := false
+				p.boolean(kv, &on)
+				e.ConnSync.Conntrackd = Off
+				if on {
+					e.ConnSync.Conntrackd = On
 				}
 			case "connection_sync.sloppy":
 				p.boolean(kv, &e.ConnSync.Sloppy)
