@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
@@ -46,6 +48,19 @@ func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Com
 		}
 		e.mu.Unlock()
 	}()
+
+	// A master's HA that restarted for a reload said so (Restarting):
+	// the new one resumes mastership, told before its config.
+	e.mu.Lock()
+	last, resume := e.ht.takeResume(e.now())
+	e.mu.Unlock()
+	if resume {
+		glog.Infof("engine: this node was master when HA restarted; telling the new HA to resume (last advert %v)", last)
+		r := &hapb.Resume{LastAdvert: timestamppb.New(last), Reason: "HA restarted for a reload while master"}
+		if err := stream.Send(&hapb.Command{Command: &hapb.Command_Resume{Resume: r}}); err != nil {
+			return e.haEnded(peer, err)
+		}
+	}
 
 	reports, errc := ipc.RecvLoop(ctx, stream.Recv)
 	var sent *hapb.Config
@@ -107,6 +122,15 @@ func (e *Engine) recordHA(r *hapb.Report) {
 		}
 		e.haStatus = r.Status
 		e.ht.report(now, r.Status.State, false, r.Status.GetMasterDownInterval().AsDuration())
+	case *hapb.Report_Restarting:
+		x := r.Restarting
+		var last time.Time
+		if x.GetLastAdvert() != nil {
+			last = x.GetLastAdvert().AsTime()
+		}
+		glog.Infof("engine: HA restarting in state %v (%s); last advert %v", x.GetState(), x.GetReason(), last)
+		e.events.add("ha", "this node", false, fmt.Sprintf("HA restarting in state %v: %s", x.GetState(), x.GetReason()))
+		e.ht.restarting(now, x.GetState(), last)
 	}
 	after := e.ht.state(now)
 	e.mu.Unlock()
