@@ -164,9 +164,15 @@ func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results
 	for {
 		e.mu.Lock()
 		checks, changed := e.checks, e.checksChanged
+		out := checks
+		if checks != nil && sent == nil {
+			// A new checker (a restart, or a crash) continues from what
+			// the engine last heard of each check, not from nothing.
+			out = e.withKnownLocked(checks)
+		}
 		e.mu.Unlock()
 		if checks != nil && checks != sent {
-			if err := stream.Send(checks); err != nil {
+			if err := stream.Send(out); err != nil {
 				return e.hcEnded(peer, err)
 			}
 			sent = checks
@@ -182,6 +188,32 @@ func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results
 			return e.hcEnded(peer, err)
 		}
 	}
+}
+
+// withKnownLocked is checks with the engine's last known state of each
+// (CheckSet.known), from the latest results: a checker that starts with no
+// history then still needs retries+1 failures to take a healthy
+// destination out. A result from a checker that sends no consecutive
+// counts stands for one run of its kind.
+func (e *Engine) withKnownLocked(checks *hcpb.CheckSet) *hcpb.CheckSet {
+	out := &hcpb.CheckSet{Full: checks.Full, Upsert: checks.Upsert, Remove: checks.Remove}
+	for _, c := range checks.Upsert {
+		r := e.results[c.Id]
+		if r == nil {
+			continue
+		}
+		k := &hcpb.KnownState{Id: c.Id, Healthy: r.Healthy,
+			ConsecutiveSuccesses: r.ConsecutiveSuccesses, ConsecutiveFailures: r.ConsecutiveFailures}
+		if k.ConsecutiveSuccesses == 0 && k.ConsecutiveFailures == 0 {
+			if r.Success {
+				k.ConsecutiveSuccesses = 1
+			} else {
+				k.ConsecutiveFailures = 1
+			}
+		}
+		out.Known = append(out.Known, k)
+	}
+	return out
 }
 
 func (e *Engine) hcEnded(peer string, err error) error {
