@@ -2,13 +2,19 @@ package engine
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/seesawlb/seesaw/deploy/testenv"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
+	"github.com/seesawlb/seesaw/proto/ipc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
@@ -133,5 +139,51 @@ func TestHASessionResumesARestartedMaster(t *testing.T) {
 				t.Fatalf("third session got %v, %v; want the config only", cmd, err)
 			}
 		})
+	}
+}
+
+// TestRunTellsHAItRestarts: the reload's signal (Config.Restart) makes Run
+// tell the open HA session that the engine is restarting, with the grace
+// HA is to wait, and then stop as on SIGTERM.
+func TestRunTellsHAItRestarts(t *testing.T) {
+	testenv.RequireRoot(t) // the engine's default policy answers root only
+	cfgPath, clPath := copyGKE(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "engine", "engine.sock")
+	restart := make(chan os.Signal, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Config{Socket: sock, NCCSocket: filepath.Join(dir, "ncc", "ncc.sock"), EngineConf: cfgPath, ClusterConf: clPath,
+			ReaderGroup: "", DaemonUsers: "root", Restart: restart, NCCPollInterval: 20 * time.Millisecond})
+	}()
+	cc, err := ipc.Dial(sock, ipc.DialOptions{MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	stream, err := enginepb.NewEngineClient(cc).HASession(ctx, grpc.WaitForReady(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cmd, err := stream.Recv(); err != nil || cmd.GetConfig() == nil {
+		t.Fatalf("first command %v, %v; want the config", cmd, err)
+	}
+	restart <- syscall.SIGUSR2
+	cmd, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("HA heard nothing before the engine went: %v", err)
+	}
+	if r := cmd.GetEngineRestarting(); r == nil || r.GetWithin().AsDuration() != engineRestartGrace {
+		t.Fatalf("command %v, want EngineRestarting within %v", cmd, engineRestartGrace)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("Run did not return after the restart signal")
 	}
 }

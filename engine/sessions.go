@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hapb "github.com/seesawlb/seesaw/proto/ha"
@@ -28,7 +29,7 @@ import (
 func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Command]) error {
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	s := &haSession{cmds: make(chan *hapb.Command, 4), cancel: cancel}
+	s := &haSession{cmds: make(chan *hapb.Command, 4), cancel: cancel, restartSent: make(chan struct{})}
 	e.mu.Lock()
 	if old := e.ha; old != nil {
 		old.cancel(errSuperseded)
@@ -84,11 +85,50 @@ func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Com
 			if err := stream.Send(c); err != nil {
 				return e.haEnded(peer, err)
 			}
+			if c.GetEngineRestarting() != nil {
+				close(s.restartSent)
+			}
 		case r := <-reports:
 			e.recordHA(r)
 		case err := <-errc:
 			return e.haEnded(peer, err)
 		}
+	}
+}
+
+// engineRestartGrace is how long HA keeps speaking, mastership included,
+// for an engine restarted for a reload to be back (EngineRestarting).
+const engineRestartGrace = 10 * time.Second
+
+// announceRestartWait bounds how long announceRestart waits for the HA
+// session to take the notice.
+const announceRestartWait = time.Second
+
+// announceRestart tells HA, if a session is open, that the engine is
+// restarting for a reload, and returns once the notice has gone (or could
+// not go within announceRestartWait).
+func (e *Engine) announceRestart() {
+	e.mu.Lock()
+	s := e.ha
+	e.mu.Unlock()
+	if s == nil {
+		glog.Infof("engine: restarting for a reload; no HA session to tell")
+		return
+	}
+	glog.Infof("engine: restarting for a reload; telling HA to keep speaking for up to %v", engineRestartGrace)
+	cmd := &hapb.Command{Command: &hapb.Command_EngineRestarting{EngineRestarting: &hapb.EngineRestarting{
+		Within: durationpb.New(engineRestartGrace), Reason: "the engine is restarting for a reload"}}}
+	timeout := time.After(announceRestartWait)
+	select {
+	case s.cmds <- cmd:
+	case <-timeout:
+		glog.Warningf("engine: could not queue the restart notice for HA")
+		return
+	}
+	select {
+	case <-s.restartSent:
+	case <-timeout:
+		glog.Warningf("engine: the restart notice did not reach HA within %v", announceRestartWait)
 	}
 }
 

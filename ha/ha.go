@@ -123,6 +123,10 @@ type node struct {
 	restartDone  chan struct{}    // closed when the engine has it (or could not)
 	restartOnce  sync.Once
 	sessionUp    atomic.Bool // an engine session is established
+
+	// An engine restart for a reload (EngineRestarting).
+	engineWithin time.Duration // the notice's grace; 0: no notice on this session
+	graceGen     uint64        // bumped by every new session: stale grace timers do nothing
 }
 
 // maxPending bounds the transitions kept for an engine that is away; the
@@ -554,6 +558,8 @@ func Run(ctx context.Context, cfg Config) error {
 // a session breaks, the speaker stops (a master steps down with a
 // priority-0 advert): without its engine a node cannot serve, and must not
 // take mastership either, until the engine is back and sends its config.
+// The exception is an engine that said it was restarting for a reload
+// (EngineRestarting): HA speaks on for the grace it gave (awaitEngine).
 func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) {
 	retry := cfg.RetryMin
 	for ctx.Err() == nil {
@@ -564,7 +570,9 @@ func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) 
 		}
 		if established {
 			retry = cfg.RetryMin
-			n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN, reason: "engine session lost: " + err.Error()})
+			if !n.awaitEngine(err) {
+				n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN, reason: "engine session lost: " + err.Error()})
+			}
 		}
 		n.comp.SetFacility("engine", false, fmt.Sprintf("session with the engine broke: %v; reconnecting", err))
 		n.comp.SetDetail("engine_session_error", err.Error())
@@ -576,6 +584,33 @@ func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) 
 		}
 		retry = min(2*retry, cfg.RetryMax)
 	}
+}
+
+// awaitEngine handles a lost session after the engine said it was
+// restarting for a reload: HA keeps speaking, as master too, and steps
+// down only if no new session is established within the notice's grace.
+// It reports whether the engine had said so.
+func (n *node) awaitEngine(lost error) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	within := n.engineWithin
+	n.engineWithin = 0
+	if within <= 0 {
+		return false
+	}
+	gen := n.graceGen
+	glog.Infof("ha: engine session ended (%v) for the engine's restart: speaking on for up to %v", lost, within)
+	time.AfterFunc(within, func() {
+		n.mu.Lock()
+		stale := n.graceGen != gen
+		n.mu.Unlock()
+		if stale {
+			return
+		}
+		n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN,
+			reason: fmt.Sprintf("engine session lost: the restarted engine was not back within %v", within)})
+	})
+	return true
 }
 
 // session runs one HASession stream. established is true once the engine
@@ -646,10 +681,19 @@ func (n *node) session(ctx context.Context, cc *grpc.ClientConn, cfg Config) (es
 				n.comp.SetDetail("engine_session_error", "")
 				glog.Infof("ha: engine session established")
 				n.sessionUp.Store(true)
+				n.mu.Lock()
+				n.graceGen++ // the engine is back: no step-down for its restart
+				n.mu.Unlock()
 			}
 			switch c := c.Command.(type) {
 			case *hapb.Command_Resume:
 				n.setResume(c.Resume)
+			case *hapb.Command_EngineRestarting:
+				within := c.EngineRestarting.GetWithin().AsDuration()
+				glog.Infof("ha: the engine is restarting (%s): keeping on for up to %v without it", c.EngineRestarting.GetReason(), within)
+				n.mu.Lock()
+				n.engineWithin = within
+				n.mu.Unlock()
 			case *hapb.Command_Config:
 				n.setConfig(c.Config)
 			case *hapb.Command_Relinquish:

@@ -120,3 +120,77 @@ func TestRestartKeepsMastership(t *testing.T) {
 		t.Errorf("peer took over by %q, want the priority-0 advert", last.Reason)
 	}
 }
+
+// TestEngineRestartKeepsMastership: an engine that says it is restarting
+// (EngineRestarting) and goes away leaves HA speaking as master, the peer
+// untouched, until it is back; one that is not back within its grace gets
+// the usual step-down (priority 0, the peer takes over).
+func TestEngineRestartKeepsMastership(t *testing.T) {
+	dir := t.TempDir()
+	esock := filepath.Join(dir, "engine", "engine.sock")
+	interval := 50 * time.Millisecond
+	f := &fakeEngine{
+		config: &hapb.Config{
+			Enabled: true, Interface: "fake0", Vrid: 60, Priority: 200,
+			LocalAddress: addrA.String(), Peers: []string{addrB.String()},
+			AdvertInterval: durationpb.New(interval), Addresses: []string{vipT.String()},
+		},
+		reports: make(chan *hapb.Report, 1000), commands: make(chan *hapb.Command),
+	}
+	stopEngine := startEngine(t, esock, f)
+	defer func() { stopEngine() }()
+	h := newHub()
+	deadline, dcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer dcancel()
+	v := &engineView{t: t, f: f}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{Socket: filepath.Join(dir, "ha", "ha.sock"), EngineSocket: esock, StatusInterval: 20 * time.Millisecond,
+			RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond, OpenConn: h.open})
+	}()
+	defer func() { cancel(); <-done }()
+
+	v.waitState(deadline, seesawpb.HAState_HA_STATE_LEADER, "no advert within the master down interval")
+	peer := startSpeaker(t, h, addrB, 100, interval)
+	defer peer.stop()
+	waitFor(t, deadline, "peer backup", func() bool { return peer.State() == vrrp.Backup })
+
+	restarting := func(within time.Duration) {
+		f.commands <- &hapb.Command{Command: &hapb.Command_EngineRestarting{EngineRestarting: &hapb.EngineRestarting{
+			Within: durationpb.New(within), Reason: "test"}}}
+	}
+	// The engine restarts within its grace: nothing happens.
+	restarting(5 * time.Second)
+	v.waitStatus(deadline, "a status after the notice", func(*hapb.Status) bool { return true })
+	stopEngine()
+	sentBefore := len(h.sentBy(addrA))
+	waitFor(t, deadline, "HA advertising on without its engine", func() bool { return len(h.sentBy(addrA)) > sentBefore+5 })
+	stopEngine = startEngine(t, esock, f)
+	before := len(v.transitions)
+	v.waitStatus(deadline, "HA back with the new engine, master", func(s *hapb.Status) bool {
+		return s.State == seesawpb.HAState_HA_STATE_LEADER
+	})
+	for _, tr := range v.transitions[before:] {
+		t.Errorf("HA transitioned across the engine's restart: %v", tr)
+	}
+	for _, s := range h.sentBy(addrA) {
+		if s.adv.Priority == 0 {
+			t.Fatalf("HA sent priority 0 across the engine's restart")
+		}
+	}
+	peer.mu.Lock()
+	for _, tr := range peer.transitions[1:] {
+		t.Errorf("peer transitioned across the engine's restart: %v", tr)
+	}
+	peer.mu.Unlock()
+
+	// The engine says so but is not back in time: HA steps down.
+	restarting(200 * time.Millisecond)
+	v.waitStatus(deadline, "a status after the notice", func(*hapb.Status) bool { return true })
+	stopEngine()
+	waitFor(t, deadline, "peer master after the grace ran out", func() bool { return peer.State() == vrrp.Master })
+	if got := lastSent(h, addrA); got.adv.Priority != 0 {
+		t.Errorf("last advert %+v, want priority 0 once the grace ran out", got)
+	}
+}

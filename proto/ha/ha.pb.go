@@ -612,6 +612,7 @@ type Command struct {
 	//	*Command_Config
 	//	*Command_Relinquish
 	//	*Command_Resume
+	//	*Command_EngineRestarting
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -681,6 +682,15 @@ func (x *Command) GetResume() *Resume {
 	return nil
 }
 
+func (x *Command) GetEngineRestarting() *EngineRestarting {
+	if x != nil {
+		if x, ok := x.Command.(*Command_EngineRestarting); ok {
+			return x.EngineRestarting
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -702,11 +712,73 @@ type Command_Resume struct {
 	Resume *Resume `protobuf:"bytes,3,opt,name=resume,proto3,oneof"`
 }
 
+type Command_EngineRestarting struct {
+	// The engine is about to exit to be restarted at once (a reload):
+	// when this session breaks, keep speaking, mastership included, until
+	// a new session opens or within runs out (then step down as on any
+	// lost session).
+	EngineRestarting *EngineRestarting `protobuf:"bytes,4,opt,name=engine_restarting,json=engineRestarting,proto3,oneof"`
+}
+
 func (*Command_Config) isCommand_Command() {}
 
 func (*Command_Relinquish) isCommand_Command() {}
 
 func (*Command_Resume) isCommand_Command() {}
+
+func (*Command_EngineRestarting) isCommand_Command() {}
+
+type EngineRestarting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Within        *durationpb.Duration   `protobuf:"bytes,1,opt,name=within,proto3" json:"within,omitempty"` // how long to wait for the new engine
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EngineRestarting) Reset() {
+	*x = EngineRestarting{}
+	mi := &file_ha_ha_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EngineRestarting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EngineRestarting) ProtoMessage() {}
+
+func (x *EngineRestarting) ProtoReflect() protoreflect.Message {
+	mi := &file_ha_ha_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EngineRestarting.ProtoReflect.Descriptor instead.
+func (*EngineRestarting) Descriptor() ([]byte, []int) {
+	return file_ha_ha_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EngineRestarting) GetWithin() *durationpb.Duration {
+	if x != nil {
+		return x.Within
+	}
+	return nil
+}
+
+func (x *EngineRestarting) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 type Resume struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -718,7 +790,7 @@ type Resume struct {
 
 func (x *Resume) Reset() {
 	*x = Resume{}
-	mi := &file_ha_ha_proto_msgTypes[6]
+	mi := &file_ha_ha_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -730,7 +802,7 @@ func (x *Resume) String() string {
 func (*Resume) ProtoMessage() {}
 
 func (x *Resume) ProtoReflect() protoreflect.Message {
-	mi := &file_ha_ha_proto_msgTypes[6]
+	mi := &file_ha_ha_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -743,7 +815,7 @@ func (x *Resume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Resume.ProtoReflect.Descriptor instead.
 func (*Resume) Descriptor() ([]byte, []int) {
-	return file_ha_ha_proto_rawDescGZIP(), []int{6}
+	return file_ha_ha_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Resume) GetLastAdvert() *timestamppb.Timestamp {
@@ -769,7 +841,7 @@ type Relinquish struct {
 
 func (x *Relinquish) Reset() {
 	*x = Relinquish{}
-	mi := &file_ha_ha_proto_msgTypes[7]
+	mi := &file_ha_ha_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -781,7 +853,7 @@ func (x *Relinquish) String() string {
 func (*Relinquish) ProtoMessage() {}
 
 func (x *Relinquish) ProtoReflect() protoreflect.Message {
-	mi := &file_ha_ha_proto_msgTypes[7]
+	mi := &file_ha_ha_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -794,7 +866,7 @@ func (x *Relinquish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Relinquish.ProtoReflect.Descriptor instead.
 func (*Relinquish) Descriptor() ([]byte, []int) {
-	return file_ha_ha_proto_rawDescGZIP(), []int{7}
+	return file_ha_ha_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Relinquish) GetReason() string {
@@ -812,7 +884,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_ha_ha_proto_msgTypes[8]
+	mi := &file_ha_ha_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +896,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ha_ha_proto_msgTypes[8]
+	mi := &file_ha_ha_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +909,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ha_ha_proto_rawDescGZIP(), []int{8}
+	return file_ha_ha_proto_rawDescGZIP(), []int{9}
 }
 
 var File_ha_ha_proto protoreflect.FileDescriptor
@@ -911,14 +983,18 @@ const file_ha_ha_proto_rawDesc = "" +
 	"\vlast_advert\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastAdvert\x12B\n" +
 	"\x0fadvert_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eadvertInterval\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xa7\x01\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xf3\x01\n" +
 	"\aCommand\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x11.seesaw.ha.ConfigH\x00R\x06config\x127\n" +
 	"\n" +
 	"relinquish\x18\x02 \x01(\v2\x15.seesaw.ha.RelinquishH\x00R\n" +
 	"relinquish\x12+\n" +
-	"\x06resume\x18\x03 \x01(\v2\x11.seesaw.ha.ResumeH\x00R\x06resumeB\t\n" +
+	"\x06resume\x18\x03 \x01(\v2\x11.seesaw.ha.ResumeH\x00R\x06resume\x12J\n" +
+	"\x11engine_restarting\x18\x04 \x01(\v2\x1b.seesaw.ha.EngineRestartingH\x00R\x10engineRestartingB\t\n" +
 	"\acommand\"]\n" +
+	"\x10EngineRestarting\x121\n" +
+	"\x06within\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06within\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"]\n" +
 	"\x06Resume\x12;\n" +
 	"\vlast_advert\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastAdvert\x12\x16\n" +
@@ -942,7 +1018,7 @@ func file_ha_ha_proto_rawDescGZIP() []byte {
 	return file_ha_ha_proto_rawDescData
 }
 
-var file_ha_ha_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_ha_ha_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ha_ha_proto_goTypes = []any{
 	(*Config)(nil),                // 0: seesaw.ha.Config
 	(*Status)(nil),                // 1: seesaw.ha.Status
@@ -950,45 +1026,48 @@ var file_ha_ha_proto_goTypes = []any{
 	(*Report)(nil),                // 3: seesaw.ha.Report
 	(*Restarting)(nil),            // 4: seesaw.ha.Restarting
 	(*Command)(nil),               // 5: seesaw.ha.Command
-	(*Resume)(nil),                // 6: seesaw.ha.Resume
-	(*Relinquish)(nil),            // 7: seesaw.ha.Relinquish
-	(*GetStatusRequest)(nil),      // 8: seesaw.ha.GetStatusRequest
-	nil,                           // 9: seesaw.ha.Status.DroppedEntry
-	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
-	(seesaw.HAState)(0),           // 11: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*seesaw.Facility)(nil),       // 13: seesaw.Facility
+	(*EngineRestarting)(nil),      // 6: seesaw.ha.EngineRestarting
+	(*Resume)(nil),                // 7: seesaw.ha.Resume
+	(*Relinquish)(nil),            // 8: seesaw.ha.Relinquish
+	(*GetStatusRequest)(nil),      // 9: seesaw.ha.GetStatusRequest
+	nil,                           // 10: seesaw.ha.Status.DroppedEntry
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(seesaw.HAState)(0),           // 12: seesaw.HAState
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*seesaw.Facility)(nil),       // 14: seesaw.Facility
 }
 var file_ha_ha_proto_depIdxs = []int32{
-	10, // 0: seesaw.ha.Config.advert_interval:type_name -> google.protobuf.Duration
-	10, // 1: seesaw.ha.Config.preempt_delay:type_name -> google.protobuf.Duration
-	11, // 2: seesaw.ha.Status.state:type_name -> seesaw.HAState
-	12, // 3: seesaw.ha.Status.since:type_name -> google.protobuf.Timestamp
-	12, // 4: seesaw.ha.Status.last_update:type_name -> google.protobuf.Timestamp
-	9,  // 5: seesaw.ha.Status.dropped:type_name -> seesaw.ha.Status.DroppedEntry
-	13, // 6: seesaw.ha.Status.facilities:type_name -> seesaw.Facility
-	10, // 7: seesaw.ha.Status.master_advert_interval:type_name -> google.protobuf.Duration
-	10, // 8: seesaw.ha.Status.master_down_interval:type_name -> google.protobuf.Duration
-	11, // 9: seesaw.ha.Transition.from:type_name -> seesaw.HAState
-	11, // 10: seesaw.ha.Transition.to:type_name -> seesaw.HAState
-	12, // 11: seesaw.ha.Transition.time:type_name -> google.protobuf.Timestamp
+	11, // 0: seesaw.ha.Config.advert_interval:type_name -> google.protobuf.Duration
+	11, // 1: seesaw.ha.Config.preempt_delay:type_name -> google.protobuf.Duration
+	12, // 2: seesaw.ha.Status.state:type_name -> seesaw.HAState
+	13, // 3: seesaw.ha.Status.since:type_name -> google.protobuf.Timestamp
+	13, // 4: seesaw.ha.Status.last_update:type_name -> google.protobuf.Timestamp
+	10, // 5: seesaw.ha.Status.dropped:type_name -> seesaw.ha.Status.DroppedEntry
+	14, // 6: seesaw.ha.Status.facilities:type_name -> seesaw.Facility
+	11, // 7: seesaw.ha.Status.master_advert_interval:type_name -> google.protobuf.Duration
+	11, // 8: seesaw.ha.Status.master_down_interval:type_name -> google.protobuf.Duration
+	12, // 9: seesaw.ha.Transition.from:type_name -> seesaw.HAState
+	12, // 10: seesaw.ha.Transition.to:type_name -> seesaw.HAState
+	13, // 11: seesaw.ha.Transition.time:type_name -> google.protobuf.Timestamp
 	2,  // 12: seesaw.ha.Report.transition:type_name -> seesaw.ha.Transition
 	1,  // 13: seesaw.ha.Report.status:type_name -> seesaw.ha.Status
 	4,  // 14: seesaw.ha.Report.restarting:type_name -> seesaw.ha.Restarting
-	11, // 15: seesaw.ha.Restarting.state:type_name -> seesaw.HAState
-	12, // 16: seesaw.ha.Restarting.last_advert:type_name -> google.protobuf.Timestamp
-	10, // 17: seesaw.ha.Restarting.advert_interval:type_name -> google.protobuf.Duration
+	12, // 15: seesaw.ha.Restarting.state:type_name -> seesaw.HAState
+	13, // 16: seesaw.ha.Restarting.last_advert:type_name -> google.protobuf.Timestamp
+	11, // 17: seesaw.ha.Restarting.advert_interval:type_name -> google.protobuf.Duration
 	0,  // 18: seesaw.ha.Command.config:type_name -> seesaw.ha.Config
-	7,  // 19: seesaw.ha.Command.relinquish:type_name -> seesaw.ha.Relinquish
-	6,  // 20: seesaw.ha.Command.resume:type_name -> seesaw.ha.Resume
-	12, // 21: seesaw.ha.Resume.last_advert:type_name -> google.protobuf.Timestamp
-	8,  // 22: seesaw.ha.HA.GetStatus:input_type -> seesaw.ha.GetStatusRequest
-	1,  // 23: seesaw.ha.HA.GetStatus:output_type -> seesaw.ha.Status
-	23, // [23:24] is the sub-list for method output_type
-	22, // [22:23] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	8,  // 19: seesaw.ha.Command.relinquish:type_name -> seesaw.ha.Relinquish
+	7,  // 20: seesaw.ha.Command.resume:type_name -> seesaw.ha.Resume
+	6,  // 21: seesaw.ha.Command.engine_restarting:type_name -> seesaw.ha.EngineRestarting
+	11, // 22: seesaw.ha.EngineRestarting.within:type_name -> google.protobuf.Duration
+	13, // 23: seesaw.ha.Resume.last_advert:type_name -> google.protobuf.Timestamp
+	9,  // 24: seesaw.ha.HA.GetStatus:input_type -> seesaw.ha.GetStatusRequest
+	1,  // 25: seesaw.ha.HA.GetStatus:output_type -> seesaw.ha.Status
+	25, // [25:26] is the sub-list for method output_type
+	24, // [24:25] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ha_ha_proto_init() }
@@ -1005,6 +1084,7 @@ func file_ha_ha_proto_init() {
 		(*Command_Config)(nil),
 		(*Command_Relinquish)(nil),
 		(*Command_Resume)(nil),
+		(*Command_EngineRestarting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1012,7 +1092,7 @@ func file_ha_ha_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ha_ha_proto_rawDesc), len(file_ha_ha_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -75,8 +75,8 @@ func Main() {
 		"report READY to systemd after this long even if some services have not started (they are named in the log)")
 	flag.StringVar(&o.reloadFirst, "reload_first", "ncc,ha",
 		"services a reload (SIGHUP, systemctl reload) restarts first, in this order; the others follow, each after its dependencies")
-	flag.StringVar(&o.reloadSignal, "reload_signal", "ha=USR2",
-		"service=SIGNAL,...: the signal a reload stops these services with instead of SIGTERM; seesaw_ha takes SIGUSR2 as a restart that keeps this node's mastership")
+	flag.StringVar(&o.reloadSignal, "reload_signal", "ha=USR2,engine=USR2",
+		"service=SIGNAL,...: the signal a reload stops these services with instead of SIGTERM; seesaw_ha takes SIGUSR2 as a restart that keeps this node's mastership, seesaw_engine as one that HA is told to wait out")
 	flag.DurationVar(&o.reloadSettle, "reload_settle", time.Second,
 		"during a reload, how long to wait after one service runs again before restarting the next")
 	flag.Parse()
