@@ -21,8 +21,10 @@ import (
 // restarted master as engine/hastate.go does), B seesaw_ha --standalone
 // at a lower priority. SIGUSR2 to A's master, as the watchdog's reload
 // sends it, and a new A process: B sees A's adverts keep coming, never a
-// priority 0, and makes no transition. SIGTERM to A (a stop): B takes
-// over at once, on A's priority-0 advert.
+// priority 0, and makes no transition. Then the engine restarts (it says
+// EngineRestarting and goes for longer than B's master down interval): B
+// makes no transition either. SIGTERM to A (a stop): B takes over at once,
+// on A's priority-0 advert.
 func TestNetnsRestartKeepsMastership(t *testing.T) {
 	tp := newTopo(t)
 	const interval = 300 * time.Millisecond
@@ -35,7 +37,8 @@ func TestNetnsRestartKeepsMastership(t *testing.T) {
 		},
 		reports: make(chan *hapb.Report, 1000), commands: make(chan *hapb.Command), resumes: true,
 	}
-	defer startEngine(t, esock, f)()
+	stopEngine := startEngine(t, esock, f)
+	defer func() { stopEngine() }()
 	deadline, dcancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer dcancel()
 	v := &engineView{t: t, f: f}
@@ -100,6 +103,21 @@ func TestNetnsRestartKeepsMastership(t *testing.T) {
 	}
 	t.Logf("restart for a reload: longest gap between the master's adverts %v (interval %v, the backup's master down interval %v); the backup made no transition",
 		maxGap.Round(time.Millisecond), interval, mdi)
+
+	// The reload's restart of the engine: told EngineRestarting, A speaks
+	// on while the engine is away, longer than B's master down interval,
+	// and B makes no transition.
+	f.commands <- &hapb.Command{Command: &hapb.Command_EngineRestarting{EngineRestarting: &hapb.EngineRestarting{
+		Within: durationpb.New(10 * time.Second), Reason: "test"}}}
+	v.waitStatus(deadline, "a status after the notice", func(*hapb.Status) bool { return true })
+	stopEngine()
+	holdState(t, b, "BACKUP", 2*mdi)
+	stopEngine = startEngine(t, esock, f)
+	v.waitStatus(deadline, "A master under the new engine", func(s *hapb.Status) bool { return s.State == seesawpb.HAState_HA_STATE_LEADER })
+	if evs := b.events(); len(evs) != 1 {
+		t.Fatalf("B made transitions during the engine's restart: %v", evs)
+	}
+	t.Logf("engine restart: A spoke on for %v without its engine; the backup made no transition", 2*mdi)
 
 	// A stop: priority 0, B master within its skew time (plus slack for
 	// a loaded host), not after the master down interval.
