@@ -8,7 +8,10 @@
 // over the HASession stream, reports every transition at once and its status
 // periodically, honours relinquish requests with a priority-0 advert, and
 // steps down when the engine goes away (a node whose engine is gone must not
-// hold the VIPs), reconnecting with backoff. Socket errors are counted and
+// hold the VIPs), reconnecting with backoff. Two restarts for a reload are
+// the exceptions, and keep this node's mastership: HA's own (SIGUSR2, see
+// Config.Restart) and the engine's when it says so first (EngineRestarting).
+// Socket errors are counted and
 // logged; nothing but the end of its context stops it. Standalone mode runs
 // the same speaker from flags, without an engine.
 package ha
