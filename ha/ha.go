@@ -11,9 +11,9 @@
 // hold the VIPs), reconnecting with backoff. Two restarts for a reload are
 // the exceptions, and keep this node's mastership: HA's own (SIGUSR2, see
 // Config.Restart) and the engine's when it says so first (EngineRestarting).
-// Socket errors are counted and
-// logged; nothing but the end of its context stops it. Standalone mode runs
-// the same speaker from flags, without an engine.
+// Socket errors are counted and logged; nothing but the end of its context
+// stops it. Standalone mode runs the same speaker from flags, without an
+// engine.
 package ha
 
 import (
