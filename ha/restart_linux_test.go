@@ -27,7 +27,7 @@ import (
 // on A's priority-0 advert.
 func TestNetnsRestartKeepsMastership(t *testing.T) {
 	tp := newTopo(t)
-	const interval = 300 * time.Millisecond
+	const interval = 500 * time.Millisecond // the engine's (Seesaw v2's) advert interval
 	esock := filepath.Join(tp.dir, "engine.sock")
 	f := &fakeEngine{
 		config: &hapb.Config{

@@ -22,7 +22,7 @@ import (
 func TestRestartKeepsMastership(t *testing.T) {
 	dir := t.TempDir()
 	esock := filepath.Join(dir, "engine", "engine.sock")
-	interval := 50 * time.Millisecond
+	interval := 200 * time.Millisecond // a master down interval of 720ms: room for a loaded host
 	f := &fakeEngine{
 		config: &hapb.Config{
 			Enabled: true, Interface: "fake0", Vrid: 60, Priority: 200,
@@ -128,7 +128,7 @@ func TestRestartKeepsMastership(t *testing.T) {
 func TestEngineRestartKeepsMastership(t *testing.T) {
 	dir := t.TempDir()
 	esock := filepath.Join(dir, "engine", "engine.sock")
-	interval := 50 * time.Millisecond
+	interval := 200 * time.Millisecond // a master down interval of 720ms: room for a loaded host
 	f := &fakeEngine{
 		config: &hapb.Config{
 			Enabled: true, Interface: "fake0", Vrid: 60, Priority: 200,

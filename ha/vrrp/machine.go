@@ -588,21 +588,26 @@ func (m *Machine) Shutdown(now time.Time, reason string) Step {
 
 // Handoff stops the machine for a restart of its process (a reload) that
 // is to resume mastership: unlike Shutdown, a master sends no priority-0
-// advert, so that the backups keep waiting out their master down interval
-// (3 x advert interval + skew) and the restarted router, told by Resume
-// when this one last advertised, takes over again within it. The machine
-// returns to Initialize. A stop that is not a restart must use Shutdown, so
-// that a backup takes over at once.
+// advert but one last advert at its own priority, so that the backups'
+// master down timers (3 x advert interval + skew) start from now, and the
+// restarted router, told by Resume when this one last advertised, takes
+// over again within them. The machine returns to Initialize. A stop that
+// is not a restart must use Shutdown, so that a backup takes over at once.
 func (m *Machine) Handoff(now time.Time, reason string) Step {
 	from := m.state
 	if from == Initialize {
 		return Step{}
 	}
+	var st Step
+	if from == Master {
+		st.Send = m.advertsAt(now)
+	}
 	m.state = Initialize
 	m.downAt, m.advertAt, m.preemptAt = time.Time{}, time.Time{}, time.Time{}
 	m.discarding = false
 	m.stats.MasterAddr, m.stats.MasterPriority = netip.Addr{}, 0
-	return Step{Transition: &Transition{From: from, To: Initialize, At: now, Reason: reason}}
+	st.Transition = &Transition{From: from, To: Initialize, At: now, Reason: reason}
+	return st
 }
 
 // ResumeWindow is how long after a master's last advert a restarted router

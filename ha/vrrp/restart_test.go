@@ -57,8 +57,8 @@ func TestResume(t *testing.T) {
 	}
 }
 
-// TestHandoffSendsNoPriorityZero: a master stopping for a restart goes
-// quietly, where Shutdown sends priority 0.
+// TestHandoffSendsNoPriorityZero: a master stopping for a restart sends
+// one last advert at its own priority, where Shutdown sends priority 0.
 func TestHandoffSendsNoPriorityZero(t *testing.T) {
 	m := newM(t, cfg(ipA, 100))
 	at := becomeMaster(t, m)
@@ -72,8 +72,11 @@ func TestHandoffSendsNoPriorityZero(t *testing.T) {
 	}
 	st := m.Handoff(next.Add(ms), "reload")
 	mustTransition(t, st, Master, Initialize)
-	if len(st.Send) != 0 {
-		t.Fatalf("Handoff sent %d adverts (priority %d), want none", len(st.Send), sentPriority(t, st))
+	if len(st.Send) != 1 || sentPriority(t, st) != 100 {
+		t.Fatalf("Handoff sent %d adverts (priority %d), want one at 100", len(st.Send), sentPriority(t, st))
+	}
+	if !m.LastAdvert().Equal(next.Add(ms)) {
+		t.Fatalf("LastAdvert %v after Handoff, want %v", m.LastAdvert(), next.Add(ms))
 	}
 	if !m.Deadline().IsZero() {
 		t.Fatalf("timer still set after Handoff")
@@ -89,9 +92,8 @@ func TestHandoffSendsNoPriorityZero(t *testing.T) {
 // TestRestartKeepsMastershipInVirtualTime: a master (A, priority 200 or
 // 100) restarted for a reload (Handoff, then a new machine's Resume after
 // the restart took gap) stays master and the backup B never transitions,
-// as long as the last advert is within the resume window (the test stops
-// A just before an advert is due, so the gap may be up to two intervals);
-// a Shutdown hands over at once.
+// as long as the restart takes less than the resume window from Handoff
+// (which advertises one last time); a Shutdown hands over at once.
 func TestRestartKeepsMastershipInVirtualTime(t *testing.T) {
 	for _, c := range []struct {
 		prioA    uint8
@@ -103,6 +105,8 @@ func TestRestartKeepsMastershipInVirtualTime(t *testing.T) {
 		{200, ival, false, false},
 		{200, 2 * ival, false, false},
 		{100, 2*ival - ival/2, false, false},
+		{100, 3*ival - ms, false, false}, // Handoff's last advert starts the window
+
 		{200, 5 * ival, false, true}, // too slow: B takes over, A' stays backup
 		{200, ival, true, true},      // a stop: B takes over after its skew time
 	} {
