@@ -52,6 +52,7 @@ func NewRootCommand() *cobra.Command {
 	root.Flags().StringVarP(&opts.command, "command", "c", "", `run one command, e.g. -c "config check", and exit`)
 	root.PersistentFlags().StringVar(&opts.engineSocket, "engine", DefaultEngineSocket, "path of the engine's socket")
 	root.AddCommand(newConfigCommand())
+	addImportCommand(root)
 	return root
 }
 

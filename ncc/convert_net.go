@@ -15,7 +15,7 @@ import (
 // alone (an engine that manages IPVS only).
 func hasNet(ds *nccpb.DesiredState) bool {
 	return ds.GetLbInterface() != nil || len(ds.GetVips()) > 0 || len(ds.GetVlans()) > 0 ||
-		len(ds.GetRoutes()) > 0 || len(ds.GetRules()) > 0 || len(ds.GetSysctls()) > 0
+		len(ds.GetRoutes()) > 0 || len(ds.GetRules()) > 0 || len(ds.GetSysctls()) > 0 || len(ds.GetFloatingAddresses()) > 0
 }
 
 // parsePrefix takes "192.0.2.1/24", or a bare address as a host prefix.
@@ -88,6 +88,16 @@ func netFromProto(ds *nccpb.DesiredState) (netconf.State, error) {
 			return st, fmt.Errorf("vips[%d] (%s): source: %w", i, p, err)
 		}
 		st.VIPs = append(st.VIPs, netconf.VIP{Addr: p, Link: link, Announce: v.GetAnnounce(), Source: src})
+	}
+	for i, f := range ds.GetFloatingAddresses() {
+		p, err := parsePrefix(f.GetAddress())
+		if err != nil {
+			return st, fmt.Errorf("floating_addresses[%d]: address: %w", i, err)
+		}
+		if f.GetInterface() == "" {
+			return st, fmt.Errorf("floating_addresses[%d] (%s): no interface", i, p)
+		}
+		st.Floating = append(st.Floating, netconf.Floating{Addr: p, Link: f.GetInterface(), Held: f.GetHeld()})
 	}
 	for i, v := range ds.GetVlans() {
 		if v.GetId() > 4094 {

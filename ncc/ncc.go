@@ -397,7 +397,15 @@ func (s *Server) announce(only []netip.Addr) (sent int, errs []string) {
 	for _, l := range links {
 		byName[l.Name] = l
 	}
-	for _, v := range d.VIPs {
+	vips := d.VIPs
+	for _, f := range d.Floating {
+		// A held floating address moved here: the backends must learn
+		// where it is now, as clients must of a VIP.
+		if f.Held {
+			vips = append(slices.Clip(vips), netconf.VIP{Addr: f.Addr, Link: f.Link, Announce: true})
+		}
+	}
+	for _, v := range vips {
 		addr := v.Addr.Addr()
 		if only != nil && !slices.Contains(only, addr) || only == nil && !v.Announce {
 			continue

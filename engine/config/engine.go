@@ -58,6 +58,13 @@ type Engine struct {
 	// pair (Seesaw v2 had none).
 	ConnSync ConnSync
 
+	// [nat_gateway]: the backends' default gateway for NAT without
+	// source NAT, an address with its network's prefix that the master
+	// holds on GatewayInterface (the backends' network), as keepalived's
+	// LVS-NAT pairs float it with VRRP. Invalid: none.
+	NATGateway       struct{ IPv4, IPv6 netip.Prefix }
+	GatewayInterface string // [nat_gateway] interface; empty: the LB interface
+
 	// Hard-coded in Seesaw v2; not read from seesaw.cfg.
 	ConfigInterval          time.Duration // how often the config source is polled
 	HAStateTimeout          time.Duration // no HA update for this long means state UNKNOWN
@@ -201,7 +208,7 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.warn(ent.Line, fmt.Sprintf("key %q is outside any section; ignored", ent.Key))
 			}
 			continue
-		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync":
+		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync", "nat_gateway":
 		default:
 			p.warn(s.Line, fmt.Sprintf("unknown section [%s]; ignored", s.Name))
 			continue
@@ -263,6 +270,12 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.iface(kv, &e.NodeInterface)
 			case "interface.lb":
 				p.iface(kv, &e.LBInterface)
+			case "nat_gateway.ipv4":
+				p.hostPrefix(kv, 4, &e.NATGateway.IPv4)
+			case "nat_gateway.ipv6":
+				p.hostPrefix(kv, 6, &e.NATGateway.IPv6)
+			case "nat_gateway.interface":
+				p.iface(kv, &e.GatewayInterface)
 			case "connection_sync.enabled":
 				p.boolean(kv, &e.ConnSync.Enabled)
 			case "connection_sync.interface":
@@ -444,6 +457,22 @@ func (p *engineParser) prefixes(kv keyVal) []netip.Prefix {
 		out = append(out, pfx.Masked())
 	}
 	return out
+}
+
+// hostPrefix parses an address with its network's prefix length
+// ("198.51.100.1/24"), of the given family.
+func (p *engineParser) hostPrefix(kv keyVal, family int, dst *netip.Prefix) {
+	pfx, err := netip.ParsePrefix(kv.Value)
+	switch {
+	case err != nil || pfx.Addr().Zone() != "":
+		p.errorf(kv, fmt.Sprintf("%s is not an address with a prefix length (such as 198.51.100.1/24)", quote(kv.Value)))
+	case family == 4 && !pfx.Addr().Is4(), family == 6 && !pfx.Addr().Is6():
+		p.errorf(kv, fmt.Sprintf("%s is not an IPv%d address", pfx.Addr(), family))
+	case pfx.Addr() == pfx.Masked().Addr() && pfx.Bits() < pfx.Addr().BitLen()-1:
+		p.errorf(kv, fmt.Sprintf("%s is its network's own address, not a host's", pfx))
+	default:
+		*dst = pfx
+	}
 }
 
 func (p *engineParser) iface(kv keyVal, dst *string) {

@@ -265,3 +265,44 @@ func TestINI(t *testing.T) {
 		t.Errorf("entries = %+v\nwant %+v", secs[0].Entries, want)
 	}
 }
+
+func TestEngineConnSyncAndNATGateway(t *testing.T) {
+	e, warns, err := ParseEngine("seesaw.cfg", []byte(minimalCfg+`[connection_sync]
+interface = bond0
+sync_id = 7
+max_length = 1400
+refresh_period = 30
+retries = 3
+sloppy = false
+tcp_timeout = 3600
+[nat_gateway]
+ipv4 = 198.51.100.1/24
+ipv6 = 2001:db8:2::1/64
+interface = eth3
+`))
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("%v %v", err, warns)
+	}
+	cs := e.ConnSync
+	if !cs.Enabled || cs.Interface != "bond0" || cs.SyncID != 7 || cs.MaxLength != 1400 || cs.RefreshPeriod != 30*time.Second ||
+		cs.Retries != 3 || cs.Sloppy || cs.TCPTimeout != time.Hour || cs.UDPTimeout != 300*time.Second || cs.SockSize != 4<<20 {
+		t.Errorf("connection_sync: %+v", cs)
+	}
+	if e.NATGateway.IPv4.String() != "198.51.100.1/24" || e.NATGateway.IPv6.String() != "2001:db8:2::1/64" || e.GatewayInterface != "eth3" {
+		t.Errorf("nat_gateway: %+v on %q", e.NATGateway, e.GatewayInterface)
+	}
+	for cfg, want := range map[string]string{
+		"[connection_sync]\nretries = 4\n":         "retries: 4 is out of range 0..3",
+		"[connection_sync]\ntcp_timeout = 0\n":     "tcp_timeout: 0 is out of range",
+		"[nat_gateway]\nipv4 = 198.51.100.1\n":     "not an address with a prefix length",
+		"[nat_gateway]\nipv4 = 198.51.100.0/24\n":  "its network's own address",
+		"[nat_gateway]\nipv6 = 198.51.100.1/24\n":  "not an IPv6 address",
+		"[nat_gateway]\ninterface = eth3 eth4\n":   "not a valid interface name",
+		"[connection_sync]\nenabled = sometimes\n": "not a boolean",
+	} {
+		_, _, err := ParseEngine("seesaw.cfg", []byte(minimalCfg+cfg))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", cfg, err, want)
+		}
+	}
+}

@@ -253,6 +253,12 @@ func (m *Model) desired(master bool, services []*Service, vips []*VIP, dstatus m
 		ds.Routes = m.static.lbRoutes
 	}
 	ds.Vips = append(ds.Vips, m.static.clusterVIPs...)
+	for _, p := range m.static.natGateways {
+		// Listed on the backup too, not held, so that a node that
+		// stops being master gives it up.
+		ds.FloatingAddresses = append(ds.FloatingAddresses, &nccpb.FloatingAddress{Address: p.String(),
+			Interface: m.Engine.GatewayInterface, Held: master})
+	}
 	for _, s := range services {
 		svc := cloneService(s.Spec)
 		for _, d := range s.Destinations {

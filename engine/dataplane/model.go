@@ -167,6 +167,7 @@ type staticState struct {
 	nft         *nccpb.NFTState
 	syncDaemons []*nccpb.SyncDaemon
 	timeouts    *nccpb.IPVSTimeouts
+	natGateways []netip.Prefix // held while master
 	checkSvcs   []*nccpb.Service
 	clusterVIPs []*nccpb.VIP
 	serviceVIPs []*nccpb.VIP // always-on anycast monitoring addresses
@@ -594,6 +595,21 @@ func (m *Model) deriveStatic(alloc *marks) {
 		st.sysctls[vocab.ConntrackSysctl] = "1"
 	}
 	m.deriveConnSync()
+	// The floating gateway of NAT without source NAT, on the backends'
+	// network, while this node is master: the backends route their
+	// replies through it.
+	for _, p := range []netip.Prefix{e.NATGateway.IPv4, e.NATGateway.IPv6} {
+		if p.IsValid() {
+			if gw := e.GatewayInterface; gw != "" && gw != e.LBInterface {
+				st.natGateways = append(st.natGateways, p)
+				continue
+			}
+			// On the LB interface's own network it is a VIP like the
+			// cluster VIP: the interface is down on the backup.
+			st.clusterVIPs = append(st.clusterVIPs, &nccpb.VIP{Address: p.String(), Placement: nccpb.VIPPlacement_VIP_ON_LB_INTERFACE,
+				Interface: e.LBInterface, Announce: true})
+		}
+	}
 	// The cluster VIP on the LB interface with the node network's prefix
 	// (Seesaw's LBInterfaceInit), announced while this node is master;
 	// policy routing for it and for the unicast VIPs on the LB interface,

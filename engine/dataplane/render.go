@@ -52,6 +52,13 @@ func Text(ds *nccpb.DesiredState) string {
 	for _, v := range ds.GetVlans() {
 		w("vlan %s.%d %s", v.Parent, v.Id, strings.Join(v.Addresses, " "))
 	}
+	for _, f := range ds.GetFloatingAddresses() {
+		held := "held"
+		if !f.Held {
+			held = "not held"
+		}
+		w("floating %s on %s %s", f.Address, f.Interface, held)
+	}
 	for _, s := range ds.GetServices() {
 		w("service %s", ServiceText(s))
 		for _, d := range s.Destinations {

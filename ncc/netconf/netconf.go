@@ -288,12 +288,22 @@ const LocalTable = 255
 
 // State is the network configuration the NCC keeps.
 type State struct {
-	LB      LBInterface
-	VIPs    []VIP
-	VLANs   []VLAN
-	Routes  []Route
-	Rules   []Rule
-	Sysctls map[string]string
+	LB       LBInterface
+	VIPs     []VIP
+	VLANs    []VLAN
+	Routes   []Route
+	Rules    []Rule
+	Sysctls  map[string]string
+	Floating []Floating
+}
+
+// Floating is an address that moves with mastership on a link the NCC
+// owns nothing else of (the backends' network, for NAT without source
+// NAT): on it while Held, and announced; made absent otherwise.
+type Floating struct {
+	Addr netip.Prefix
+	Link string
+	Held bool
 }
 
 // Placed is s with the IPv6 VIPs of the LB interface on its VMAC6Link
@@ -395,6 +405,22 @@ func (s State) Validate() error {
 		if v.Link != s.LB.Name && v.Link != s.LB.Dummy && !vlans[v.Link] {
 			return fmt.Errorf("VIP %s is on %s, which is not the LB interface, the dummy interface or a VLAN", v.Addr, v.Link)
 		}
+	}
+	seenF := map[netip.Addr]bool{}
+	for _, f := range s.Floating {
+		switch {
+		case !f.Addr.IsValid():
+			return errors.New("a floating address has no address")
+		case f.Link == "":
+			return fmt.Errorf("floating address %s has no link", f.Addr)
+		case f.Link == s.LB.Name || f.Link == s.LB.Dummy || vlans[f.Link] || f.Link == v6 && v6 != "":
+			return fmt.Errorf("floating address %s is on %s, whose addresses the NCC owns: make it a VIP", f.Addr, f.Link)
+		case seenF[f.Addr.Addr()]:
+			return fmt.Errorf("floating address %s is listed twice", f.Addr.Addr())
+		case slices.ContainsFunc(s.VIPs, func(v VIP) bool { return v.Addr.Addr() == f.Addr.Addr() }):
+			return fmt.Errorf("floating address %s is a VIP too", f.Addr.Addr())
+		}
+		seenF[f.Addr.Addr()] = true
 	}
 	if err := s.validateSources(); err != nil {
 		return err

@@ -472,6 +472,42 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 		}
 	}
 
+	// Floating addresses, on links the NCC owns nothing else of: each is
+	// there while held, gone otherwise; the link's other addresses are
+	// not the NCC's.
+	for _, f := range d.Floating {
+		if _, ok := byName[f.Link]; !ok {
+			if f.Held {
+				failed = append(failed, Change{Op: Add, Kind: KindAddress, Object: f.Link + " " + f.Addr.String(),
+					Err: fmt.Errorf("link %s: %w", f.Link, netconf.ErrNotExist)})
+			}
+			continue
+		}
+		have, err := r.k.Addrs(f.Link)
+		if err != nil {
+			return nil, nil, err
+		}
+		present := slices.Contains(have, f.Addr)
+		switch {
+		case f.Held && !present:
+			add(Change{Op: Add, Kind: KindAddress, Object: f.Link + " " + f.Addr.String(), Detail: "floating"},
+				func(k netconf.Kernel) error {
+					if err := k.AddAddr(f.Link, f.Addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+						return err
+					}
+					return nil
+				})
+		case !f.Held && present:
+			add(Change{Op: Delete, Kind: KindAddress, Object: f.Link + " " + f.Addr.String(), Detail: "floating"},
+				func(k netconf.Kernel) error {
+					if err := k.DeleteAddr(f.Link, f.Addr); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+						return err
+					}
+					return nil
+				})
+		}
+	}
+
 	// Routes: the owned tables wholly, the system tables only added to.
 	tables := d.OwnedTables()
 	wantRoutes := map[int][]netconf.Route{}

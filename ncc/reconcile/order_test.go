@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/seesawlb/seesaw/ncc/ipvs"
+	"github.com/seesawlb/seesaw/ncc/netconf"
 )
 
 // mhService is an mh service with the destinations 10.0.0.<n>:80 of ns,
@@ -153,5 +154,47 @@ func TestIPVSTimeouts(t *testing.T) {
 	// A restarted NCC reads them and writes nothing.
 	if cs := mustApply(t, NewIPVS(c, t.Logf), st); len(cs) != 0 {
 		t.Fatalf("adopting: %s", changeList(cs))
+	}
+}
+
+// TestNetFloatingAddress: a floating address goes on a link the NCC owns
+// nothing else of while held, and off it when not, and the link's own
+// addresses are never touched; one on a link the NCC owns is refused.
+func TestNetFloatingAddress(t *testing.T) {
+	k := newNetFake(t)
+	r := NewNet(k, t.Logf)
+	gw := netconf.Floating{Addr: p("10.0.0.1/24"), Link: "eth0", Held: true}
+	applyHeld := func(held bool) []Change {
+		t.Helper()
+		f := gw
+		f.Held = held
+		cs, err := r.Apply(netconf.State{LB: lbBackup, Floating: []netconf.Floating{f}}, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Err != nil {
+				t.Fatalf("%s", c)
+			}
+		}
+		return cs
+	}
+	applyHeld(true)
+	if s := k.String(); !strings.Contains(s, "addr eth0 10.0.0.1/24\n") || !strings.Contains(s, "addr eth0 10.0.0.5/24\n") {
+		t.Fatalf("held: the host holds:\n%s", s)
+	}
+	if cs := applyHeld(true); len(cs) != 0 {
+		t.Fatalf("held again: %s", changeList(cs))
+	}
+	applyHeld(false)
+	if s := k.String(); strings.Contains(s, "10.0.0.1/") || !strings.Contains(s, "addr eth0 10.0.0.5/24\n") {
+		t.Fatalf("not held: the host holds:\n%s", s)
+	}
+	if cs := applyHeld(false); len(cs) != 0 {
+		t.Fatalf("not held again: %s", changeList(cs))
+	}
+	bad := netconf.State{LB: lbBackup, Floating: []netconf.Floating{{Addr: p("192.0.2.1/24"), Link: "eth1", Held: true}}}
+	if _, err := r.Apply(bad, false); err == nil || !strings.Contains(err.Error(), "make it a VIP") {
+		t.Fatalf("a floating address on the LB interface: %v", err)
 	}
 }

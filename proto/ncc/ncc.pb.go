@@ -330,7 +330,7 @@ func (x SyncDaemon_Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SyncDaemon_Role.Descriptor instead.
 func (SyncDaemon_Role) EnumDescriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{13, 0}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{14, 0}
 }
 
 type Change_Op int32
@@ -382,7 +382,7 @@ func (x Change_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Change_Op.Descriptor instead.
 func (Change_Op) EnumDescriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{16, 0}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{17, 0}
 }
 
 // Counters and rates as IPVS keeps them. Set only in answers.
@@ -950,6 +950,71 @@ func (x *LBInterface) GetRoutingTable() uint32 {
 	return 0
 }
 
+// An address that moves with mastership on a link the NCC otherwise leaves
+// alone: the floating gateway of NAT without source NAT, on the backends'
+// network. held: it is on the link (and announced, as a VIP is); not held:
+// the NCC makes sure it is not (the backup's state lists it so, so that a
+// node that stops being master gives it up).
+type FloatingAddress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"` // with its network's prefix, e.g. "198.51.100.1/24"
+	Interface     string                 `protobuf:"bytes,2,opt,name=interface,proto3" json:"interface,omitempty"`
+	Held          bool                   `protobuf:"varint,3,opt,name=held,proto3" json:"held,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FloatingAddress) Reset() {
+	*x = FloatingAddress{}
+	mi := &file_ncc_ncc_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FloatingAddress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FloatingAddress) ProtoMessage() {}
+
+func (x *FloatingAddress) ProtoReflect() protoreflect.Message {
+	mi := &file_ncc_ncc_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FloatingAddress.ProtoReflect.Descriptor instead.
+func (*FloatingAddress) Descriptor() ([]byte, []int) {
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *FloatingAddress) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *FloatingAddress) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *FloatingAddress) GetHeld() bool {
+	if x != nil {
+		return x.Held
+	}
+	return false
+}
+
 type VLAN struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint32                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -961,7 +1026,7 @@ type VLAN struct {
 
 func (x *VLAN) Reset() {
 	*x = VLAN{}
-	mi := &file_ncc_ncc_proto_msgTypes[5]
+	mi := &file_ncc_ncc_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1038,7 @@ func (x *VLAN) String() string {
 func (*VLAN) ProtoMessage() {}
 
 func (x *VLAN) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[5]
+	mi := &file_ncc_ncc_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1051,7 @@ func (x *VLAN) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VLAN.ProtoReflect.Descriptor instead.
 func (*VLAN) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{5}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VLAN) GetId() uint32 {
@@ -1025,7 +1090,7 @@ type Route struct {
 
 func (x *Route) Reset() {
 	*x = Route{}
-	mi := &file_ncc_ncc_proto_msgTypes[6]
+	mi := &file_ncc_ncc_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1102,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[6]
+	mi := &file_ncc_ncc_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1115,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{6}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Route) GetFamily() Family {
@@ -1116,7 +1181,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_ncc_ncc_proto_msgTypes[7]
+	mi := &file_ncc_ncc_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1128,7 +1193,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[7]
+	mi := &file_ncc_ncc_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1141,7 +1206,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{7}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Rule) GetFamily() Family {
@@ -1200,7 +1265,7 @@ type FwmarkRule struct {
 
 func (x *FwmarkRule) Reset() {
 	*x = FwmarkRule{}
-	mi := &file_ncc_ncc_proto_msgTypes[8]
+	mi := &file_ncc_ncc_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1212,7 +1277,7 @@ func (x *FwmarkRule) String() string {
 func (*FwmarkRule) ProtoMessage() {}
 
 func (x *FwmarkRule) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[8]
+	mi := &file_ncc_ncc_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1225,7 +1290,7 @@ func (x *FwmarkRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FwmarkRule.ProtoReflect.Descriptor instead.
 func (*FwmarkRule) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{8}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *FwmarkRule) GetFamily() Family {
@@ -1278,7 +1343,7 @@ type SNATRule struct {
 
 func (x *SNATRule) Reset() {
 	*x = SNATRule{}
-	mi := &file_ncc_ncc_proto_msgTypes[9]
+	mi := &file_ncc_ncc_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1355,7 @@ func (x *SNATRule) String() string {
 func (*SNATRule) ProtoMessage() {}
 
 func (x *SNATRule) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[9]
+	mi := &file_ncc_ncc_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1368,7 @@ func (x *SNATRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SNATRule.ProtoReflect.Descriptor instead.
 func (*SNATRule) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{9}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SNATRule) GetFamily() Family {
@@ -1360,7 +1425,7 @@ type ReplyDropRule struct {
 
 func (x *ReplyDropRule) Reset() {
 	*x = ReplyDropRule{}
-	mi := &file_ncc_ncc_proto_msgTypes[10]
+	mi := &file_ncc_ncc_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1372,7 +1437,7 @@ func (x *ReplyDropRule) String() string {
 func (*ReplyDropRule) ProtoMessage() {}
 
 func (x *ReplyDropRule) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[10]
+	mi := &file_ncc_ncc_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1385,7 +1450,7 @@ func (x *ReplyDropRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplyDropRule.ProtoReflect.Descriptor instead.
 func (*ReplyDropRule) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{10}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReplyDropRule) GetFamily() Family {
@@ -1427,7 +1492,7 @@ type NFTState struct {
 
 func (x *NFTState) Reset() {
 	*x = NFTState{}
-	mi := &file_ncc_ncc_proto_msgTypes[11]
+	mi := &file_ncc_ncc_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1439,7 +1504,7 @@ func (x *NFTState) String() string {
 func (*NFTState) ProtoMessage() {}
 
 func (x *NFTState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[11]
+	mi := &file_ncc_ncc_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1452,7 +1517,7 @@ func (x *NFTState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NFTState.ProtoReflect.Descriptor instead.
 func (*NFTState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{11}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NFTState) GetFwmarks() []*FwmarkRule {
@@ -1490,7 +1555,7 @@ type IPVSTimeouts struct {
 
 func (x *IPVSTimeouts) Reset() {
 	*x = IPVSTimeouts{}
-	mi := &file_ncc_ncc_proto_msgTypes[12]
+	mi := &file_ncc_ncc_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1567,7 @@ func (x *IPVSTimeouts) String() string {
 func (*IPVSTimeouts) ProtoMessage() {}
 
 func (x *IPVSTimeouts) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[12]
+	mi := &file_ncc_ncc_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1580,7 @@ func (x *IPVSTimeouts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IPVSTimeouts.ProtoReflect.Descriptor instead.
 func (*IPVSTimeouts) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{12}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *IPVSTimeouts) GetTcp() uint32 {
@@ -1554,7 +1619,7 @@ type SyncDaemon struct {
 
 func (x *SyncDaemon) Reset() {
 	*x = SyncDaemon{}
-	mi := &file_ncc_ncc_proto_msgTypes[13]
+	mi := &file_ncc_ncc_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1631,7 @@ func (x *SyncDaemon) String() string {
 func (*SyncDaemon) ProtoMessage() {}
 
 func (x *SyncDaemon) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[13]
+	mi := &file_ncc_ncc_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1644,7 @@ func (x *SyncDaemon) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SyncDaemon.ProtoReflect.Descriptor instead.
 func (*SyncDaemon) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{13}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SyncDaemon) GetRole() SyncDaemon_Role {
@@ -1663,24 +1728,25 @@ func (x *SyncDaemon) GetMaxLength() uint32 {
 // every error; the next Apply (or the audit) retries what failed, since it
 // compares with the kernel again.
 type DesiredState struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LbInterface   *LBInterface           `protobuf:"bytes,1,opt,name=lb_interface,json=lbInterface,proto3" json:"lb_interface,omitempty"`
-	Services      []*Service             `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"`
-	Vips          []*VIP                 `protobuf:"bytes,3,rep,name=vips,proto3" json:"vips,omitempty"`
-	Vlans         []*VLAN                `protobuf:"bytes,4,rep,name=vlans,proto3" json:"vlans,omitempty"`
-	Routes        []*Route               `protobuf:"bytes,5,rep,name=routes,proto3" json:"routes,omitempty"`
-	Rules         []*Rule                `protobuf:"bytes,6,rep,name=rules,proto3" json:"rules,omitempty"`
-	Nft           *NFTState              `protobuf:"bytes,7,opt,name=nft,proto3" json:"nft,omitempty"`
-	Sysctls       map[string]string      `protobuf:"bytes,8,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // e.g. "net.ipv4.vs.conntrack" -> "1"
-	SyncDaemons   []*SyncDaemon          `protobuf:"bytes,9,rep,name=sync_daemons,json=syncDaemons,proto3" json:"sync_daemons,omitempty"`
-	IpvsTimeouts  *IPVSTimeouts          `protobuf:"bytes,10,opt,name=ipvs_timeouts,json=ipvsTimeouts,proto3" json:"ipvs_timeouts,omitempty"` // absent: left as they are
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	LbInterface       *LBInterface           `protobuf:"bytes,1,opt,name=lb_interface,json=lbInterface,proto3" json:"lb_interface,omitempty"`
+	Services          []*Service             `protobuf:"bytes,2,rep,name=services,proto3" json:"services,omitempty"`
+	Vips              []*VIP                 `protobuf:"bytes,3,rep,name=vips,proto3" json:"vips,omitempty"`
+	Vlans             []*VLAN                `protobuf:"bytes,4,rep,name=vlans,proto3" json:"vlans,omitempty"`
+	Routes            []*Route               `protobuf:"bytes,5,rep,name=routes,proto3" json:"routes,omitempty"`
+	Rules             []*Rule                `protobuf:"bytes,6,rep,name=rules,proto3" json:"rules,omitempty"`
+	Nft               *NFTState              `protobuf:"bytes,7,opt,name=nft,proto3" json:"nft,omitempty"`
+	Sysctls           map[string]string      `protobuf:"bytes,8,rep,name=sysctls,proto3" json:"sysctls,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"` // e.g. "net.ipv4.vs.conntrack" -> "1"
+	SyncDaemons       []*SyncDaemon          `protobuf:"bytes,9,rep,name=sync_daemons,json=syncDaemons,proto3" json:"sync_daemons,omitempty"`
+	IpvsTimeouts      *IPVSTimeouts          `protobuf:"bytes,10,opt,name=ipvs_timeouts,json=ipvsTimeouts,proto3" json:"ipvs_timeouts,omitempty"`                // absent: left as they are
+	FloatingAddresses []*FloatingAddress     `protobuf:"bytes,11,rep,name=floating_addresses,json=floatingAddresses,proto3" json:"floating_addresses,omitempty"` // part of the network
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DesiredState) Reset() {
 	*x = DesiredState{}
-	mi := &file_ncc_ncc_proto_msgTypes[14]
+	mi := &file_ncc_ncc_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1758,7 @@ func (x *DesiredState) String() string {
 func (*DesiredState) ProtoMessage() {}
 
 func (x *DesiredState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[14]
+	mi := &file_ncc_ncc_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1771,7 @@ func (x *DesiredState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DesiredState.ProtoReflect.Descriptor instead.
 func (*DesiredState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{14}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DesiredState) GetLbInterface() *LBInterface {
@@ -1778,6 +1844,13 @@ func (x *DesiredState) GetIpvsTimeouts() *IPVSTimeouts {
 	return nil
 }
 
+func (x *DesiredState) GetFloatingAddresses() []*FloatingAddress {
+	if x != nil {
+		return x.FloatingAddresses
+	}
+	return nil
+}
+
 // What the NCC keeps in its -state_file between runs, for a restarted NCC
 // and for seesaw_ncc --cleanup.
 type SavedState struct {
@@ -1794,7 +1867,7 @@ type SavedState struct {
 
 func (x *SavedState) Reset() {
 	*x = SavedState{}
-	mi := &file_ncc_ncc_proto_msgTypes[15]
+	mi := &file_ncc_ncc_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1806,7 +1879,7 @@ func (x *SavedState) String() string {
 func (*SavedState) ProtoMessage() {}
 
 func (x *SavedState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[15]
+	mi := &file_ncc_ncc_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1819,7 +1892,7 @@ func (x *SavedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SavedState.ProtoReflect.Descriptor instead.
 func (*SavedState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{15}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SavedState) GetDesired() *DesiredState {
@@ -1848,7 +1921,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1860,7 +1933,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1873,7 +1946,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Change) GetOp() Change_Op {
@@ -1915,7 +1988,7 @@ type ApplyError struct {
 
 func (x *ApplyError) Reset() {
 	*x = ApplyError{}
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2000,7 @@ func (x *ApplyError) String() string {
 func (*ApplyError) ProtoMessage() {}
 
 func (x *ApplyError) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2013,7 @@ func (x *ApplyError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyError.ProtoReflect.Descriptor instead.
 func (*ApplyError) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ApplyError) GetKind() string {
@@ -1974,7 +2047,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1986,7 +2059,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1999,7 +2072,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApplyRequest) GetDesired() *DesiredState {
@@ -2031,7 +2104,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2116,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2129,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ApplyResponse) GetChanges() []*Change {
@@ -2103,7 +2176,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2188,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2201,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetStateRequest) GetWithStats() bool {
@@ -2154,7 +2227,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[21]
+	mi := &file_ncc_ncc_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2239,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[21]
+	mi := &file_ncc_ncc_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2252,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetStateResponse) GetState() *DesiredState {
@@ -2198,7 +2271,7 @@ type AnnounceRequest struct {
 
 func (x *AnnounceRequest) Reset() {
 	*x = AnnounceRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[22]
+	mi := &file_ncc_ncc_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2283,7 @@ func (x *AnnounceRequest) String() string {
 func (*AnnounceRequest) ProtoMessage() {}
 
 func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[22]
+	mi := &file_ncc_ncc_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2296,7 @@ func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceRequest.ProtoReflect.Descriptor instead.
 func (*AnnounceRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{22}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AnnounceRequest) GetAddresses() []string {
@@ -2243,7 +2316,7 @@ type AnnounceResponse struct {
 
 func (x *AnnounceResponse) Reset() {
 	*x = AnnounceResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[23]
+	mi := &file_ncc_ncc_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2255,7 +2328,7 @@ func (x *AnnounceResponse) String() string {
 func (*AnnounceResponse) ProtoMessage() {}
 
 func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[23]
+	mi := &file_ncc_ncc_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2268,7 +2341,7 @@ func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{23}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AnnounceResponse) GetSent() uint32 {
@@ -2350,7 +2423,11 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\x04vrid\x18\x03 \x01(\rR\x04vrid\x12\x19\n" +
 	"\buse_vmac\x18\x04 \x01(\bR\auseVmac\x12'\n" +
 	"\x0fdummy_interface\x18\x05 \x01(\tR\x0edummyInterface\x12#\n" +
-	"\rrouting_table\x18\x06 \x01(\rR\froutingTable\"L\n" +
+	"\rrouting_table\x18\x06 \x01(\rR\froutingTable\"]\n" +
+	"\x0fFloatingAddress\x12\x18\n" +
+	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1c\n" +
+	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x12\n" +
+	"\x04held\x18\x03 \x01(\bR\x04held\"L\n" +
 	"\x04VLAN\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\rR\x02id\x12\x16\n" +
 	"\x06parent\x18\x02 \x01(\tR\x06parent\x12\x1c\n" +
@@ -2412,7 +2489,7 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\n" +
 	"\x06MASTER\x10\x01\x12\n" +
 	"\n" +
-	"\x06BACKUP\x10\x02\"\xba\x04\n" +
+	"\x06BACKUP\x10\x02\"\x86\x05\n" +
 	"\fDesiredState\x12:\n" +
 	"\flb_interface\x18\x01 \x01(\v2\x17.seesaw.ncc.LBInterfaceR\vlbInterface\x12/\n" +
 	"\bservices\x18\x02 \x03(\v2\x13.seesaw.ncc.ServiceR\bservices\x12#\n" +
@@ -2424,7 +2501,8 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\asysctls\x18\b \x03(\v2%.seesaw.ncc.DesiredState.SysctlsEntryR\asysctls\x129\n" +
 	"\fsync_daemons\x18\t \x03(\v2\x16.seesaw.ncc.SyncDaemonR\vsyncDaemons\x12=\n" +
 	"\ripvs_timeouts\x18\n" +
-	" \x01(\v2\x18.seesaw.ncc.IPVSTimeoutsR\fipvsTimeouts\x1a:\n" +
+	" \x01(\v2\x18.seesaw.ncc.IPVSTimeoutsR\fipvsTimeouts\x12J\n" +
+	"\x12floating_addresses\x18\v \x03(\v2\x1b.seesaw.ncc.FloatingAddressR\x11floatingAddresses\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
@@ -2515,7 +2593,7 @@ func file_ncc_ncc_proto_rawDescGZIP() []byte {
 }
 
 var file_ncc_ncc_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_ncc_ncc_proto_goTypes = []any{
 	(Family)(0),                 // 0: seesaw.ncc.Family
 	(Protocol)(0),               // 1: seesaw.ncc.Protocol
@@ -2529,28 +2607,29 @@ var file_ncc_ncc_proto_goTypes = []any{
 	(*Service)(nil),             // 9: seesaw.ncc.Service
 	(*VIP)(nil),                 // 10: seesaw.ncc.VIP
 	(*LBInterface)(nil),         // 11: seesaw.ncc.LBInterface
-	(*VLAN)(nil),                // 12: seesaw.ncc.VLAN
-	(*Route)(nil),               // 13: seesaw.ncc.Route
-	(*Rule)(nil),                // 14: seesaw.ncc.Rule
-	(*FwmarkRule)(nil),          // 15: seesaw.ncc.FwmarkRule
-	(*SNATRule)(nil),            // 16: seesaw.ncc.SNATRule
-	(*ReplyDropRule)(nil),       // 17: seesaw.ncc.ReplyDropRule
-	(*NFTState)(nil),            // 18: seesaw.ncc.NFTState
-	(*IPVSTimeouts)(nil),        // 19: seesaw.ncc.IPVSTimeouts
-	(*SyncDaemon)(nil),          // 20: seesaw.ncc.SyncDaemon
-	(*DesiredState)(nil),        // 21: seesaw.ncc.DesiredState
-	(*SavedState)(nil),          // 22: seesaw.ncc.SavedState
-	(*Change)(nil),              // 23: seesaw.ncc.Change
-	(*ApplyError)(nil),          // 24: seesaw.ncc.ApplyError
-	(*ApplyRequest)(nil),        // 25: seesaw.ncc.ApplyRequest
-	(*ApplyResponse)(nil),       // 26: seesaw.ncc.ApplyResponse
-	(*GetStateRequest)(nil),     // 27: seesaw.ncc.GetStateRequest
-	(*GetStateResponse)(nil),    // 28: seesaw.ncc.GetStateResponse
-	(*AnnounceRequest)(nil),     // 29: seesaw.ncc.AnnounceRequest
-	(*AnnounceResponse)(nil),    // 30: seesaw.ncc.AnnounceResponse
-	nil,                         // 31: seesaw.ncc.DesiredState.SysctlsEntry
-	nil,                         // 32: seesaw.ncc.SavedState.OriginalMacsEntry
-	(*durationpb.Duration)(nil), // 33: google.protobuf.Duration
+	(*FloatingAddress)(nil),     // 12: seesaw.ncc.FloatingAddress
+	(*VLAN)(nil),                // 13: seesaw.ncc.VLAN
+	(*Route)(nil),               // 14: seesaw.ncc.Route
+	(*Rule)(nil),                // 15: seesaw.ncc.Rule
+	(*FwmarkRule)(nil),          // 16: seesaw.ncc.FwmarkRule
+	(*SNATRule)(nil),            // 17: seesaw.ncc.SNATRule
+	(*ReplyDropRule)(nil),       // 18: seesaw.ncc.ReplyDropRule
+	(*NFTState)(nil),            // 19: seesaw.ncc.NFTState
+	(*IPVSTimeouts)(nil),        // 20: seesaw.ncc.IPVSTimeouts
+	(*SyncDaemon)(nil),          // 21: seesaw.ncc.SyncDaemon
+	(*DesiredState)(nil),        // 22: seesaw.ncc.DesiredState
+	(*SavedState)(nil),          // 23: seesaw.ncc.SavedState
+	(*Change)(nil),              // 24: seesaw.ncc.Change
+	(*ApplyError)(nil),          // 25: seesaw.ncc.ApplyError
+	(*ApplyRequest)(nil),        // 26: seesaw.ncc.ApplyRequest
+	(*ApplyResponse)(nil),       // 27: seesaw.ncc.ApplyResponse
+	(*GetStateRequest)(nil),     // 28: seesaw.ncc.GetStateRequest
+	(*GetStateResponse)(nil),    // 29: seesaw.ncc.GetStateResponse
+	(*AnnounceRequest)(nil),     // 30: seesaw.ncc.AnnounceRequest
+	(*AnnounceResponse)(nil),    // 31: seesaw.ncc.AnnounceResponse
+	nil,                         // 32: seesaw.ncc.DesiredState.SysctlsEntry
+	nil,                         // 33: seesaw.ncc.SavedState.OriginalMacsEntry
+	(*durationpb.Duration)(nil), // 34: google.protobuf.Duration
 }
 var file_ncc_ncc_proto_depIdxs = []int32{
 	0,  // 0: seesaw.ncc.Destination.family:type_name -> seesaw.ncc.Family
@@ -2570,39 +2649,40 @@ var file_ncc_ncc_proto_depIdxs = []int32{
 	1,  // 14: seesaw.ncc.SNATRule.protocol:type_name -> seesaw.ncc.Protocol
 	0,  // 15: seesaw.ncc.ReplyDropRule.family:type_name -> seesaw.ncc.Family
 	1,  // 16: seesaw.ncc.ReplyDropRule.protocol:type_name -> seesaw.ncc.Protocol
-	15, // 17: seesaw.ncc.NFTState.fwmarks:type_name -> seesaw.ncc.FwmarkRule
-	16, // 18: seesaw.ncc.NFTState.snat:type_name -> seesaw.ncc.SNATRule
-	17, // 19: seesaw.ncc.NFTState.reply_drops:type_name -> seesaw.ncc.ReplyDropRule
+	16, // 17: seesaw.ncc.NFTState.fwmarks:type_name -> seesaw.ncc.FwmarkRule
+	17, // 18: seesaw.ncc.NFTState.snat:type_name -> seesaw.ncc.SNATRule
+	18, // 19: seesaw.ncc.NFTState.reply_drops:type_name -> seesaw.ncc.ReplyDropRule
 	5,  // 20: seesaw.ncc.SyncDaemon.role:type_name -> seesaw.ncc.SyncDaemon.Role
 	11, // 21: seesaw.ncc.DesiredState.lb_interface:type_name -> seesaw.ncc.LBInterface
 	9,  // 22: seesaw.ncc.DesiredState.services:type_name -> seesaw.ncc.Service
 	10, // 23: seesaw.ncc.DesiredState.vips:type_name -> seesaw.ncc.VIP
-	12, // 24: seesaw.ncc.DesiredState.vlans:type_name -> seesaw.ncc.VLAN
-	13, // 25: seesaw.ncc.DesiredState.routes:type_name -> seesaw.ncc.Route
-	14, // 26: seesaw.ncc.DesiredState.rules:type_name -> seesaw.ncc.Rule
-	18, // 27: seesaw.ncc.DesiredState.nft:type_name -> seesaw.ncc.NFTState
-	31, // 28: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
-	20, // 29: seesaw.ncc.DesiredState.sync_daemons:type_name -> seesaw.ncc.SyncDaemon
-	19, // 30: seesaw.ncc.DesiredState.ipvs_timeouts:type_name -> seesaw.ncc.IPVSTimeouts
-	21, // 31: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
-	32, // 32: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
-	6,  // 33: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
-	21, // 34: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
-	23, // 35: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
-	24, // 36: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
-	33, // 37: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
-	21, // 38: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
-	25, // 39: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
-	27, // 40: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
-	29, // 41: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
-	26, // 42: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
-	28, // 43: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
-	30, // 44: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
-	42, // [42:45] is the sub-list for method output_type
-	39, // [39:42] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	13, // 24: seesaw.ncc.DesiredState.vlans:type_name -> seesaw.ncc.VLAN
+	14, // 25: seesaw.ncc.DesiredState.routes:type_name -> seesaw.ncc.Route
+	15, // 26: seesaw.ncc.DesiredState.rules:type_name -> seesaw.ncc.Rule
+	19, // 27: seesaw.ncc.DesiredState.nft:type_name -> seesaw.ncc.NFTState
+	32, // 28: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
+	21, // 29: seesaw.ncc.DesiredState.sync_daemons:type_name -> seesaw.ncc.SyncDaemon
+	20, // 30: seesaw.ncc.DesiredState.ipvs_timeouts:type_name -> seesaw.ncc.IPVSTimeouts
+	12, // 31: seesaw.ncc.DesiredState.floating_addresses:type_name -> seesaw.ncc.FloatingAddress
+	22, // 32: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
+	33, // 33: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
+	6,  // 34: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
+	22, // 35: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
+	24, // 36: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
+	25, // 37: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
+	34, // 38: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
+	22, // 39: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
+	26, // 40: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
+	28, // 41: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
+	30, // 42: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
+	27, // 43: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
+	29, // 44: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
+	31, // 45: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
+	43, // [43:46] is the sub-list for method output_type
+	40, // [40:43] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_ncc_ncc_proto_init() }
@@ -2616,7 +2696,7 @@ func file_ncc_ncc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncc_ncc_proto_rawDesc), len(file_ncc_ncc_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
