@@ -418,31 +418,55 @@ type trialResult struct {
 // brings the failed node back as the backup.
 func (p *failoverPair) trial(t *testing.T, c failoverCell, k, trials int) trialResult {
 	var m int
-	res := p.measure(t, c, fmt.Sprintf("trial %d", k+1),
+	res := p.measure(t, c, event{
+		what: fmt.Sprintf("trial %d", k+1),
 		// The failure's phase in the advert cycle: the load's own timing
 		// is not tied to the master's advert timer, and this spreads it
 		// further.
-		failoverAdvert*time.Duration(k)/time.Duration(max(trials, 1)),
-		func() { m = p.master; p.fail(t, m) },
-		"the backup taking over", func() error { return p.up(1 - m) })
+		delay:   failoverAdvert * time.Duration(k) / time.Duration(max(trials, 1)),
+		act:     func() { m = p.master; p.fail(t, m) },
+		settled: "the backup taking over", done: func() error { return p.up(1 - m) },
+	})
 	p.master = 1 - m
 	p.reboot(t, m)
 	return res
 }
 
-// measure runs an event under the cell's load: the load started, the
-// backup's sync awaited (a while: what happens is measured either way),
-// the young connections opened, a delay, then act; once settled says the
-// pair has settled, the exchanges after it and the figures, which it logs.
-func (p *failoverPair) measure(t *testing.T, c failoverCell, what string, delay time.Duration, act func(), settledWhat string, settled func() error) trialResult {
+// event is what measure runs under load.
+type event struct {
+	what string
+	// split: the pair is not expected to have one master at the start.
+	split bool
+	// before runs once the load's connections are open, before the sync
+	// is awaited.
+	before func()
+	delay  time.Duration // between the young connections and act
+	act    func()
+	// done says whether the pair has settled (settled says how).
+	settled string
+	done    func() error
+}
+
+// measure runs an event under the cell's load: the load started, before,
+// the backup's sync awaited (a while: what happens is measured either
+// way), the young connections opened, the delay, then act; once done says
+// the pair has settled, the exchanges after it and the figures, which it
+// logs.
+func (p *failoverPair) measure(t *testing.T, c failoverCell, ev event) trialResult {
 	t.Helper()
-	p.findMaster(t)
+	what := ev.what
+	if !ev.split {
+		p.findMaster(t)
+	}
 	b := 1 - p.master
 	l, err := StartLoad(p.topo.Client, c.load(*failoverConns))
 	if err != nil {
 		t.Fatalf("%s %s: %v", p.name, c, err)
 	}
 	defer l.Close()
+	if ev.before != nil {
+		ev.before()
+	}
 	want := l.Established()
 	var synced int
 	deadline := time.Now().Add(15 * time.Second)
@@ -471,10 +495,10 @@ func (p *failoverPair) measure(t *testing.T, c failoverCell, what string, delay 
 	if err := l.Young(); err != nil {
 		t.Fatalf("%s %s: %v", p.name, c, err)
 	}
-	time.Sleep(delay)
+	time.Sleep(ev.delay)
 	at := l.Mark()
-	act()
-	Wait(t, time.Minute, p.name+": "+settledWhat, settled)
+	ev.act()
+	Wait(t, time.Minute, p.name+": "+ev.settled, ev.done)
 	took := time.Since(at)
 	res := trialResult{LoadResult: l.Finish(), took: took}
 	var kept []string
@@ -483,7 +507,7 @@ func (p *failoverPair) measure(t *testing.T, c failoverCell, what string, delay 
 		kept = append(kept, fmt.Sprintf("%s %d/%d", kind, k.OK, k.Total))
 	}
 	t.Logf("%s %s %s: the backup had %d of %d established synced; settled (%s) after %v; UDP gap %v (send gap %v, %d/%d answered); chatty stall max %v; kept %s",
-		p.name, c, what, synced, len(want), settledWhat, took.Round(time.Millisecond), res.UDPGap.Round(time.Millisecond), res.UDPSendGap.Round(time.Millisecond),
+		p.name, c, what, synced, len(want), ev.settled, took.Round(time.Millisecond), res.UDPGap.Round(time.Millisecond), res.UDPSendGap.Round(time.Millisecond),
 		res.UDPRecv, res.UDPSent, pct(res.Stalls, 100).Round(time.Millisecond), strings.Join(kept, ", "))
 	for _, kind := range Kinds {
 		if errs := res.Kept[kind].Errs; len(errs) > 0 {
