@@ -334,9 +334,15 @@ type Conn struct {
 
 // Hold connects from inside n to dst and reads the backend's greeting.
 func Hold(n *labtest.Node, dst netip.AddrPort, timeout time.Duration) (*Conn, error) {
+	return hold(n, dst, timeout, 0)
+}
+
+// hold is Hold with the dialer's keep-alive period (0: Go's default of
+// 15 s; negative: none, so that an idle connection sends nothing at all).
+func hold(n *labtest.Node, dst netip.AddrPort, timeout, keepAlive time.Duration) (*Conn, error) {
 	var c net.Conn
 	err := n.Do(func() (err error) {
-		d := net.Dialer{Timeout: timeout}
+		d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive}
 		c, err = d.Dial("tcp", dst.String())
 		return err
 	})

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +122,17 @@ func TestLabFailoverEvents(t *testing.T) {
 	}})
 	p.master = one
 	t.Logf("partition healed (%s master): kept %v", p.topo.LBs[one].Role, keptSummary(r))
+	// Where the router sends the VIP now, against the LB NICs' MACs: a
+	// master that stays master when the other yields sends no gratuitous
+	// ARP, so the router may still point at the one that yielded.
+	neigh, _ := p.topo.Router.Output("ip", "neigh", "show", c.vip.String())
+	var macs []string
+	for _, n := range p.topo.LBs {
+		if l, err := n.Handle().LinkByName("eth2"); err == nil {
+			macs = append(macs, n.Role+" eth2 "+l.Attrs().HardwareAddr.String())
+		}
+	}
+	t.Logf("after healing: the router's neighbour entry for %s: %s(%s)", c.vip, neigh, strings.Join(macs, ", "))
 	// Settled: one master, the other the ready backup, new connections
 	// through every cell.
 	Wait(t, time.Minute, "one master, the other the ready backup", func() error {

@@ -20,7 +20,8 @@ import (
 // and what the client saw of it. Its connections are of four kinds:
 //
 //	chatty: a request and its answer every ChattyEvery, all the time;
-//	idle:   silent from its greeting until one exchange after the failure;
+//	idle:   silent from its first exchange until one after the failure
+//	        (no TCP keep-alives either: Go's dialer sends one every 15 s);
 //	young:  opened in the YoungSpread before the failure (Young), so
 //	        some are newer than the sync's 2 s flush; one exchange after;
 //	talk:   the backend speaks first, on a timer (Serve's Talk); one
@@ -94,7 +95,7 @@ func StartLoad(n *labtest.Node, o LoadOptions) (_ *Load, err error) {
 		}
 	}()
 	for range o.Idle {
-		c, err := Hold(n, o.Echo, o.Timeout)
+		c, err := hold(n, o.Echo, o.Timeout, -1)
 		if err != nil {
 			return nil, fmt.Errorf("load: idle: %w", err)
 		}
@@ -108,7 +109,7 @@ func StartLoad(n *labtest.Node, o LoadOptions) (_ *Load, err error) {
 		l.talk = append(l.talk, c)
 	}
 	for range o.Chatty {
-		c, err := Hold(n, o.Echo, o.Timeout)
+		c, err := hold(n, o.Echo, o.Timeout, -1)
 		if err != nil {
 			return nil, fmt.Errorf("load: chatty: %w", err)
 		}
@@ -168,7 +169,7 @@ func (l *Load) Young() error {
 	for range l.o.Young {
 		time.Sleep(time.Until(next))
 		next = next.Add(step)
-		c, err := Hold(l.node, l.o.Echo, l.o.Timeout)
+		c, err := hold(l.node, l.o.Echo, l.o.Timeout, -1)
 		if err != nil {
 			// Counted as a young connection lost: the pair failed a
 			// client before the failure (a false failover under load).
@@ -196,6 +197,7 @@ func (l *Load) Mark() time.Time {
 type Kept struct {
 	Total, OK int
 	Errs      []string
+	Lost      []netip.AddrPort // the client ends of those lost (opened ones)
 }
 
 // Pct is the share kept, in percent (100 with none).
@@ -230,7 +232,7 @@ func (l *Load) Finish() LoadResult {
 	from := time.Now()
 	res := LoadResult{Kept: map[string]Kept{}}
 	var mu sync.Mutex
-	add := func(kind string, err error, what string) {
+	add := func(kind string, err error, src netip.AddrPort, what string) {
 		mu.Lock()
 		defer mu.Unlock()
 		k := res.Kept[kind]
@@ -239,25 +241,28 @@ func (l *Load) Finish() LoadResult {
 			k.OK++
 		} else {
 			k.Errs = append(k.Errs, fmt.Sprintf("%s: %v", what, err))
+			if src.IsValid() {
+				k.Lost = append(k.Lost, src)
+			}
 		}
 		res.Kept[kind] = k
 	}
 	for _, e := range l.youngErrs {
-		add("young", errors.New(e), "young")
+		add("young", errors.New(e), netip.AddrPort{}, "young")
 	}
 	var wg sync.WaitGroup
 	for kind, conns := range map[string][]*Conn{"idle": l.idle, "young": l.young} {
 		for _, c := range conns {
-			wg.Go(func() { add(kind, c.Exchange(l.o.Timeout), c.Src.String()+" ("+c.Answer.Backend+")") })
+			wg.Go(func() { add(kind, c.Exchange(l.o.Timeout), c.Src, c.Src.String()+" ("+c.Answer.Backend+")") })
 		}
 	}
 	for _, c := range l.talk {
-		wg.Go(func() { add("talk", c.after(from, l.o.Timeout), c.Src.String()+" ("+c.Answer.Backend+")") })
+		wg.Go(func() { add("talk", c.after(from, l.o.Timeout), c.Src, c.Src.String()+" ("+c.Answer.Backend+")") })
 	}
 	for _, c := range l.chatty {
 		wg.Go(func() {
 			err := c.waitPast(from, l.o.Timeout+time.Second)
-			add("chatty", err, c.Src.String()+" ("+c.Answer.Backend+")")
+			add("chatty", err, c.Src, c.Src.String()+" ("+c.Answer.Backend+")")
 			if err == nil {
 				mu.Lock()
 				res.Stalls = append(res.Stalls, c.stallSince(l.mark))
@@ -412,7 +417,7 @@ type talkConn struct {
 func holdTalk(n *labtest.Node, dst netip.AddrPort, timeout time.Duration) (*talkConn, error) {
 	var c net.Conn
 	err := n.Do(func() (err error) {
-		d := net.Dialer{Timeout: timeout}
+		d := net.Dialer{Timeout: timeout, KeepAlive: -1}
 		c, err = d.Dial("tcp", dst.String())
 		return err
 	})
