@@ -232,7 +232,10 @@ type Engine struct {
 	planOvGen uint64 // the overrides' generation plan was computed with
 	// planned is closed (and replaced) whenever a new plan is in place,
 	// for callers waiting for their change to be in it.
-	planned       chan struct{}
+	planned chan struct{}
+	// announceDue asks the loop to announce the VIPs again while master
+	// (HA stayed master over another one).
+	announceDue   bool
 	checks        *hcpb.CheckSet
 	checksChanged chan struct{}
 

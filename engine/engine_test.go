@@ -71,7 +71,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	if n := cl.Nodes[0]; !n.ThisNode || n.Priority != 255 || n.Ipv4 != "203.0.113.2" || !n.HaEnabled {
 		t.Errorf("this node %v", n)
 	}
-	if n := cl.Nodes[1]; n.ThisNode || n.Priority != 1 || n.Fqdn != "node.203.0.113.3." {
+	if n := cl.Nodes[1]; n.ThisNode || n.Priority != 254 || n.Fqdn != "node.203.0.113.3." {
 		t.Errorf("peer node %v", n)
 	}
 	if cl.HaState != seesawpb.HAState_HA_STATE_UNKNOWN {

@@ -164,6 +164,13 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	}
 	e.mu.Unlock()
 
+	e.mu.Lock()
+	due := e.announceDue
+	e.announceDue = false
+	e.mu.Unlock()
+	if due && e.ncc != nil && applied.GetLbInterface().GetUp() && p.Desired.GetLbInterface().GetUp() {
+		e.announce(ctx, "after HA stayed master over another master")
+	}
 	if !resend && *retry == 0 && applied == p.Desired {
 		return
 	}
@@ -192,13 +199,21 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 		// The NCC announces the VIPs itself when it brings the interface
 		// up; this asks again at once, in case that was before this
 		// apply's VIPs were all in place.
-		actx, cancel := context.WithTimeout(ctx, e.cfg.NCCTimeout)
-		if r, err := e.ncc.Announce(actx, &nccpb.AnnounceRequest{}); err != nil {
-			glog.Warningf("engine: announce after becoming master: %v", err)
-		} else if len(r.Errors) > 0 {
-			glog.V(1).Infof("engine: announce after becoming master: %d sent; %s", r.Sent, strings.Join(r.Errors, "; "))
-		}
-		cancel()
+		e.announce(ctx, "after becoming master")
+	}
+}
+
+// announce asks the NCC to announce every VIP now (gratuitous ARP and
+// unsolicited NA), so that the LAN sends their traffic here.
+func (e *Engine) announce(ctx context.Context, why string) {
+	actx, cancel := context.WithTimeout(ctx, e.cfg.NCCTimeout)
+	defer cancel()
+	if r, err := e.ncc.Announce(actx, &nccpb.AnnounceRequest{}); err != nil {
+		glog.Warningf("engine: announce %s: %v", why, err)
+	} else if len(r.Errors) > 0 {
+		glog.V(1).Infof("engine: announce %s: %d sent; %s", why, r.Sent, strings.Join(r.Errors, "; "))
+	} else {
+		glog.V(1).Infof("engine: announce %s: %d sent", why, r.Sent)
 	}
 }
 

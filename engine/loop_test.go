@@ -13,6 +13,7 @@ import (
 	"github.com/seesawlb/seesaw/engine/dataplane"
 	"github.com/seesawlb/seesaw/ncc/ipvs"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
@@ -500,5 +501,35 @@ func TestBadStateFile(t *testing.T) {
 	}
 	if st := r.e.Component().Snapshot(); len(st.Warnings) != 0 {
 		t.Errorf("warnings after a good save: %q", st.Warnings)
+	}
+}
+
+// TestAnnounceAfterDualMaster: when HA reports that it heard another
+// master and stayed master (a partition healed), the engine has the NCC
+// announce the VIPs again at once; a status without a new dual master, or
+// one on the backup, announces nothing.
+func TestAnnounceAfterDualMaster(t *testing.T) {
+	cfg, cl := copyGKE(t)
+	r := newRig(t, cfg, cl, nil)
+	r.ha(unknown, backup)
+	r.ha(backup, leader)
+	r.results("", true)
+	r.settle()
+	r.waitFor("the announce of becoming master", func() bool { return r.ncc.announces.Load() == 1 })
+	status := func(st seesawpb.HAState, dual uint64) {
+		r.e.recordHA(&hapb.Report{Report: &hapb.Report_Status{Status: &hapb.Status{State: st, DualMaster: dual, Warning: "test"}}})
+	}
+	status(leader, 0)
+	status(leader, 0)
+	r.settle()
+	if n := r.ncc.announces.Load(); n != 1 {
+		t.Fatalf("statuses without a dual master: %d announces, want 1", n)
+	}
+	status(leader, 1)
+	r.waitFor("an announce after the dual master", func() bool { return r.ncc.announces.Load() == 2 })
+	status(leader, 1)
+	r.settle()
+	if n := r.ncc.announces.Load(); n != 2 {
+		t.Fatalf("the same dual-master count again: %d announces, want 2", n)
 	}
 }

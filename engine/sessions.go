@@ -143,6 +143,7 @@ func (e *Engine) haEnded(peer string, err error) error {
 
 // recordHA applies one report from HA.
 func (e *Engine) recordHA(r *hapb.Report) {
+	reannounce := false
 	e.mu.Lock()
 	now := e.now()
 	before := e.ht.state(now)
@@ -160,6 +161,15 @@ func (e *Engine) recordHA(r *hapb.Report) {
 		if e.haStatus == nil || e.haStatus.State != r.Status.State {
 			glog.V(1).Infof("engine: HA reports state %v", r.Status.State)
 		}
+		if r.Status.State == seesawpb.HAState_HA_STATE_LEADER && e.haStatus != nil && r.Status.DualMaster > e.haStatus.DualMaster {
+			// Another master was heard and this node stayed master (a
+			// partition healed, a false takeover): the other one may
+			// have drawn the VIPs' traffic meanwhile, so announce them
+			// again now rather than at the NCC's next periodic round.
+			glog.Infof("engine: HA stayed master over another master (%s): announcing the VIPs again", r.Status.Warning)
+			e.announceDue = true
+			reannounce = true
+		}
 		e.haStatus = r.Status
 		e.ht.report(now, r.Status.State, false, r.Status.GetMasterDownInterval().AsDuration())
 	case *hapb.Report_Restarting:
@@ -176,6 +186,8 @@ func (e *Engine) recordHA(r *hapb.Report) {
 	e.mu.Unlock()
 	if before != after {
 		glog.Infof("engine: the data plane follows HA state %v (was %v)", after, before)
+	}
+	if before != after || reannounce {
 		e.wake()
 	}
 }

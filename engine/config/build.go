@@ -289,12 +289,13 @@ func assignPriorities(nodes []*Node) {
 	slices.SortStableFunc(nodes, func(a, b *Node) int {
 		return a.IPv4.Addr().Compare(b.IPv4.Addr())
 	})
+	// Seesaw gave the first node 255 and the others len-i (1 for the
+	// second of a pair). VRRP's skew time is (256-priority)/256 of an
+	// advert interval, so a backup at priority 1 waited almost four
+	// intervals to take over where one at 254 waits barely three; the
+	// order, which is all that Seesaw's configs say, is kept.
 	for i, n := range nodes {
-		if i == 0 {
-			n.Priority = 255
-			continue
-		}
-		n.Priority = uint8(len(nodes) - i)
+		n.Priority = uint8(max(255-i, 1))
 	}
 }
 

@@ -337,12 +337,12 @@ func TestPriorities(t *testing.T) {
 		nodes []string // IPv4 addresses in config order ("" for none)
 		want  map[string]uint8
 	}{
-		{"two", []string{"192.0.2.3", "192.0.2.2"}, map[string]uint8{"192.0.2.2": 255, "192.0.2.3": 1}},
-		{"three", []string{"10.0.0.20", "10.0.0.3", "10.0.0.100"}, map[string]uint8{"10.0.0.3": 255, "10.0.0.20": 2, "10.0.0.100": 1}},
+		{"two", []string{"192.0.2.3", "192.0.2.2"}, map[string]uint8{"192.0.2.2": 255, "192.0.2.3": 254}},
+		{"three", []string{"10.0.0.20", "10.0.0.3", "10.0.0.100"}, map[string]uint8{"10.0.0.3": 255, "10.0.0.20": 254, "10.0.0.100": 253}},
 		{"four, numeric not lexical order", []string{"10.0.0.9", "10.0.0.10", "10.0.0.1", "10.0.0.200"},
-			map[string]uint8{"10.0.0.1": 255, "10.0.0.9": 3, "10.0.0.10": 2, "10.0.0.200": 1}},
+			map[string]uint8{"10.0.0.1": 255, "10.0.0.9": 254, "10.0.0.10": 253, "10.0.0.200": 252}},
 		{"one", []string{"10.0.0.1"}, map[string]uint8{"10.0.0.1": 255}},
-		{"no ipv4 sorts first, as Seesaw's nil address did", []string{"10.0.0.1", ""}, map[string]uint8{"": 255, "10.0.0.1": 1}},
+		{"no ipv4 sorts first, as Seesaw's nil address did", []string{"10.0.0.1", ""}, map[string]uint8{"": 255, "10.0.0.1": 254}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -502,7 +502,7 @@ func TestGKEFixture(t *testing.T) {
 	if r.ThisNode == nil || r.ThisNode.FQDN != "node.203.0.113.2." || r.ThisNode.Priority != 255 || !r.ThisNode.HAEnabled {
 		t.Errorf("ThisNode = %+v", r.ThisNode)
 	}
-	if r.Peer == nil || r.Peer.FQDN != "node.203.0.113.3." || r.Peer.Priority != 1 {
+	if r.Peer == nil || r.Peer.FQDN != "node.203.0.113.3." || r.Peer.Priority != 254 {
 		t.Errorf("Peer = %+v", r.Peer)
 	}
 	if !c.HAEnabled || c.VIP.IPv4 != netip.MustParsePrefix("203.0.113.4/25") {
