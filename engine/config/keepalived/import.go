@@ -90,11 +90,14 @@ func ParseFWMark(s string) (FWMark, error) {
 // Engine is one node's seesaw.cfg.
 type Engine struct {
 	// Label says which configuration it came from, for its header comment.
-	Label         string
-	Name          string
-	Node, Peer    config.Addrs
-	VIP           config.Addrs
-	VRID          int
+	Label      string
+	Name       string
+	Node, Peer config.Addrs
+	VIP        config.Addrs
+	VRID       int
+	// AdvertMillis is advert_int in milliseconds ([cluster]
+	// advert_interval); 0 leaves Seesaw's default.
+	AdvertMillis  int
 	UseVMAC       bool
 	NodeInterface string
 	LBInterface   string
@@ -209,8 +212,8 @@ func (m *mapper) run() {
 			if i > 0 && in.iface != "" && in.iface != f.vrrp[0].iface {
 				m.note(in.pos, "interface "+in.iface, fmt.Sprintf("Seesaw has one node and one LB interface per node; %s (from the first vrrp_instance) was used", f.vrrp[0].iface))
 			}
-			if in.advert != 1 {
-				m.note(in.advPos, fmt.Sprintf("advert_int %g", in.advert), "Seesaw advertises every second (RFC 5798's default)")
+			if i > 0 && in.advert != f.vrrp[0].advert {
+				m.note(in.advPos, fmt.Sprintf("advert_int %g", in.advert), fmt.Sprintf("one advert interval per pair: %g (from the first vrrp_instance) was used", f.vrrp[0].advert))
 			}
 		}
 	}
@@ -349,6 +352,7 @@ func (m *mapper) run() {
 			Name:          name,
 			Node:          s.addr,
 			VRID:          first.vrid,
+			AdvertMillis:  advertMillis(first.advert),
 			UseVMAC:       useVMAC,
 			NodeInterface: s.iface,
 			LBInterface:   s.lbIface,
@@ -885,4 +889,15 @@ func equalChecks(a, b []*configpb.Healthcheck) bool {
 
 func equalVservers(a, b []*configpb.Vserver) bool {
 	return slices.EqualFunc(a, b, func(x, y *configpb.Vserver) bool { return proto.Equal(x, y) })
+}
+
+// advertMillis is keepalived's advert_int (seconds) as seesaw.cfg's
+// advert_interval (milliseconds, whole centiseconds as VRRPv3 carries
+// them, 10 ms to 40.95 s).
+func advertMillis(sec float64) int {
+	if sec <= 0 {
+		return 0
+	}
+	ms := int(math.Round(sec*100)) * 10
+	return min(max(ms, 10), 40950)
 }

@@ -300,7 +300,7 @@ func (f *file) vrrpInstance(s *Stmt) {
 		case "smtp_alert":
 			f.skip(v, whyEmail)
 		case "nopreempt", "preempt_delay":
-			f.skip(v, "Seesaw's master always yields to a higher-priority node once its sync has caught up")
+			f.skip(v, "not mapped: when a node that comes back takes mastership again is the engine's to decide (README: The pair)")
 		case "lvs_sync_daemon_interface":
 			f.skip(v, whySyncByLB)
 		case "garp_master_delay", "garp_master_repeat", "garp_master_refresh", "garp_master_refresh_repeat",

@@ -130,6 +130,10 @@ func (e *Engine) Text(source string) []byte {
 	kv("vip_ipv6", e.VIP.IPv6)
 	b.WriteString("# virtual_router_id; use_vmac as keepalived's use_vmac.\n")
 	fmt.Fprintf(&b, "vrid = %d\n", e.VRID)
+	if e.AdvertMillis != 0 {
+		b.WriteString("# advert_int, in milliseconds.\n")
+		fmt.Fprintf(&b, "advert_interval = %d\n", e.AdvertMillis)
+	}
 	fmt.Fprintf(&b, "use_vmac = %t\n", e.UseVMAC)
 	b.WriteString("\n[interface]\n")
 	b.WriteString("# node: the vrrp_instance's interface (adverts); lb: where its VIPs live.\n")

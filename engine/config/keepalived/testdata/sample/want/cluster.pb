@@ -272,6 +272,6 @@ vserver {
 #   testdata/sample/keepalived.conf:11: lvs_sync_daemon eth1 VI_WEB: Seesaw runs IPVS connection sync itself on both nodes (sync id from the VRID)
 #   testdata/sample/keepalived.conf:18: vrrp_sync_group G1 {...}: Seesaw runs one VRRP router per pair, so its VIPs always move together
 #   testdata/sample/keepalived.conf:29: priority 200: Seesaw prefers the node with the lower IPv4 address as master (10.0.0.3, priority 255); keepalived preferred 10.0.0.4
-#   testdata/sample/keepalived.conf:38: nopreempt: Seesaw's master always yields to a higher-priority node once its sync has caught up
+#   testdata/sample/keepalived.conf:38: nopreempt: not mapped: when a node that comes back takes mastership again is the engine's to decide (README: The pair)
 #   testdata/sample/keepalived.conf:39: authentication {...}: VRRPv3 has no authentication; Seesaw's peer sync is authenticated by mutual TLS instead
 #   testdata/sample/keepalived.conf:50: notify_master /etc/keepalived/notify.sh master: Seesaw runs no user scripts

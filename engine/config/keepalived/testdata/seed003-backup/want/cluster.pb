@@ -68,7 +68,5 @@ vserver {
 }
 
 # Not imported (see "seesaw config import keepalived" output):
-#   testdata/seed003/backup.conf:13: advert_int 5: Seesaw advertises every second (RFC 5798's default)
 #   testdata/seed003/backup.conf:16: authentication {...}: VRRPv3 has no authentication; Seesaw's peer sync is authenticated by mutual TLS instead
-#   testdata/seed003/master.conf:13: advert_int 5: Seesaw advertises every second (RFC 5798's default)
 #   testdata/seed003/master.conf:16: authentication {...}: VRRPv3 has no authentication; Seesaw's peer sync is authenticated by mutual TLS instead

@@ -64,5 +64,4 @@ vserver {
 
 # Not imported (see "seesaw config import keepalived" output):
 #   testdata/seed003/master.conf:9: vrrp_instance LVS_DR: no IPv4 unicast_peer and no peer file: cluster.pb has this node only; add the peer with its own keepalived.conf
-#   testdata/seed003/master.conf:13: advert_int 5: Seesaw advertises every second (RFC 5798's default)
 #   testdata/seed003/master.conf:16: authentication {...}: VRRPv3 has no authentication; Seesaw's peer sync is authenticated by mutual TLS instead
