@@ -252,6 +252,9 @@ type Engine struct {
 	sourceDetail string // where the running config came from
 	sourceKick   chan struct{}
 	reloadMu     sync.Mutex // one Reload at a time
+
+	// fb is failback's state (failback.go).
+	fb failback
 }
 
 // applyStatus is the outcome of the last Apply, for the status.

@@ -2691,10 +2691,17 @@ type PeerView struct {
 	// Every override this engine knows, with who set it and when, including
 	// the ones cleared (state OVERRIDE_DEFAULT), so that a clearing reaches
 	// the peer too. The newest set_at wins on both sides.
-	Overrides     []*OverrideRecord `protobuf:"bytes,11,rep,name=overrides,proto3" json:"overrides,omitempty"`
-	Version       string            `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"` // the engine's build
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Overrides []*OverrideRecord `protobuf:"bytes,11,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	Version   string            `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"` // the engine's build
+	// The connections this node's IPVS holds (active and inactive, summed
+	// over its destinations), as the NCC last reported them; unset
+	// ipvs_connections_at: not known. A node that comes back compares its
+	// own count with the master's before it takes mastership back
+	// (engine/failback.go).
+	IpvsConnections   uint64                 `protobuf:"varint,20,opt,name=ipvs_connections,json=ipvsConnections,proto3" json:"ipvs_connections,omitempty"`
+	IpvsConnectionsAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=ipvs_connections_at,json=ipvsConnectionsAt,proto3" json:"ipvs_connections_at,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PeerView) Reset() {
@@ -2809,6 +2816,20 @@ func (x *PeerView) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *PeerView) GetIpvsConnections() uint64 {
+	if x != nil {
+		return x.IpvsConnections
+	}
+	return 0
+}
+
+func (x *PeerView) GetIpvsConnectionsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IpvsConnectionsAt
+	}
+	return nil
 }
 
 // PeerStatus is this engine's view of peer sync, for operators.
@@ -3198,7 +3219,7 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"\xa6\x04\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x9d\x05\n" +
 	"\bPeerView\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12*\n" +
 	"\bha_state\x18\x02 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\x12#\n" +
@@ -3212,7 +3233,9 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\fdestinations\x18\n" +
 	" \x01(\rR\fdestinations\x12;\n" +
 	"\toverrides\x18\v \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\x12\x18\n" +
-	"\aversion\x18\f \x01(\tR\aversion\"\x93\x04\n" +
+	"\aversion\x18\f \x01(\tR\aversion\x12)\n" +
+	"\x10ipvs_connections\x18\x14 \x01(\x04R\x0fipvsConnections\x12J\n" +
+	"\x13ipvs_connections_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11ipvsConnectionsAt\"\x93\x04\n" +
 	"\n" +
 	"PeerStatus\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12'\n" +
@@ -3370,47 +3393,48 @@ var file_engine_engine_proto_depIdxs = []int32{
 	43, // 39: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
 	43, // 40: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
 	28, // 41: seesaw.engine.PeerView.overrides:type_name -> seesaw.engine.OverrideRecord
-	43, // 42: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
-	38, // 43: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
-	43, // 44: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
-	43, // 45: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
-	2,  // 46: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 47: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 48: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 49: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 50: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 51: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 52: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 53: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 54: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	36, // 55: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 56: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 57: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 58: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	52, // 59: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	53, // 60: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	40, // 61: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
-	3,  // 62: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	54, // 63: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 64: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 65: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 66: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 67: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 68: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 69: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 70: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	37, // 71: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 72: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 73: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 74: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	55, // 75: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	56, // 76: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	39, // 77: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
-	62, // [62:78] is the sub-list for method output_type
-	46, // [46:62] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	43, // 42: seesaw.engine.PeerView.ipvs_connections_at:type_name -> google.protobuf.Timestamp
+	43, // 43: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
+	38, // 44: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
+	43, // 45: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
+	43, // 46: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
+	2,  // 47: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 48: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 49: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 50: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 51: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 52: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 53: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 54: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 55: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	36, // 56: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 57: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 58: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 59: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	52, // 60: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	53, // 61: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	40, // 62: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
+	3,  // 63: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	54, // 64: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 65: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 66: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 67: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 68: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 69: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 70: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 71: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	37, // 72: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 73: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 74: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 75: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	55, // 76: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	56, // 77: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	39, // 78: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
+	63, // [63:79] is the sub-list for method output_type
+	47, // [47:63] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
