@@ -101,10 +101,13 @@ func (g *catchUpGate) decide(in catchUpIn) catchUpOut {
 		g.reset()
 		return catchUpOut{Preempt: true}
 	case in.PeerKnown && !in.PeerMaster:
-		// No master to learn from (both starting, or the peer backup):
-		// VRRP decides as usual.
+		// No master to learn from (both starting, or the peer backup). No
+		// need to preempt either, as preemption only matters against a
+		// master's adverts; and the view may be a heartbeat old: a peer
+		// that has just become master must not be preempted before this
+		// node has learnt anything.
 		g.reset()
-		return catchUpOut{Preempt: true}
+		return catchUpOut{}
 	}
 	if g.since.IsZero() {
 		g.since = in.Now

@@ -1,11 +1,16 @@
 package engine
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	hapb "github.com/seesawlb/seesaw/proto/ha"
 	nccpb "github.com/seesawlb/seesaw/proto/ncc"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
 
 // TestCatchUpGate walks the failback decision through sequences of inputs,
@@ -40,8 +45,8 @@ func TestCatchUpGate(t *testing.T) {
 		{"master: nothing to hold", []step{
 			{with(in(0, 0, 1000), func(c *catchUpIn) { c.Master = true }), true, "", ""},
 		}},
-		{"the peer is not master (both starting): VRRP decides", []step{
-			{with(in(0, 0, 1000), func(c *catchUpIn) { c.PeerMaster = false }), true, "", ""},
+		{"the peer is not master (both starting): no master to learn from, none to preempt", []step{
+			{with(in(0, 0, 1000), func(c *catchUpIn) { c.PeerMaster = false }), false, "", ""},
 		}},
 		{"first start of a pair, both empty: not delayed", []step{
 			{in(0, 0, 0), true, "caught up 0/0", "nothing to catch up"},
@@ -92,7 +97,7 @@ func TestCatchUpGate(t *testing.T) {
 		}},
 		{"the peer stops being master: reset, the clock starts again", []step{
 			{in(0, 0, 50), false, "0/50", ""},
-			{with(in(5*time.Second, 0, 50), func(c *catchUpIn) { c.PeerMaster = false }), true, "", ""},
+			{with(in(5*time.Second, 0, 50), func(c *catchUpIn) { c.PeerMaster = false }), false, "", ""},
 			{in(8*time.Second, 50, 50), false, "50/50", ""},
 			{in(8*time.Second+refresh, 50, 50), true, "caught up", "caught up"},
 		}},
@@ -129,5 +134,110 @@ func TestIPVSConns(t *testing.T) {
 	}
 	if n := ipvsConns(nil); n != 0 {
 		t.Errorf("ipvsConns(nil) = %d", n)
+	}
+}
+
+// setConns makes the rig's NCC report n IPVS connections (on the first
+// destination of the first service that has one).
+func (r *rig) setConns(n *atomic.Uint32) {
+	r.ncc.mu.Lock()
+	defer r.ncc.mu.Unlock()
+	r.ncc.onState = func(resp *nccpb.GetStateResponse) {
+		for _, s := range resp.GetState().GetServices() {
+			for _, d := range s.Destinations {
+				d.ActiveConnections, d.InactiveConnections = n.Load(), 0
+			}
+			if len(s.Destinations) > 0 {
+				s.Destinations = s.Destinations[:1]
+				return
+			}
+		}
+	}
+}
+
+// TestFailbackWaitsForSync: two engines over real peer sync. lb2 took over
+// while lb1 was away and holds 50 connections; lb1 comes back. Its HA gets
+// a config without preemption, and its status says it is catching up,
+// until its own IPVS holds the 50 too; then HA gets preemption.
+func TestFailbackWaitsForSync(t *testing.T) {
+	a, b, _ := newPairCfg(t, "[connection_sync]\nfailback = true\nrefresh_period = 1\ncatch_up_limit = 3600\n")
+	var aConns, bConns atomic.Uint32
+	a.setConns(&aConns)
+	b.setConns(&bConns)
+	bConns.Store(50)
+	a.waitFor("lb1 sees lb2's 50 connections", func() bool { return a.peerStatus().View.GetIpvsConnections() == 50 })
+	b.ha(seesawpb.HAState_HA_STATE_BACKUP, seesawpb.HAState_HA_STATE_LEADER)
+	a.waitFor("lb1 sees lb2 master with 50 connections", func() bool {
+		v := a.peerStatus().View
+		return v.GetHaState() == seesawpb.HAState_HA_STATE_LEADER && v.GetIpvsConnections() == 50 && v.GetIpvsConnectionsAt() != nil
+	})
+
+	eng := enginepb.NewEngineClient(serveEngine(t, a.e))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stream, err := eng.HASession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cmd.GetConfig(); c == nil || c.Preempt {
+		t.Fatalf("lb1's first HA command %v, want a config without preemption", cmd)
+	}
+	stream.Send(&hapb.Report{Report: &hapb.Report_Transition{Transition: &hapb.Transition{
+		From: seesawpb.HAState_HA_STATE_UNKNOWN, To: seesawpb.HAState_HA_STATE_BACKUP, Reason: "test"}}})
+	failback := func() string {
+		hs, err := eng.HAStatus(ctx, &enginepb.HAStatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range hs.Facilities {
+			if f.Name == "failback" {
+				return f.Detail
+			}
+		}
+		return ""
+	}
+	a.waitFor("lb1 holding back at 0/50", func() bool { return failback() == "holding back: sync catching up 0/50" })
+	aConns.Store(30)
+	a.waitFor("lb1 holding back at 30/50", func() bool { return failback() == "holding back: sync catching up 30/50" })
+	if st, _ := a.e.comp.Facility("failback"); st.GetDetail() != "holding back: sync catching up 30/50" {
+		t.Errorf("lb1's component facility: %v", st)
+	}
+	aConns.Store(50)
+	cmd, err = stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := cmd.GetConfig(); c == nil || !c.Preempt || c.Priority != 255 {
+		t.Fatalf("lb1's HA command once caught up: %v, want its config with preemption", cmd)
+	}
+	if s := failback(); s != "caught up 50/50" {
+		t.Errorf("lb1's failback status once caught up: %q", s)
+	}
+	// lb2, master, is never held, and says nothing of it.
+	b.e.mu.Lock()
+	out, hc := b.e.fb.out, b.e.haConfigLocked(b.e.cur)
+	b.e.mu.Unlock()
+	if !out.Preempt || out.Status != "" || !hc.Preempt {
+		t.Errorf("lb2 (master): %+v, HA config preempt %v", out, hc.Preempt)
+	}
+}
+
+// TestFailbackOffKeepsSeesawsRule: without failback, HA never preempts.
+func TestFailbackOffKeepsSeesawsRule(t *testing.T) {
+	a, _, _ := newPair(t)
+	a.waitFor("a failback decision", func() bool {
+		a.e.mu.Lock()
+		defer a.e.mu.Unlock()
+		return a.e.fb.decided
+	})
+	a.e.mu.Lock()
+	hc, f := a.e.haConfigLocked(a.e.cur), a.e.failbackFacilityLocked()
+	a.e.mu.Unlock()
+	if hc.Preempt || f != nil {
+		t.Errorf("failback off: preempt %v, facility %v", hc.Preempt, f)
 	}
 }
