@@ -28,9 +28,15 @@ import (
 // connection is not resent at all until it next sends. So the returning
 // node cannot ask for the table; it can only wait and count. The rule:
 //
-//   - while this node is backup and the peer master, HA runs without
-//     preemption (it stays backup: a lower-priority master's adverts are
-//     obeyed, while a master that dies is still taken over from at once);
+//   - while this node is backup and the peer master (or not known not to
+//     be), HA runs without preemption and with a priority below the
+//     peer's: it stays backup, obeying the lower-priority master's
+//     adverts, while a master that dies is still taken over from at once.
+//     The lower priority matters when adverts go missing for a moment (a
+//     loaded host): this node then becomes master too, and with its own
+//     priority the master would yield to it, connections and all; below
+//     the peer's, it is this node that yields. (When the peer's priority
+//     is 1 already, 1 ties, and the higher address wins a tie.)
 //   - it preempts once its IPVS holds as many connections as the master's
 //     (from peer sync), less a margin of 1% for the connections opened
 //     within the last sync flush (a part-filled sync buffer waits up to
@@ -74,6 +80,7 @@ type catchUpIn struct {
 // catchUpOut is the decision.
 type catchUpOut struct {
 	Preempt bool   // HA may take mastership from a lower-priority master
+	Hold    bool   // HA keeps a priority below the peer's
 	Status  string // what the status says; "" when there is nothing to say
 	Log     string // said once, when the decision changes
 }
@@ -97,10 +104,10 @@ func (g *catchUpGate) decide(in catchUpIn) catchUpOut {
 	case !in.Sync:
 		g.reset()
 		return catchUpOut{Preempt: true}
-	case in.Master:
+	case in.Master && !(in.PeerKnown && in.PeerMaster):
 		g.reset()
 		return catchUpOut{Preempt: true}
-	case in.PeerKnown && !in.PeerMaster:
+	case !in.Master && in.PeerKnown && !in.PeerMaster:
 		// No master to learn from (both starting, or the peer backup). No
 		// need to preempt either, as preemption only matters against a
 		// master's adverts; and the view may be a heartbeat old: a peer
@@ -109,6 +116,9 @@ func (g *catchUpGate) decide(in catchUpIn) catchUpOut {
 		g.reset()
 		return catchUpOut{}
 	}
+	// Backup (or not yet anything) with the peer master or not known not
+	// to be; or master while the peer says it is master too (two masters
+	// for a moment: this node must yield if it has not caught up).
 	if g.since.IsZero() {
 		g.since = in.Now
 	}
@@ -152,9 +162,9 @@ func (g *catchUpGate) decide(in catchUpIn) catchUpOut {
 		} else if !in.ConnsKnown {
 			why = "this node's connection count is not known yet"
 		}
-		return catchUpOut{Status: "holding back: sync catching up: " + why}
+		return catchUpOut{Hold: true, Status: "holding back: sync catching up: " + why}
 	}
-	return catchUpOut{Status: fmt.Sprintf("holding back: sync catching up %d/%d", n, m)}
+	return catchUpOut{Hold: true, Status: fmt.Sprintf("holding back: sync catching up %d/%d", n, m)}
 }
 
 // failback is the engine's failback state. Guarded by Engine.mu.
@@ -169,6 +179,9 @@ type failback struct {
 	conns   uint64
 	connsAt time.Time // zero: not known
 	connErr string
+	// kick asks watchConns for a decision now (a view from the peer came);
+	// nil while it does not run.
+	kick chan struct{}
 }
 
 // failbackChanged returns the channel closed at the next change of the
@@ -191,7 +204,33 @@ func (e *Engine) haConfigLocked(cur *loaded) *hapb.Config {
 	}
 	hc := proto.Clone(cur.ha).(*hapb.Config)
 	hc.Preempt = e.fb.decided && e.fb.out.Preempt
+	// Until the first decision, hold as if catching up.
+	hold := !e.fb.decided && cur.res.Engine.ConnSync.Enabled && cur.res.Engine.Peer.IPv4.IsValid() || e.fb.decided && e.fb.out.Hold
+	if hold {
+		hc.Priority = heldPriority(hc.Priority, peerPriority(cur))
+	}
 	return hc
+}
+
+// peerPriority is the highest priority of the other nodes of the cluster
+// (0: none).
+func peerPriority(cur *loaded) uint32 {
+	var p uint32
+	for _, n := range cur.res.Cluster.Nodes {
+		if n != cur.res.ThisNode && n.HAEnabled {
+			p = max(p, uint32(n.Priority))
+		}
+	}
+	return p
+}
+
+// heldPriority is the priority a node catching up runs with: below the
+// peer's, never above its own, at least 1.
+func heldPriority(own, peer uint32) uint32 {
+	if peer == 0 {
+		return own
+	}
+	return max(1, min(own, peer-1))
 }
 
 // watchConns reads this node's IPVS connection count from the NCC (for the
@@ -199,6 +238,15 @@ func (e *Engine) haConfigLocked(cur *loaded) *hapb.Config {
 func (e *Engine) watchConns(ctx context.Context) {
 	t := time.NewTicker(connsPollInterval)
 	defer t.Stop()
+	kick := make(chan struct{}, 1)
+	e.mu.Lock()
+	e.fb.kick = kick
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		e.fb.kick = nil
+		e.mu.Unlock()
+	}()
 	for {
 		e.pollConns(ctx)
 		e.decideFailback()
@@ -206,6 +254,8 @@ func (e *Engine) watchConns(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-kick:
+			e.decideFailback()
 		}
 	}
 }
@@ -267,7 +317,7 @@ func (e *Engine) decideFailback() {
 	}
 	in.Conns, in.ConnsKnown = e.fb.conns, !e.fb.connsAt.IsZero()
 	out := e.fb.gate.decide(in)
-	changed := !e.fb.decided || out.Preempt != e.fb.out.Preempt
+	changed := !e.fb.decided || out.Preempt != e.fb.out.Preempt || out.Hold != e.fb.out.Hold
 	e.fb.out, e.fb.decided = out, true
 	if changed && e.fb.changed != nil {
 		close(e.fb.changed)
@@ -278,12 +328,24 @@ func (e *Engine) decideFailback() {
 		glog.Info("engine: " + out.Log)
 	}
 	if changed && in.Failback {
-		glog.Infof("engine: failback: HA preempts: %v (%s)", out.Preempt, out.Status)
+		glog.Infof("engine: failback: HA preempts: %v, priority below the peer's: %v (%s)", out.Preempt, out.Hold, out.Status)
 	}
-	if out.Status != "" {
+	switch {
+	case out.Status != "":
 		e.comp.SetFacility("failback", true, out.Status)
-	} else if _, ok := e.comp.Facility("failback"); ok {
-		e.comp.SetFacility("failback", true, "off")
+	case in.Failback:
+		e.comp.SetFacility("failback", true, "not holding back")
+	}
+	if out.Log != "" {
+		e.comp.SetDetail("failback_last", now.UTC().Format(time.RFC3339)+" "+out.Log)
+	}
+}
+
+// kickFailbackLocked has the failback decision made again now. Hold e.mu.
+func (e *Engine) kickFailbackLocked() {
+	select {
+	case e.fb.kick <- struct{}{}:
+	default:
 	}
 }
 

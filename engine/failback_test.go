@@ -42,8 +42,13 @@ func TestCatchUpGate(t *testing.T) {
 		{"no connection sync (off, or no peer): not held back", []step{
 			{with(in(0, 0, 1000), func(c *catchUpIn) { c.Sync = false }), true, "", ""},
 		}},
-		{"master: nothing to hold", []step{
-			{with(in(0, 0, 1000), func(c *catchUpIn) { c.Master = true }), true, "", ""},
+		{"master, the peer not master or not known: nothing to hold", []step{
+			{with(in(0, 0, 1000), func(c *catchUpIn) { c.Master, c.PeerMaster = true, false }), true, "", ""},
+			{with(in(0, 0, 1000), func(c *catchUpIn) { c.Master, c.PeerKnown, c.PeerMaster = true, false, false }), true, "", ""},
+		}},
+		{"master while the peer is master too (adverts missed) and not caught up: holds, so as to yield", []step{
+			{with(in(0, 0, 1000), func(c *catchUpIn) { c.Master = true }), false, "holding back: sync catching up 0/1000", ""},
+			{with(in(refresh, 1000, 1000), func(c *catchUpIn) { c.Master = true }), true, "caught up 1000/1000", "caught up"},
 		}},
 		{"the peer is not master (both starting): no master to learn from, none to preempt", []step{
 			{with(in(0, 0, 1000), func(c *catchUpIn) { c.PeerMaster = false }), false, "", ""},
@@ -91,7 +96,7 @@ func TestCatchUpGate(t *testing.T) {
 		}},
 		{"becoming master resets; a later return catches up again", []step{
 			{in(0, 0, 0), true, "caught up 0/0", "nothing"},
-			{with(in(time.Second, 0, 0), func(c *catchUpIn) { c.Master = true }), true, "", ""},
+			{with(in(time.Second, 0, 0), func(c *catchUpIn) { c.Master, c.PeerMaster = true, false }), true, "", ""},
 			{in(time.Minute, 10, 50), false, "10/50", ""},
 			{in(time.Minute+refresh, 50, 50), true, "caught up 50/50", "after 10s"},
 		}},
@@ -106,6 +111,9 @@ func TestCatchUpGate(t *testing.T) {
 			var g catchUpGate
 			for i, s := range tc.steps {
 				out := g.decide(s.in)
+				if hold := !s.preempt && s.status != ""; out.Hold != hold {
+					t.Errorf("step %d: hold %v, want %v (%q)", i, out.Hold, hold, out.Status)
+				}
 				if out.Preempt != s.preempt {
 					t.Errorf("step %d: preempt %v, want %v (%q)", i, out.Preempt, s.preempt, out.Status)
 				}
@@ -172,6 +180,11 @@ func TestFailbackWaitsForSync(t *testing.T) {
 		return v.GetHaState() == seesawpb.HAState_HA_STATE_LEADER && v.GetIpvsConnections() == 50 && v.GetIpvsConnectionsAt() != nil
 	})
 
+	a.waitFor("lb1 holding back", func() bool {
+		a.e.mu.Lock()
+		defer a.e.mu.Unlock()
+		return a.e.fb.out.Hold
+	})
 	eng := enginepb.NewEngineClient(serveEngine(t, a.e))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -183,8 +196,8 @@ func TestFailbackWaitsForSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := cmd.GetConfig(); c == nil || c.Preempt {
-		t.Fatalf("lb1's first HA command %v, want a config without preemption", cmd)
+	if c := cmd.GetConfig(); c == nil || c.Preempt || c.Priority != 1 {
+		t.Fatalf("lb1's first HA command %v, want a config without preemption, priority 1 (below lb2's 1 would be 0: a tie, which lb2's higher address wins)", cmd)
 	}
 	stream.Send(&hapb.Report{Report: &hapb.Report_Transition{Transition: &hapb.Transition{
 		From: seesawpb.HAState_HA_STATE_UNKNOWN, To: seesawpb.HAState_HA_STATE_BACKUP, Reason: "test"}}})
@@ -207,12 +220,18 @@ func TestFailbackWaitsForSync(t *testing.T) {
 		t.Errorf("lb1's component facility: %v", st)
 	}
 	aConns.Store(50)
-	cmd, err = stream.Recv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c := cmd.GetConfig(); c == nil || !c.Preempt || c.Priority != 255 {
-		t.Fatalf("lb1's HA command once caught up: %v, want its config with preemption", cmd)
+	for {
+		cmd, err = stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cmd.GetConfig()
+		if c.GetPreempt() && c.GetPriority() == 255 {
+			break
+		}
+		if c == nil || c.Preempt || c.Priority != 1 {
+			t.Fatalf("lb1's HA command while catching up: %v, want its config without preemption, priority 1", cmd)
+		}
 	}
 	if s := failback(); s != "caught up 50/50" {
 		t.Errorf("lb1's failback status once caught up: %q", s)
@@ -239,5 +258,19 @@ func TestFailbackOffKeepsSeesawsRule(t *testing.T) {
 	a.e.mu.Unlock()
 	if hc.Preempt || f != nil {
 		t.Errorf("failback off: preempt %v, facility %v", hc.Preempt, f)
+	}
+}
+
+func TestHeldPriority(t *testing.T) {
+	for _, c := range []struct{ own, peer, want uint32 }{
+		{255, 1, 1},     // Seesaw's pair: 1 ties; the higher address wins a tie
+		{255, 100, 99},  // below the peer's
+		{50, 100, 50},   // already below: kept
+		{255, 0, 255},   // no peer in the cluster config
+		{200, 201, 200}, // already below
+	} {
+		if got := heldPriority(c.own, c.peer); got != c.want {
+			t.Errorf("heldPriority(%d, %d) = %d, want %d", c.own, c.peer, got, c.want)
+		}
 	}
 }

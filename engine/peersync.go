@@ -234,6 +234,7 @@ func (p peerLocal) PeerView(v *enginepb.PeerView) {
 		e.ovGen++
 		e.saveStateLocked()
 	}
+	e.kickFailbackLocked() // the peer's state or count may have changed
 	fetch := e.sourceLocked() == sourcePeer && v.HaState == seesawpb.HAState_HA_STATE_LEADER && v.ConfigDigest != "" &&
 		(e.cur == nil || e.cur.digest != v.ConfigDigest)
 	e.mu.Unlock()
