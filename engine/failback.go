@@ -318,6 +318,7 @@ func (e *Engine) decideFailback() {
 	in.Conns, in.ConnsKnown = e.fb.conns, !e.fb.connsAt.IsZero()
 	out := e.fb.gate.decide(in)
 	changed := !e.fb.decided || out.Preempt != e.fb.out.Preempt || out.Hold != e.fb.out.Hold
+	quiet := (out.Status == "") != (e.fb.out.Status == "")
 	e.fb.out, e.fb.decided = out, true
 	if changed && e.fb.changed != nil {
 		close(e.fb.changed)
@@ -327,8 +328,9 @@ func (e *Engine) decideFailback() {
 	if out.Log != "" {
 		glog.Info("engine: " + out.Log)
 	}
-	if changed && in.Failback {
-		glog.Infof("engine: failback: HA preempts: %v, priority below the peer's: %v (%s)", out.Preempt, out.Hold, out.Status)
+	if (changed || quiet) && in.Failback {
+		glog.Infof("engine: failback: HA preempts: %v, priority below the peer's: %v (%s; this node master: %v, the peer's view: %v, master: %v, %d connections)",
+			out.Preempt, out.Hold, out.Status, in.Master, in.PeerKnown, in.PeerMaster, in.PeerConns)
 	}
 	switch {
 	case out.Status != "":

@@ -39,6 +39,9 @@ type ServeOptions struct {
 	UDP []netip.AddrPort
 	// Health are the listen addresses of the /healthz server (":8080").
 	Health []string
+	// NoKeepAlive turns off TCP keepalives on accepted connections (Go
+	// sends them every 15 s), so that an idle connection is really idle.
+	NoKeepAlive bool
 }
 
 // Server is a backend's servers.
@@ -84,6 +87,9 @@ func (s *Server) serveTCP(l net.Listener) {
 		c, err := l.Accept()
 		if err != nil {
 			return
+		}
+		if tc, ok := c.(*net.TCPConn); ok && s.opts.NoKeepAlive {
+			tc.SetKeepAlive(false)
 		}
 		go func() {
 			defer c.Close()
