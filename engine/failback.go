@@ -44,8 +44,10 @@ import (
 //     catching up: by then every connection that sent anything has been
 //     resent, so matching counts are not a coincidence of stale entries
 //     (an engine restarted without a reboot finds its old table);
-//   - a master with no connections has nothing to teach: the first start
-//     of a pair is not delayed;
+//   - the master's count is taken at its peak over the last refresh
+//     period: it dips while one of its destinations is out of service;
+//   - a master with no connections (none seen since catching up began)
+//     has nothing to teach: the first start of a pair is not delayed;
 //   - idle connections may never come: after catch_up_limit it takes over
 //     anyway and logs how many it had not learnt (they break, as they
 //     would have with keepalived; the sloppy_tcp fallback saves those of
@@ -91,6 +93,37 @@ type catchUpGate struct {
 	since        time.Time // zero: not catching up
 	done         bool      // caught up (or gave up waiting) since `since`
 	learnt, want uint64
+	// The master's counts over the last refresh period: the target is
+	// their peak, since a master's count dips while a destination is out
+	// of service (its connections are not counted then, though they live
+	// on and come back with it). nonZero: a count above 0 was seen since
+	// catching up began.
+	peers   []peerCount
+	nonZero bool
+}
+
+type peerCount struct {
+	at time.Time
+	n  uint64
+}
+
+// peak records the master's count m at now and returns the highest over
+// the last window.
+func (g *catchUpGate) peak(now time.Time, m uint64, window time.Duration) uint64 {
+	g.peers = append(g.peers, peerCount{now, m})
+	i := 0
+	for i < len(g.peers)-1 && now.Sub(g.peers[i].at) > window {
+		i++
+	}
+	g.peers = g.peers[i:]
+	var p uint64
+	for _, c := range g.peers {
+		p = max(p, c.n)
+	}
+	if m > 0 {
+		g.nonZero = true
+	}
+	return p
 }
 
 func (g *catchUpGate) reset() { *g = catchUpGate{} }
@@ -128,8 +161,11 @@ func (g *catchUpGate) decide(in catchUpIn) catchUpOut {
 	}
 	counted := in.PeerKnown && in.PeerConnsKnown && in.ConnsKnown
 	n, m := in.Conns, in.PeerConns
+	if in.PeerKnown && in.PeerConnsKnown {
+		m = g.peak(in.Now, m, in.Refresh)
+	}
 	switch {
-	case counted && m == 0:
+	case counted && m == 0 && !g.nonZero:
 		g.done, g.learnt, g.want = true, n, m
 		return catchUpOut{Preempt: true, Status: "caught up 0/0",
 			Log: "failback: the master holds no connections: nothing to catch up"}

@@ -77,6 +77,12 @@ func TestCatchUpGate(t *testing.T) {
 			{in(0, 30, 20), false, "30/20", ""},
 			{in(refresh, 30, 20), true, "caught up 30/20", "caught up"},
 		}},
+		{"a dip of the master's count (a destination out of service) is not a target", []step{
+			{in(0, 0, 12), false, "0/12", ""},
+			{in(time.Second, 0, 0), false, "0/12", ""},
+			{in(refresh, 6, 4), false, "6/12", ""},
+			{in(refresh+2*time.Second, 6, 4), true, "caught up 6/4", "6 of the master's 4"}, // the 12 left the window
+		}},
 		{"idle connections never come: the limit ends the wait", []step{
 			{in(0, 0, 300), false, "0/300", ""},
 			{in(limit-time.Second, 200, 300), false, "200/300", ""},
