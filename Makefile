@@ -107,6 +107,8 @@ fuzz-short:
 #        ipvsadm-restore and ipvsadm -Sn, in one kernel-lab boot.
 #   appliance: memory (summed PSS) of the whole appliance (GKE seed, 1,000
 #        vservers) against keepalived doing the same, in one kernel-lab boot.
+#   failback: time for a returning node's table to catch up with the
+#        master's at 10,000 and 100,000 connections, in one kernel-lab boot.
 bench: build lab
 	@deploy/deps.sh bench
 	$(GO) test -run='^$$' -bench='^BenchmarkFailover$$' -benchtime=1x -timeout=20m ./ha | grep -E '^(bench:|ok|FAIL|---)'
@@ -115,6 +117,7 @@ bench: build lab
 	$(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchIPVS$$' -v ./ncc/reconcile -args -ipvs.bench=1000,10000 | grep -E '^(bench:|ok|FAIL|---)'
 	$(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchEngine$$' -v ./engine -args -engine.bench | grep -E '^(bench:|ok|FAIL|---)'
 	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchMemory$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
+	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=40m -exec "$(CURDIR)/bin/seesaw-lab exec --mem 2048 --timeout 40m" -run='^TestLabBenchFailback$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 
 clean:
 	rm -rf bin $(CACHE)/test-results.jsonl
