@@ -52,7 +52,13 @@ import (
 //     anyway and logs how many it had not learnt (they break, as they
 //     would have with keepalived; the sloppy_tcp fallback saves those of
 //     the mh scheduler);
-//   - without connection sync (off, or no peer), nothing is held back.
+//   - without connection sync (off, or no peer), nothing is held back;
+//     with it but without peer sync (no certificates in the SSL dir), the
+//     master's count is never known and the wait is catch_up_limit.
+//
+// A TCP keepalive is a packet too: a connection with keepalives on either
+// end (Go's default is every 15 s, Linux's two hours) is resent within that
+// interval plus the refresh period, idle or not.
 
 // catchUpMargin is the share of the master's connections a returning node
 // may lack (1/catchUpMargin).
