@@ -18,7 +18,7 @@ RECORD   := $(CACHE)/test-results.jsonl
 # then share one copy of the code in memory (deploy/cmd/seesaw-multicall).
 MULTICALL := seesaw-multicall
 
-.PHONY: all build lab test unit vmtest vet proto proto-check deps demo install fuzz fuzz-short bench clean help
+.PHONY: all build lab test unit vmtest vet proto proto-check deps demo install deb fuzz fuzz-short bench clean help
 
 all: build
 
@@ -27,7 +27,8 @@ help:
 	@echo "make test         every test, every layer (installs what it needs)"
 	@echo "make demo         the two-node appliance in the kernel lab, a shell on lb1"
 	@echo "make vmtest       the kernel-lab tests alone (make test runs them too)"
-	@echo "make install      to /usr/local/seesaw, /etc/seesaw, /var/log/seesaw, systemd"
+	@echo "make deb          the Debian package seesaw_<version>_<arch>.deb (apt install ./seesaw_*.deb)"
+	@echo "make install      from source, in the package's layout (/usr/lib/seesaw, /etc/seesaw, systemd)"
 	@echo "make proto        regenerate protobuf code; make proto-check fails on drift"
 	@echo "make fuzz         run every fuzzer for FUZZTIME (default 30s) each"
 	@echo "make bench        the speed figures the issues ask for, as bench: lines"
@@ -77,6 +78,10 @@ demo: build
 
 install: build
 	deploy/install.sh
+
+# dpkg-deb and the hand-written control files in deploy/debian.
+deb: build
+	deploy/deb.sh
 
 # Every Fuzz... target of every package, FUZZTIME each (go test -fuzz takes
 # one target per run). make test runs them briefly; their corpora are

@@ -17,17 +17,10 @@ const (
 	DefaultClusterConfig = "/etc/seesaw/cluster.pb"
 )
 
-func newConfigCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "config",
-		Short: "Configuration commands",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return cmd.Help()
-		},
-	}
-	cmd.AddCommand(newConfigCheckCommand())
-	return cmd
+func newConfigCommand(e *env) *cobra.Command {
+	return group("config", "Configuration: check, diff, reload, source, status",
+		newConfigCheckCommand(), newConfigDiffCommand(e), newConfigReloadCommand(e),
+		newConfigSourceCommand(e), newConfigStatusCommand(e))
 }
 
 func newConfigCheckCommand() *cobra.Command {
@@ -38,7 +31,7 @@ func newConfigCheckCommand() *cobra.Command {
 		Long: "check loads seesaw.cfg and cluster.pb, validates each and checks them against\n" +
 			"each other. It prints a summary and exits 0, or prints every error found, one\n" +
 			"per line, to stderr and exits non-zero. It needs no running daemon.",
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			r := config.Check(conf, cluster)
 			if err := r.Err(); err != nil {

@@ -81,13 +81,6 @@ func TestOneShot(t *testing.T) {
 	}
 }
 
-func TestNoShellYet(t *testing.T) {
-	_, _, err := run(t)
-	if err == nil || !strings.Contains(err.Error(), "interactive shell needs a running engine") {
-		t.Errorf("no args: err=%v, want the interactive shell message", err)
-	}
-}
-
 func TestConfigCheckBroken(t *testing.T) {
 	data, err := os.ReadFile(gkeCluster)
 	if err != nil {

@@ -20,7 +20,7 @@ func TestUnitVerifies(t *testing.T) {
 		t.Fatal("systemd-analyze not found (Debian package systemd); make test installs it")
 	}
 	root := t.TempDir()
-	for _, d := range []string{"usr/local/seesaw", "etc/systemd/system", "usr/lib/systemd"} {
+	for _, d := range []string{"usr/lib/seesaw", "etc/systemd/system", "usr/lib/systemd", "etc/seesaw", "bin"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -28,8 +28,8 @@ func TestUnitVerifies(t *testing.T) {
 	if out, err := exec.Command("cp", "-r", "/usr/lib/systemd/system", filepath.Join(root, "usr/lib/systemd/")).CombinedOutput(); err != nil {
 		t.Fatalf("copy system units: %v: %s", err, out)
 	}
-	for _, b := range []string{"seesaw_watchdog", "seesaw_ncc"} {
-		if err := os.WriteFile(filepath.Join(root, "usr/local/seesaw", b), []byte("#!/bin/sh\n"), 0o755); err != nil {
+	for _, b := range []string{"usr/lib/seesaw/seesaw_watchdog", "usr/lib/seesaw/seesaw_ncc", "bin/kill"} {
+		if err := os.WriteFile(filepath.Join(root, b), []byte("#!/bin/sh\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -40,14 +40,21 @@ func TestUnitVerifies(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "etc/systemd/system/seesaw_watchdog.service"), unit, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(sa, "verify", "--root="+root, "seesaw_watchdog.service").CombinedOutput()
+	out, err := exec.Command(sa, "verify", "--man=no", "--root="+root, "seesaw_watchdog.service").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
-	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "LimitNOFILE=", "ExecStart=/usr/local/seesaw/seesaw_watchdog", "ExecStopPost=/usr/local/seesaw/seesaw_ncc --cleanup"} {
+	for _, want := range []string{"Type=notify", "WatchdogSec=", "Restart=always", "LimitNOFILE=", "ExecStart=/usr/lib/seesaw/seesaw_watchdog",
+		"ExecReload=/bin/kill -HUP $MAINPID", "ExecStopPost=/usr/lib/seesaw/seesaw_ncc --release",
+		"ConditionPathExists=/etc/seesaw/seesaw.cfg", "ConditionPathExists=/etc/seesaw/cluster.pb"} {
 		if !strings.Contains(string(unit), want) {
 			t.Errorf("unit lacks %q", want)
 		}
+	}
+	// A stop, a restart, an upgrade or the watchdog's death must not end
+	// the connections: nothing in the unit cleans up.
+	if strings.Contains(string(unit), "--cleanup --") || strings.Contains(string(unit), "ExecStopPost=/usr/lib/seesaw/seesaw_ncc --cleanup") {
+		t.Error("the unit runs seesaw_ncc --cleanup, which ends every connection through the node")
 	}
 }
 
@@ -73,31 +80,32 @@ func TestInstallLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	install()
-	// One file, every name a hard link to it: copies would share no memory.
-	multi, err := os.Stat(filepath.Join(dest, "usr/local/seesaw/seesaw-multicall"))
-	if err != nil || multi.Mode().Perm()&0o111 == 0 {
-		t.Fatalf("seesaw-multicall not installed executable: %v", err)
-	}
-	for _, b := range bins {
-		fi, err := os.Stat(filepath.Join(dest, "usr/local/seesaw", b))
-		if err != nil || !os.SameFile(fi, multi) {
-			t.Errorf("%s is not a hard link to seesaw-multicall: %v", b, err)
+	checkLayout(t, dest)
+	// The samples are samples: the unit waits for the operator's configs.
+	for _, f := range []string{"etc/seesaw/seesaw.cfg", "etc/seesaw/cluster.pb"} {
+		if _, err := os.Stat(filepath.Join(dest, f)); err == nil {
+			t.Errorf("%s installed; the samples belong in usr/share/doc/seesaw/examples", f)
 		}
 	}
-	for _, f := range []string{"etc/seesaw/watchdog.cfg", "etc/seesaw/seesaw.cfg", "etc/seesaw/cluster.pb", "etc/systemd/system/seesaw_watchdog.service", "var/log/seesaw"} {
-		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
-			t.Errorf("missing %s: %v", f, err)
-		}
+	// The old layout's unit in /etc/systemd/system would override the new
+	// one: it goes aside.
+	oldUnit := filepath.Join(dest, "etc/systemd/system/seesaw_watchdog.service")
+	os.MkdirAll(filepath.Dir(oldUnit), 0o755)
+	if err := os.WriteFile(oldUnit, []byte("[Service]\nExecStart=/usr/local/seesaw/seesaw_watchdog\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if l, err := os.Readlink(filepath.Join(dest, "usr/bin/seesaw")); err != nil || l != "/usr/local/seesaw/seesaw_cli" {
-		t.Errorf("usr/bin/seesaw -> %q (%v), want /usr/local/seesaw/seesaw_cli", l, err)
+	if out := install(); !strings.Contains(out, "moved the old layout's unit aside") {
+		t.Errorf("reinstall over the old layout did not say it moved the old unit:\n%s", out)
+	}
+	if _, err := os.Stat(oldUnit); err == nil {
+		t.Error("the old layout's unit still overrides the new one")
 	}
 	// An operator's edited config survives a reinstall.
-	cfg := filepath.Join(dest, "etc/seesaw/cluster.pb")
+	cfg := filepath.Join(dest, "etc/seesaw/watchdog.cfg")
 	if err := os.WriteFile(cfg, []byte("# mine\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out := install(); !strings.Contains(out, "kept /etc/seesaw/cluster.pb") {
+	if out := install(); !strings.Contains(out, "kept /etc/seesaw/watchdog.cfg") {
 		t.Errorf("reinstall did not say it kept the config:\n%s", out)
 	}
 	if b, _ := os.ReadFile(cfg); string(b) != "# mine\n" {
@@ -107,13 +115,46 @@ func TestInstallLayout(t *testing.T) {
 		t.Errorf("shipped version not written beside it: %v", err)
 	}
 	// The reinstall replaced the file and moved every name to the new one.
-	again, err := os.Stat(filepath.Join(dest, "usr/local/seesaw/seesaw-multicall"))
+	again, err := os.Stat(filepath.Join(dest, "usr/lib/seesaw/seesaw-multicall"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range bins {
-		if fi, err := os.Stat(filepath.Join(dest, "usr/local/seesaw", b)); err != nil || !os.SameFile(fi, again) {
+		if fi, err := os.Stat(filepath.Join(dest, "usr/lib/seesaw", b)); err != nil || !os.SameFile(fi, again) {
 			t.Errorf("after a reinstall %s is not a hard link to seesaw-multicall: %v", b, err)
 		}
+	}
+}
+
+// checkLayout checks the layout install.sh and the package share, under
+// root.
+func checkLayout(t *testing.T, root string) {
+	t.Helper()
+	// One file, every name a hard link to it: copies would share no memory.
+	multi, err := os.Stat(filepath.Join(root, "usr/lib/seesaw/seesaw-multicall"))
+	if err != nil || multi.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("seesaw-multicall not installed executable: %v", err)
+	}
+	for _, b := range []string{"seesaw_watchdog", "seesaw_engine", "seesaw_ncc", "seesaw_ha", "seesaw_healthcheck", "seesaw_ecu", "seesaw_cli"} {
+		fi, err := os.Stat(filepath.Join(root, "usr/lib/seesaw", b))
+		if err != nil || !os.SameFile(fi, multi) {
+			t.Errorf("%s is not a hard link to seesaw-multicall: %v", b, err)
+		}
+	}
+	for _, f := range []string{"etc/seesaw/watchdog.cfg", "lib/systemd/system/seesaw_watchdog.service",
+		"usr/share/doc/seesaw/examples/seesaw.cfg", "usr/share/doc/seesaw/examples/cluster.pb",
+		"usr/lib/sysusers.d/seesaw.conf", "usr/lib/tmpfiles.d/seesaw.conf", "usr/share/man/man1/seesaw.1.gz"} {
+		if _, err := os.Stat(filepath.Join(root, f)); err != nil {
+			t.Errorf("missing %s: %v", f, err)
+		}
+	}
+	if l, err := os.Readlink(filepath.Join(root, "usr/bin/seesaw")); err != nil || l != "../lib/seesaw/seesaw_cli" {
+		t.Errorf("usr/bin/seesaw -> %q (%v), want ../lib/seesaw/seesaw_cli", l, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "etc/seesaw/watchdog.cfg")); err == nil && strings.Contains(string(b), "/usr/local/") {
+		t.Errorf("watchdog.cfg names binaries outside /usr/lib/seesaw:\n%s", b)
+	}
+	if b, err := os.ReadFile(filepath.Join(root, "usr/lib/tmpfiles.d/seesaw.conf")); err != nil || !strings.Contains(string(b), "d /var/log/seesaw 0750 root seesaw 30d") {
+		t.Errorf("tmpfiles.d/seesaw.conf lacks the logs' age limit: %v\n%s", err, b)
 	}
 }

@@ -12,6 +12,11 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
   need[ip]=iproute2
   need[keepalived]=keepalived   # HA interop tests: a real VRRPv3 peer
   need[nft]=nftables            # split-brain tests cut adverts with a drop rule
+  need[promtool]=prometheus     # the ECU's /metrics and alert rules are checked by promtool
+  need[chromium]=chromium       # the ECU's status page is tested in a real headless browser
+  need[lintian]=lintian         # the Debian package is checked with it
+  need[systemd-nspawn]=systemd-container  # the unit under a real systemd
+  need[conntrackd]=conntrackd   # the NCC runs it for full NAT on a pair (ncc/conntrackd)
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against

@@ -1,10 +1,11 @@
 // Package ecu is the externally-facing control unit: the HTTP monitoring
-// endpoint (Seesaw's port 10257) and, later, the status page, JSON API,
-// Prometheus metrics and authenticated remote control.
+// endpoint (Seesaw's port 10257) with the status page at /, the JSON API
+// under /api/v1/, Prometheus metrics at /metrics, /healthz (200 while the
+// engine answers) and the old plain-text status at /?format=text.
 //
-// This build serves /healthz (200 while the engine answers) and a minimal
-// plain-text status at /, built from the engine's cluster and config status
-// and each daemon's Component status. Its own status says what is missing.
+// Everything it shows comes from one snapshot of the engine and the other
+// daemons (snapshot.go), shared by the requests of the same second and
+// kept, marked stale, while the engine is away. The ECU only reads.
 package ecu
 
 import (
@@ -14,13 +15,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	"github.com/seesawlb/seesaw/proto/ipc"
@@ -41,9 +45,6 @@ var (
 // DefaultHTTPAddr is the ECU's monitoring listener unless told otherwise.
 const DefaultHTTPAddr = ":10257"
 
-// notInBuild is what the ECU does not do yet.
-const notInBuild = "only /healthz and a minimal plain-text status at / in this build: no HTML status page, JSON API, Prometheus metrics or authenticated remote control"
-
 // Config is what the ECU runs with.
 type Config struct {
 	Socket       string
@@ -60,6 +61,24 @@ type Config struct {
 	PollInterval time.Duration
 	// Ready, when set, receives the HTTP listener's address once it listens.
 	Ready func(addr net.Addr)
+	// MaxAge is how long a snapshot of the engine's state is shared by the
+	// requests that come after it (default 1s): however many clients and
+	// scrapers there are, the engine is read at most once per MaxAge.
+	MaxAge time.Duration
+	// MaxRequests bounds the HTTP requests served at once (default 64); the
+	// others are answered 503 at once, so that a flood of slow clients
+	// cannot hold the ECU's memory or the engine.
+	MaxRequests int
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// ControlAddr is remote control's listener (default :10256; "-" to
+	// turn it off). It runs only when SSLDir (default /etc/seesaw/ssl)
+	// holds ca.crt, seesaw.crt and seesaw.key; its roles come from
+	// EngineConf's [remote_control] (default /etc/seesaw/seesaw.cfg).
+	ControlAddr, SSLDir, EngineConf string
+	// ControlReady, when set, receives remote control's address once it
+	// listens.
+	ControlReady func(addr net.Addr)
 }
 
 func (c *Config) setDefaults() {
@@ -78,6 +97,24 @@ func (c *Config) setDefaults() {
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second
 	}
+	if c.MaxAge <= 0 {
+		c.MaxAge = time.Second
+	}
+	if c.MaxRequests <= 0 {
+		c.MaxRequests = 64
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ControlAddr == "" {
+		c.ControlAddr = DefaultControlAddr
+	}
+	if c.SSLDir == "" {
+		c.SSLDir = DefaultSSLDir
+	}
+	if c.EngineConf == "" {
+		c.EngineConf = DefaultEngineConf
+	}
 }
 
 // ecu is the running ECU.
@@ -87,13 +124,16 @@ type ecu struct {
 	engine *grpc.ClientConn
 	conns  map[string]*grpc.ClientConn // component name -> conn, the engine included
 	names  []string                    // sorted keys of conns
+	snaps  *snapshots
+	// lastMetricsSize is the size of the last /metrics exposition.
+	lastMetricsSize atomic.Int64
 }
 
 // Run serves the ECU until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	e := &ecu{cfg: cfg, comp: ipc.NewComponent("ecu"), conns: map[string]*grpc.ClientConn{}}
-	e.comp.SetFacility("status-page", false, notInBuild)
+	e.snaps = &snapshots{fetch: e.fetchSnapshot, maxAge: cfg.MaxAge, now: cfg.Now}
 	e.comp.SetFacility("engine", false, "not checked yet")
 	e.comp.SetFacility("http", false, "not listening yet on "+cfg.HTTPAddr)
 	e.comp.SetDetail("socket", cfg.Socket)
@@ -133,6 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 	glog.Infof("ecu: serving on %s; engine at %s; HTTP on %s", cfg.Socket, cfg.EngineSocket, cfg.HTTPAddr)
 
 	var wg sync.WaitGroup
+	e.startControl(ctx, &wg)
 	wg.Go(func() { e.serveHTTP(ctx) })
 	wg.Go(func() { e.pollEngine(ctx) })
 	err = srv.Serve(ctx, 2*time.Second)
@@ -208,7 +249,15 @@ func (e *ecu) serveHTTP(ctx context.Context) {
 	if e.cfg.Ready != nil {
 		e.cfg.Ready(lis.Addr())
 	}
-	hs := &http.Server{Handler: e.handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{
+		Handler:           limit(e.handler(), e.cfg.MaxRequests),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// A client that reads too slowly is cut off rather than holding
+		// a request slot; the event stream sets its own deadlines.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  2 * time.Minute,
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -236,10 +285,9 @@ func (e *ecu) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		e.writeStatus(r.Context(), w)
-	})
+	mux.Handle("GET /metrics", e.metricsHandler())
+	e.apiHandlers(mux)
+	mux.HandleFunc("GET /{$}", e.pageHandler)
 	return mux
 }
 
@@ -248,7 +296,7 @@ func (e *ecu) writeStatus(ctx context.Context, w io.Writer) {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
 	defer cancel()
 	fmt.Fprintf(w, "Seesaw ECU %s at %s\n", ipc.Version, time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "Note: %s.\n\n", notInBuild)
+	fmt.Fprintln(w)
 
 	eng := enginepb.NewEngineClient(e.engine)
 	fmt.Fprintln(w, "Cluster")
@@ -397,4 +445,67 @@ func hostPort(addr string, port uint32) string {
 		return fmt.Sprintf("[%s]:%d", addr, port)
 	}
 	return fmt.Sprintf("%s:%d", addr, port)
+}
+
+// limit serves at most n requests at once and answers the others 503
+// straight away.
+func limit(h http.Handler, n int) http.Handler {
+	sem := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h.ServeHTTP(w, r)
+		default:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "ecu: too many requests at once; try again", http.StatusServiceUnavailable)
+		}
+	})
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// codeOf is the gRPC status code of err, by name.
+func codeOf(err error) string { return status.Code(err).String() }
+
+var (
+	glogInfof    = glog.Infof
+	glogWarningf = glog.Warningf
+)
+
+// startControl starts remote control when its files are there, and says
+// in the ECU's status why it is off otherwise.
+func (e *ecu) startControl(ctx context.Context, wg *sync.WaitGroup) {
+	if e.cfg.ControlAddr == "-" {
+		e.comp.SetFacility("remote-control", false, "turned off (-control_addr=-)")
+		return
+	}
+	tc, err := controlTLS(e.cfg.SSLDir)
+	if err != nil {
+		// Without the files remote control is off by design (Seesaw's
+		// rule), which leaves the ECU healthy; files that are there but
+		// unusable are a fault.
+		e.comp.SetFacility("remote-control", errors.Is(err, os.ErrNotExist), "disabled: "+err.Error())
+		glog.Infof("ecu: remote control disabled: %v", err)
+		return
+	}
+	lis, err := (&net.ListenConfig{}).Listen(ctx, "tcp", e.cfg.ControlAddr)
+	if err != nil {
+		e.comp.SetFacility("remote-control", false, fmt.Sprintf("cannot listen on %s: %v", e.cfg.ControlAddr, err))
+		glog.Errorf("ecu: remote control: %v", err)
+		return
+	}
+	e.comp.SetFacility("remote-control", true, "mutual TLS on "+lis.Addr().String()+"; roles from [remote_control] of "+e.cfg.EngineConf)
+	glog.Infof("ecu: remote control on %s", lis.Addr())
+	if e.cfg.ControlReady != nil {
+		e.cfg.ControlReady(lis.Addr())
+	}
+	wg.Go(func() { e.serveControl(ctx, lis, tc) })
 }

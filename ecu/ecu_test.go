@@ -84,6 +84,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 			Components:   map[string]string{"ha": hsock, "ncc": filepath.Join(dir, "missing.sock")},
 			HTTPAddr:     "127.0.0.1:0",
 			Ready:        func(a net.Addr) { addrc <- a },
+			SSLDir:       filepath.Join(dir, "no-ssl"),
 		})
 	}()
 	defer func() {
@@ -103,7 +104,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz with the engine up: %d %q", code, body)
 	}
-	code, body := get(t, base+"/")
+	code, body := get(t, base+"/?format=text")
 	if code != http.StatusOK {
 		t.Errorf("/: %d", code)
 	}
@@ -115,7 +116,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 		"cluster.pb:3:7: bad",
 		"VRRP speaker not in this build",
 		"ncc          does not answer",
-		"no HTML status page",
+		"ok  remote-control disabled: ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/ lacks %q:\n%s", want, body)
@@ -129,7 +130,7 @@ func TestHealthzAndStatusPage(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "engine does not answer") {
 		t.Errorf("/healthz with the engine down: %d %q", code, body)
 	}
-	if code, body := get(t, base+"/"); code != http.StatusOK || !strings.Contains(body, "Cluster\n  unavailable") {
+	if code, body := get(t, base+"/?format=text"); code != http.StatusOK || !strings.Contains(body, "Cluster\n  unavailable") {
 		t.Errorf("/ with the engine down: %d\n%s", code, body)
 	}
 }

@@ -220,9 +220,12 @@ type Engine struct {
 
 	// The model and plan the loop computed last; checks is the check set
 	// for the healthcheck sessions, checksChanged closed when it changes.
-	model         *dataplane.Model
-	plan          *dataplane.Plan
-	planOvGen     uint64 // the overrides' generation plan was computed with
+	model     *dataplane.Model
+	plan      *dataplane.Plan
+	planOvGen uint64 // the overrides' generation plan was computed with
+	// planned is closed (and replaced) whenever a new plan is in place,
+	// for callers waiting for their change to be in it.
+	planned       chan struct{}
 	checks        *hcpb.CheckSet
 	checksChanged chan struct{}
 
@@ -252,6 +255,14 @@ type Engine struct {
 	sourceDetail string // where the running config came from
 	sourceKick   chan struct{}
 	reloadMu     sync.Mutex // one Reload at a time
+	events       *eventLog  // recent events for operators (events.go)
+	// Totals of the applies the NCC answered, for the status (and the
+	// ECU's metrics): applies, kernel writes, changes it could not make.
+	nApplies, nKernelWrites, nApplyErrors uint64
+
+	// components are the other daemons' status services, by name, for
+	// Versions.
+	components map[string]seesawpb.ComponentClient
 
 	// fb is failback's state (failback.go).
 	fb failback
@@ -287,6 +298,7 @@ func New(cfg Config) *Engine {
 		sourceKick:    make(chan struct{}, 1),
 	}
 	e.peer = peer.New(peerLocal{e}, e.peerOptions())
+	e.events = newEventLog(cfg.Now, maxEvents)
 	e.comp.SetFacility("config", false, "not loaded yet")
 	e.comp.SetFacility("ncc", false, "not checked yet")
 	e.comp.SetFacility("dataplane", false, "nothing applied yet")
@@ -353,6 +365,19 @@ func (e *Engine) statusDetails(st *seesawpb.ComponentStatus) {
 	st.Details["healthcheck_sessions"] = strconv.Itoa(e.hcSessions)
 	st.Details["check_results"] = strconv.FormatUint(e.nResults, 10)
 	st.Details["overrides"] = strconv.Itoa(len(e.overrides))
+	st.Details["ncc_applies"] = strconv.FormatUint(e.nApplies, 10)
+	st.Details["ncc_kernel_writes"] = strconv.FormatUint(e.nKernelWrites, 10)
+	st.Details["ncc_apply_errors"] = strconv.FormatUint(e.nApplyErrors, 10)
+	if !e.apply.at.IsZero() {
+		last := fmt.Sprintf("%s: %d changes, %d kernel writes", e.apply.at.UTC().Format(time.RFC3339), e.apply.changes, e.apply.writes)
+		if n := len(e.apply.errors); n > 0 {
+			last += fmt.Sprintf(", %d errors: %s", n, e.apply.errors[0])
+		}
+		st.Details["ncc_last_apply"] = last
+	}
+	if e.apply.rpcErr != "" && e.apply.failures > 0 {
+		st.Details["ncc_last_failure"] = e.apply.rpcErr
+	}
 	if e.adopted != nil {
 		st.Details["adopting"] = "until every check has reported, at most until " + e.adoptUntil.UTC().Format(time.RFC3339)
 	}
@@ -415,6 +440,7 @@ func (e *Engine) accept(res *config.Result) error {
 		e.lastErr, e.lastErrTime = err.Error(), now
 		serving := e.cur != nil
 		e.mu.Unlock()
+		e.events.add("config", e.cfg.ClusterConf, true, "config rejected: "+err.Error())
 		if serving {
 			glog.Errorf("engine: config rejected; the running config keeps serving:\n%v", err)
 		} else {
@@ -438,6 +464,7 @@ func (e *Engine) accept(res *config.Result) error {
 	n := res.Cluster.Counts()
 	e.comp.SetFacility("config", true, fmt.Sprintf("%s and %s loaded at %s: cluster %q, %d nodes, %d vservers",
 		e.cfg.EngineConf, e.cfg.ClusterConf, now.UTC().Format(time.RFC3339), res.Engine.ClusterName, n.Nodes, n.Vservers))
+	e.events.add("config", e.cfg.ClusterConf, false, fmt.Sprintf("config loaded: cluster %q, %d vservers", res.Engine.ClusterName, n.Vservers))
 	glog.Infof("engine: config loaded: cluster %q, this node %s (priority %d), %d vservers",
 		res.Engine.ClusterName, res.ThisNode.FQDN, res.ThisNode.Priority, n.Vservers)
 	return nil
@@ -481,6 +508,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	defer ncc.Close()
 	e.SetNCC(nccpb.NewNCCClient(ncc))
+	e.SetComponent("ncc", seesawpb.NewComponentClient(ncc))
 	if cfg.HealthcheckSocket != "" {
 		hc, err := ipc.Dial(cfg.HealthcheckSocket, ipc.DialOptions{})
 		if err != nil {
@@ -488,6 +516,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		defer hc.Close()
 		e.SetHealthcheck(hcpb.NewHealthcheckClient(hc))
+		e.SetComponent("healthcheck", seesawpb.NewComponentClient(hc))
 	}
 	glog.Infof("engine: serving on %s; NCC at %s", cfg.Socket, cfg.NCCSocket)
 

@@ -153,11 +153,15 @@ func (e *Engine) step(ctx context.Context, model **dataplane.Model, modelCfg **l
 	// whole state (which cost more than the evaluation at 10,000
 	// destinations).
 	if *prev != nil && p.Desired != (*prev).Desired {
-		logTransitions(*prev, p)
+		logTransitions(e.events, *prev, p)
 	}
 	*prev = p
 	e.mu.Lock()
 	e.plan, e.planOvGen = p, *modelOv
+	if e.planned != nil {
+		close(e.planned)
+		e.planned = nil
+	}
 	e.mu.Unlock()
 
 	if !resend && *retry == 0 && applied == p.Desired {
@@ -304,6 +308,9 @@ func (e *Engine) applied(ds *nccpb.DesiredState, resp *nccpb.ApplyResponse) {
 		errs = append(errs, fmt.Sprintf("%s %s: %s", a.Kind, a.Object, a.Message))
 	}
 	e.mu.Lock()
+	e.nApplies++
+	e.nKernelWrites += resp.KernelWrites
+	e.nApplyErrors += uint64(len(resp.Errors))
 	e.apply = applyStatus{at: now, changes: len(resp.Changes) + int(resp.ChangesOmitted), writes: resp.KernelWrites,
 		errors: errs, applied: ds, failures: e.apply.failures}
 	if len(errs) == 0 {
@@ -340,7 +347,7 @@ func applyErrors(errs []*nccpb.ApplyError, n int) string {
 
 // logTransitions logs what changed for operators between two plans: a
 // service up or down, a destination in or out, the LB interface.
-func logTransitions(prev, p *dataplane.Plan) {
+func logTransitions(ev *eventLog, prev, p *dataplane.Plan) {
 	if a, b := prev.Desired.GetLbInterface().GetUp(), p.Desired.GetLbInterface().GetUp(); a != b {
 		glog.Infof("engine: HA %v: LB interface %s", p.HA, upDown(b))
 	}
@@ -350,9 +357,9 @@ func logTransitions(prev, p *dataplane.Plan) {
 		for i, v := range p.Vservers {
 			for j, s := range v.Services {
 				os := prev.Vservers[i].Services[j]
-				logService(v, s, os.Active)
+				logService(ev, v, s, os.Active)
 				for k, d := range s.Destinations {
-					logDestination(os.Destinations[k], d)
+					logDestination(ev, os.Destinations[k], d)
 				}
 			}
 		}
@@ -372,39 +379,44 @@ func logTransitions(prev, p *dataplane.Plan) {
 		for _, s := range v.Services {
 			k := v.Name + " " + s.Vip + " " + svcLabel(s)
 			if was, ok := oldSvc[k]; ok {
-				logService(v, s, was)
+				logService(ev, v, s, was)
 			}
 			for _, d := range s.Destinations {
 				if o := old[d.Name]; o != nil {
-					logDestination(o, d)
+					logDestination(ev, o, d)
 				}
 			}
 		}
 	}
 }
 
-func logService(v *enginepb.VserverStatus, s *enginepb.ServiceStatus, was bool) {
+func logService(ev *eventLog, v *enginepb.VserverStatus, s *enginepb.ServiceStatus, was bool) {
 	if was != s.Active {
+		ev.add("service", fmt.Sprintf("%s %s %s", v.Name, s.Vip, svcLabel(s)), !s.Active,
+			fmt.Sprintf("%s (%d of %d destinations healthy)", upDown(s.Active), s.HealthyDestinations, s.InServiceDestinations))
 		glog.Infof("engine: vserver %s service %s %s: %s (%d of %d destinations healthy)", v.Name, s.Vip, svcLabel(s), upDown(s.Active), s.HealthyDestinations, s.InServiceDestinations)
 	}
 }
 
-func logDestination(o, d *enginepb.DestinationStatus) {
+func logDestination(ev *eventLog, o, d *enginepb.DestinationStatus) {
 	if o.InIpvs == d.InIpvs && o.Quiesced == d.Quiesced && o.Healthy == d.Healthy {
 		return
 	}
+	var msg string
 	switch {
 	case d.Quiesced:
-		glog.Infof("engine: destination %s quiesced (weight 0): %s", d.Name, strings.Join(d.FailingChecks, "; "))
+		msg = "quiesced (weight 0): " + strings.Join(d.FailingChecks, "; ")
 	case d.InIpvs:
-		glog.Infof("engine: destination %s in service (weight %d)", d.Name, d.Weight)
+		msg = fmt.Sprintf("in service (weight %d)", d.Weight)
 	case !d.Enabled:
-		glog.Infof("engine: destination %s out of service: disabled", d.Name)
+		msg = "out of service: disabled"
 	case !d.Healthy:
-		glog.Infof("engine: destination %s out of service: %s", d.Name, strings.Join(d.FailingChecks, "; "))
+		msg = "out of service: " + strings.Join(d.FailingChecks, "; ")
 	default:
-		glog.Infof("engine: destination %s out of service: its service is down", d.Name)
+		msg = "out of service: its service is down"
 	}
+	ev.add("destination", d.Name, !d.InIpvs || d.Quiesced, msg)
+	glog.Infof("engine: destination %s %s", d.Name, msg)
 }
 
 func svcLabel(s *enginepb.ServiceStatus) string {

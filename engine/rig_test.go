@@ -48,14 +48,7 @@ type fakeKernel struct {
 func newFakeKernel(ifaces ...string) *fakeKernel {
 	k := &fakeKernel{
 		ipvs: ipvstest.New(),
-		net: netconftest.New(map[string]string{
-			"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
-			"net/ipv4/vs/conntrack": "0", "net/ipv4/vs/expire_nodest_conn": "0",
-			// The kernel's defaults for connection sync.
-			"net/ipv4/vs/sync_threshold": "3\t50", "net/ipv4/vs/sync_refresh_period": "0",
-			"net/ipv4/vs/sync_retries": "0", "net/ipv4/vs/sync_sock_size": "0", "net/ipv4/vs/sync_persist_mode": "0",
-			"net/ipv4/vs/sloppy_tcp": "0", "net/ipv4/vs/sloppy_sctp": "0",
-		}),
+		net:  netconftest.New(netconftest.IPVSSysctls()),
 	}
 	k.nftK, k.openNFT = newNFTFake()
 	for i, name := range ifaces {

@@ -3,8 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os/user"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,10 +47,12 @@ func (e *Engine) ClusterStatus(context.Context, *enginepb.ClusterStatusRequest) 
 		return nil, e.noConfig()
 	}
 	resp := &enginepb.ClusterStatusResponse{
-		Version: ipc.Version,
-		Site:    cur.res.Engine.ClusterName,
-		HaState: e.haStateNow(),
-		Peer:    e.peer.Status(),
+		Version:      ipc.Version,
+		Site:         cur.res.Engine.ClusterName,
+		HaState:      e.haStateNow(),
+		Peer:         e.peer.Status(),
+		AdminGroups:  e.cfg.AdminGroup,
+		ReaderGroups: e.cfg.ReaderGroup,
 	}
 	for _, n := range cur.res.Cluster.Nodes {
 		node := &enginepb.Node{
@@ -105,8 +110,8 @@ func (e *Engine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*
 
 // ConfigReload pulls the config from the source now. A rejected config is
 // an error to the caller too; the running config keeps serving.
-func (e *Engine) ConfigReload(context.Context, *enginepb.ConfigReloadRequest) (*enginepb.ConfigReloadResponse, error) {
-	glog.Infof("engine: config reload requested")
+func (e *Engine) ConfigReload(ctx context.Context, _ *enginepb.ConfigReloadRequest) (*enginepb.ConfigReloadResponse, error) {
+	glog.Infof("engine: config reload requested by %s", caller(ctx))
 	if err := e.Reload(); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "%v (the running config, if any, keeps serving)", err)
 	}
@@ -118,11 +123,14 @@ func (e *Engine) ConfigReload(context.Context, *enginepb.ConfigReloadRequest) (*
 // transitions and restarts. Setting it pulls from the new source at once;
 // a failed pull is reported in reload_error, and the running config keeps
 // serving.
-func (e *Engine) ConfigSource(_ context.Context, req *enginepb.ConfigSourceRequest) (*enginepb.ConfigSourceResponse, error) {
+func (e *Engine) ConfigSource(ctx context.Context, req *enginepb.ConfigSourceRequest) (*enginepb.ConfigSourceResponse, error) {
 	e.mu.Lock()
 	prev := e.sourceLocked()
 	e.mu.Unlock()
 	resp := &enginepb.ConfigSourceResponse{Source: prev, Previous: prev}
+	if req.Source != "" {
+		glog.Infof("engine: config source %q requested by %s", req.Source, caller(ctx))
+	}
 	if req.Source == "" {
 		return resp, nil
 	}
@@ -287,7 +295,10 @@ func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*
 		return nil, status.Error(codes.InvalidArgument, "engine: override: name a vserver, a backend or a destination")
 	}
 	if _, ok := enginepb.OverrideState_name[int32(req.State)]; !ok {
-		return nil, status.Errorf(codes.InvalidArgument, "engine: override: state %d is not default, disabled or enabled", req.State)
+		return nil, status.Errorf(codes.InvalidArgument, "engine: override: state %d is not default, disabled, enabled or drain", req.State)
+	}
+	if req.State == enginepb.OverrideState_OVERRIDE_DRAIN && kind == "vserver" {
+		return nil, status.Errorf(codes.InvalidArgument, "engine: override: vserver %s: drain is for backends and destinations; disable the vserver instead", name)
 	}
 	e.mu.Lock()
 	m := e.model
@@ -299,10 +310,7 @@ func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*
 	if !slices.Contains(names, name) {
 		return nil, status.Errorf(codes.NotFound, "engine: override: no %s %q in the running config%s", kind, name, suggest(names, name))
 	}
-	who := "unknown"
-	if c, ok := ipc.CredFromContext(ctx); ok {
-		who = c.String()
-	}
+	who := caller(ctx)
 	rec.Info = &enginepb.OverrideInfo{State: req.State, SetBy: who, SetAt: timestamppb.New(e.now())}
 	key := overrideKey(rec)
 	e.mu.Lock()
@@ -312,11 +320,44 @@ func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*
 	}
 	e.setOverrideLocked(key, rec)
 	e.ovGen++
+	gen := e.ovGen
 	e.saveStateLocked()
 	e.mu.Unlock()
 	e.wake()
 	glog.Infof("engine: override %s %s: %s (was %s), set by %s", kind, name, overrideWord(req.State), overrideWord(prev), who)
+	e.waitPlanned(ctx, gen)
+	e.events.add("override", kind+" "+name, req.State == enginepb.OverrideState_OVERRIDE_DISABLED,
+		fmt.Sprintf("override %s (was %s), set by %s", overrideWord(req.State), overrideWord(prev), who))
 	return &enginepb.OverrideResponse{Target: kind + " " + name, Previous: prev}, nil
+}
+
+// waitPlanned waits, for a second at most, until the engine's plan takes
+// overrides generation gen into account, so that what the caller reads
+// next (warnings, vserver states) shows the change it just made. The
+// kernel may still be catching up; a slow loop only makes the answer
+// come before the plan does, never an error.
+func (e *Engine) waitPlanned(ctx context.Context, gen uint64) {
+	deadline := time.NewTimer(time.Second)
+	defer deadline.Stop()
+	for {
+		e.mu.Lock()
+		if e.planOvGen >= gen {
+			e.mu.Unlock()
+			return
+		}
+		if e.planned == nil {
+			e.planned = make(chan struct{})
+		}
+		ch := e.planned
+		e.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		}
+	}
 }
 
 func overrideWord(s enginepb.OverrideState) string {
@@ -385,6 +426,7 @@ func (e *Engine) Overrides(context.Context, *enginepb.OverridesRequest) (*engine
 // Failover asks HA to give up mastership. On the backup, the request goes
 // to the master over peer sync.
 func (e *Engine) Failover(ctx context.Context, _ *enginepb.FailoverRequest) (*enginepb.FailoverResponse, error) {
+	glog.Infof("engine: failover requested by %s", caller(ctx))
 	e.mu.Lock()
 	s := e.ha
 	e.mu.Unlock()
@@ -519,5 +561,63 @@ func (e *Engine) Checks(ctx context.Context, req *enginepb.ChecksRequest) (*engi
 		}
 		return a.Name < b.Name
 	})
+	return resp, nil
+}
+
+// Events lists the engine's recent events, oldest first.
+func (e *Engine) Events(_ context.Context, req *enginepb.EventsRequest) (*enginepb.EventsResponse, error) {
+	evs, next := e.events.since(req.After)
+	return &enginepb.EventsResponse{Events: evs, NextSeq: next}, nil
+}
+
+// caller names who is calling, for the log line every write leaves and
+// for an override's record: "alice (uid 1000, pid 4242)". The name is
+// looked up from the uid the kernel gave (SO_PEERCRED); an unknown uid is
+// shown as its number.
+func caller(ctx context.Context) string {
+	c, ok := ipc.CredFromContext(ctx)
+	if !ok {
+		return "unknown"
+	}
+	name := "uid " + strconv.FormatUint(uint64(c.UID), 10)
+	if u, err := user.LookupId(strconv.FormatUint(uint64(c.UID), 10)); err == nil {
+		name = u.Username
+	}
+	return fmt.Sprintf("%s (uid %d, pid %d)", name, c.UID, c.PID)
+}
+
+// SetComponent gives the engine the status service of another daemon
+// (the NCC, the healthcheck process), which Versions asks.
+func (e *Engine) SetComponent(name string, c seesawpb.ComponentClient) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.components == nil {
+		e.components = map[string]seesawpb.ComponentClient{}
+	}
+	e.components[name] = c
+}
+
+// Versions reports the engine's own status (version, pid, start time) and
+// that of each daemon it talks to, asked now.
+func (e *Engine) Versions(ctx context.Context, _ *enginepb.VersionsRequest) (*enginepb.VersionsResponse, error) {
+	own, err := e.comp.Status(ctx, &seesawpb.StatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	resp := &enginepb.VersionsResponse{Components: []*seesawpb.ComponentStatus{own}}
+	e.mu.Lock()
+	names := slices.Sorted(maps.Keys(e.components))
+	clients := maps.Clone(e.components)
+	e.mu.Unlock()
+	for _, n := range names {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := clients[n].Status(cctx, &seesawpb.StatusRequest{})
+		cancel()
+		if err != nil {
+			resp.Unreachable = append(resp.Unreachable, n+": "+status.Convert(err).Message())
+			continue
+		}
+		resp.Components = append(resp.Components, st)
+	}
 	return resp, nil
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/golang/glog"
@@ -98,6 +99,7 @@ func (e *Engine) recordHA(r *hapb.Report) {
 	case *hapb.Report_Transition:
 		t := r.Transition
 		glog.Infof("engine: HA %v -> %v: %s", t.From, t.To, t.Reason)
+		e.events.add("ha", "this node", t.From == seesawpb.HAState_HA_STATE_LEADER, fmt.Sprintf("HA %v -> %v: %s", t.From, t.To, t.Reason))
 		e.ht.report(now, t.To, t.From == seesawpb.HAState_HA_STATE_LEADER, e.haStatus.GetMasterDownInterval().AsDuration())
 		e.haTransitions = append(e.haTransitions, t)
 		if len(e.haTransitions) > maxTransitions {

@@ -698,3 +698,52 @@ func (h permMACHidden) Links() ([]netconf.Link, error) {
 	}
 	return ls, err
 }
+
+// TestReleaseKeepsConnections: --release, the unit's ExecStopPost, gives up
+// the links (the LB interface down with its own MAC, no VIPs, VLANs, routes
+// or rules) and leaves IPVS and the nftables table as they were, for the
+// next start to adopt.
+func TestReleaseKeepsConnections(t *testing.T) {
+	k := ipvstest.New()
+	nk := netconftest.New(map[string]string{"net.ipv4.ip_forward": "0"})
+	nk.AddPhysical("eth1", net.HardwareAddr{0x52, 0x54, 0, 0, 0, 1}, false)
+	state := filepath.Join(t.TempDir(), "desired.pb")
+	ns, openNFT := nftNS(t)
+	c, stop := runNCCFull(t, k, nk, state, time.Hour, &recorder{}, time.Hour, openNFT)
+	ds := netDesired()
+	ds.Services, ds.Nft = desired().Services, desired().Nft
+	if resp, err := call(t, c.Apply, &nccpb.ApplyRequest{Desired: ds}); err != nil || len(resp.Errors) != 0 {
+		t.Fatalf("apply: %v %v", resp, err)
+	}
+	stop()
+	ipvsBefore, nftBefore := k.Save(), nftList(t, ns)
+	if ipvsBefore == "" || !strings.Contains(nftBefore, "table inet seesaw") {
+		t.Fatalf("nothing to keep: IPVS:\n%s\nnft:\n%s", ipvsBefore, nftBefore)
+	}
+	if err := ReleaseWith(Config{Net: func() (netconf.Kernel, error) { return permMACHidden{nk}, nil }, StateFile: state}); err != nil {
+		t.Fatal(err)
+	}
+	want := "link dummy0 up dummy\nlink eth1 down 52:54:00:00:00:01\nsysctl net/ipv4/ip_forward 1\n"
+	if got := nk.String(); got != want {
+		t.Errorf("links after release:\n%s\nwant:\n%s", got, want)
+	}
+	if got := k.Save(); got != ipvsBefore {
+		t.Errorf("IPVS after release:\n%s\nwant it kept:\n%s", got, ipvsBefore)
+	}
+	if got := nftList(t, ns); got != nftBefore {
+		t.Errorf("nftables after release:\n%s\nwant it kept:\n%s", got, nftBefore)
+	}
+	// A second release (systemd may run it after a failed start) and one
+	// without a state file have nothing to do.
+	if err := ReleaseWith(Config{Net: func() (netconf.Kernel, error) { return permMACHidden{nk}, nil }, StateFile: state}); err != nil || nk.String() != want {
+		t.Errorf("second release: %v\n%s", err, nk.String())
+	}
+	if err := ReleaseWith(Config{StateFile: filepath.Join(t.TempDir(), "missing.pb")}); err != nil {
+		t.Errorf("release without a state file: %v", err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.pb")
+	os.WriteFile(bad, []byte("\xff\xff"), 0o600)
+	if err := ReleaseWith(Config{StateFile: bad}); err == nil || !strings.Contains(err.Error(), bad) {
+		t.Errorf("release with a corrupt state file: %v, want an error naming it", err)
+	}
+}

@@ -12,6 +12,9 @@
 // interface, VLANs, VIPs, policy routes and rules, sysctls) and the packet
 // rules in its own nftables table, inet "seesaw" (firewall marks for
 // fwmark services, source NAT for NAT-mode vservers; package nft).
+// For full NAT on a pair it runs Debian's conntrackd as its child and
+// commits the peer's conntrack state before the LB interface comes up
+// (package conntrackd).
 // On start the NCC adopts what IPVS and its nftables table hold (it never
 // flushes), and a periodic audit repairs what someone else changed. It
 // never exits for want of a kernel facility, so the watchdog does not
@@ -26,6 +29,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +44,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/seesawlb/seesaw/ncc/announce"
+	"github.com/seesawlb/seesaw/ncc/conntrackd"
 	"github.com/seesawlb/seesaw/ncc/ipvs"
 	"github.com/seesawlb/seesaw/ncc/netconf"
 	"github.com/seesawlb/seesaw/ncc/nft"
@@ -94,6 +99,14 @@ type Config struct {
 	// SkipRootCheck lets a test run the NCC as another user. The daemon
 	// never sets it.
 	SkipRootCheck bool
+	// Conntrackd runs the conntrackd a desired state asks for (full NAT
+	// on a pair). Run makes one (ConntrackdBinary, its files in
+	// ConntrackdDir, default a "conntrackd" directory beside the socket);
+	// NewServer leaves it nil unless given, and then a desired conntrackd
+	// is not run (the engine's tests, against fake kernels).
+	Conntrackd       *conntrackd.Daemon
+	ConntrackdBinary string
+	ConntrackdDir    string
 }
 
 // maxChanges caps the changes an Apply lists (ApplyResponse.changes_omitted
@@ -124,6 +137,10 @@ type Server struct {
 	netk netconf.Kernel
 	send FrameSender     // nil until first needed
 	nft  *nft.Reconciler // nil until first needed
+	ctd  *conntrackd.Daemon
+	// ctdWant is the conntrackd of the last Apply (nil: none), for the
+	// audit to restart one that died.
+	ctdWant *nccpb.Conntrackd
 }
 
 // nftReconciler opens nftables on first use. Hold s.mu.
@@ -185,6 +202,9 @@ func (s *Server) close() {
 		s.nft.Close()
 		s.nft = nil
 	}
+	if s.ctd != nil {
+		s.ctd.Stop()
+	}
 }
 
 func (s *Server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.ApplyResponse, error) {
@@ -205,9 +225,33 @@ func (s *Server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "ncc: apply: desired state: %v", err)
 	}
+	if ct := ds.GetConntrackd(); ct != nil {
+		if err := conntrackd.Check(ct); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "ncc: apply: desired state: %v", err)
+		}
+	}
 	resp := &nccpb.ApplyResponse{}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Full NAT's conntrack sync: becoming master, what the peer sent is
+	// committed into the kernel before the LB interface and its VIPs come
+	// up, so that a kept connection's next packet finds its source-NAT
+	// binding (and does not get a new one the backend would reset).
+	ctdErr := func(err error) {
+		resp.Errors = append(resp.Errors, &nccpb.ApplyError{Kind: "conntrackd", Object: ds.GetConntrackd().GetInterface(), Message: err.Error()})
+	}
+	master := ds.GetLbInterface().GetUp()
+	ctdRuns := false
+	if !req.GetDryRun() {
+		var err error
+		if ctdRuns, err = s.ensureConntrackd(ds.GetConntrackd()); err != nil {
+			ctdErr(err)
+		} else if ctdRuns {
+			if err := s.ctd.Before(master); err != nil {
+				ctdErr(err)
+			}
+		}
+	}
 	// The network first: a sync daemon on the LB interface cannot start
 	// before the interface is up (becoming the master). In a failover the
 	// backup's services are in place already, so the VIPs do not arrive
@@ -231,6 +275,13 @@ func (s *Server) Apply(_ context.Context, req *nccpb.ApplyRequest) (*nccpb.Apply
 					glog.Warningf("ncc: announce after the LB interface came up: %s", strings.Join(errs, "; "))
 				}
 			}
+		}
+	}
+	if ctdRuns {
+		// Becoming master: the rest of the takeover (flush, resync, bulk
+		// update); becoming backup: ask the new master for its state.
+		if err := s.ctd.After(master); err != nil {
+			ctdErr(err)
 		}
 	}
 	if r, err := s.reconciler(); err != nil {
@@ -463,11 +514,53 @@ func (s *Server) announcePeriodic() {
 	}
 }
 
+// ensureConntrackd makes the NCC's conntrackd run as ct says (nil:
+// stopped), and says whether it runs. Hold s.mu.
+func (s *Server) ensureConntrackd(ct *nccpb.Conntrackd) (bool, error) {
+	s.ctdWant = ct
+	if s.ctd == nil {
+		if ct != nil {
+			glog.V(1).Infof("ncc: this NCC runs no conntrackd; the desired one is not run")
+		}
+		return false, nil
+	}
+	if ct == nil {
+		s.ctd.Stop()
+		return false, nil
+	}
+	if _, err := s.ctd.Ensure(ct); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// auditConntrackd starts again a conntrackd that died since the last
+// Apply, and tells it the node's role. Hold s.mu.
+func (s *Server) auditConntrackd() {
+	if s.ctd == nil || s.ctdWant == nil || s.ctd.Running() {
+		return
+	}
+	if _, err := s.ctd.Ensure(s.ctdWant); err != nil {
+		glog.Warningf("ncc: audit: %v", err)
+		return
+	}
+	master := false
+	if s.net != nil {
+		if d, ok := s.net.Desired(); ok {
+			master = d.LB.Up
+		}
+	}
+	if err := errors.Join(s.ctd.Before(master), s.ctd.After(master)); err != nil {
+		glog.Warningf("ncc: audit: %v", err)
+	}
+}
+
 // audit reads the kernel and repairs drift from the last applied state.
 // Before the first Apply it only adopts what the kernel holds.
 func (s *Server) audit() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.auditConntrackd()
 	if s.net != nil {
 		changes, err := s.net.Audit()
 		if err != nil {
@@ -569,52 +662,18 @@ func Cleanup(open func() (reconcile.IPVS, error), openNetFn func() (netconf.Kern
 // daemon, its nftables table (inet "seesaw", whatever it holds; no other
 // table is touched) and, when cfg.StateFile holds the last applied state,
 // the VIPs, VLANs, routes and rules it placed, with the LB interface down
-// and its own MAC back. It is for `seesaw_ncc --cleanup` (systemd
-// ExecStopPost), when the appliance stops for good. Of cfg it uses the
-// openers (nil ones use the host's) and StateFile.
+// and its own MAC back. It is for `seesaw_ncc --cleanup`, by hand or when
+// the package is removed: the connections through this node end with it.
+// Of cfg it uses the openers (nil ones use the host's) and StateFile.
 func CleanupWith(cfg Config) error {
-	open, openNetFn, stateFile := cfg.IPVS, cfg.Net, cfg.StateFile
+	open := cfg.IPVS
 	if open == nil {
 		open = openIPVS
-	}
-	if openNetFn == nil {
-		openNetFn = openNet
 	}
 	if cfg.NFT == nil {
 		cfg.NFT = openNFT
 	}
-	var failed []error
-	collect := func(changes []reconcile.Change, err error) {
-		if err != nil {
-			failed = append(failed, err)
-		}
-		for _, c := range changes {
-			if c.Err != nil {
-				failed = append(failed, c.Err)
-			}
-		}
-	}
-	if stateFile != "" {
-		st, err := loadState(stateFile)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			failed = append(failed, err)
-		case st.GetDesired().GetLbInterface() != nil:
-			lb := st.GetDesired().GetLbInterface()
-			k, err := openNetFn()
-			if err != nil {
-				failed = append(failed, err)
-				break
-			}
-			// What is left: the interface, down, with its own MAC, and
-			// nothing of the NCC's on it or in its table.
-			r := reconcile.NewNet(k, glog.Infof)
-			r.RememberMACs(savedMACs(st))
-			collect(r.Apply(netconf.State{LB: netconf.LBInterface{
-				Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
-		}
-	}
+	failed := releaseNet(cfg)
 	// The table goes whether or not a state file says anything: it is
 	// known by its name.
 	if r, err := cfg.NFT(); err != nil {
@@ -624,7 +683,7 @@ func CleanupWith(cfg Config) error {
 		if errors.Is(err, nft.ErrNotSupported) {
 			err = nil // no nftables, no table
 		}
-		collect(changes, err)
+		failed = append(failed, changeErrors(changes, err)...)
 		r.Close()
 	}
 	k, err := open()
@@ -637,12 +696,77 @@ func CleanupWith(cfg Config) error {
 		if c, ok := k.(io.Closer); ok {
 			defer c.Close()
 		}
-		collect(reconcile.NewIPVS(k, glog.Infof).Apply(reconcile.IPVSState{}, false))
+		failed = append(failed, changeErrors(reconcile.NewIPVS(k, glog.Infof).Apply(reconcile.IPVSState{}, false))...)
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("ncc: cleanup: %w", errors.Join(failed...))
 	}
 	return nil
+}
+
+// ReleaseWith gives up what would fight the peer once the appliance has
+// stopped or died, and nothing else: from the last applied state in
+// cfg.StateFile, the VIPs, VLANs, routes and rules go and the LB interface
+// is down with its own MAC back (so the VRRP MAC and the VIPs are the
+// peer's alone, and nothing here announces them). The IPVS services, their
+// connection table and sync daemons, and the nftables table stay, for the
+// next NCC to adopt: a restart or an upgrade keeps every connection. It is
+// for `seesaw_ncc --release` (the unit's ExecStopPost). Without a state
+// file there is nothing of the NCC's on the links to release. Of cfg it
+// uses Net and StateFile.
+func ReleaseWith(cfg Config) error {
+	if failed := releaseNet(cfg); len(failed) > 0 {
+		return fmt.Errorf("ncc: release: %w", errors.Join(failed...))
+	}
+	return nil
+}
+
+// releaseNet takes down what the last applied state in cfg.StateFile
+// placed on the links: the LB interface down with its own MAC, without
+// the NCC's VIPs, VLANs, routes and rules.
+func releaseNet(cfg Config) []error {
+	if cfg.StateFile == "" {
+		return nil
+	}
+	openNetFn := cfg.Net
+	if openNetFn == nil {
+		openNetFn = openNet
+	}
+	st, err := loadState(cfg.StateFile)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		glog.Infof("ncc: no state file %s: no links to release", cfg.StateFile)
+		return nil
+	case err != nil:
+		return []error{err}
+	case st.GetDesired().GetLbInterface() == nil:
+		return nil
+	}
+	lb := st.GetDesired().GetLbInterface()
+	k, err := openNetFn()
+	if err != nil {
+		return []error{err}
+	}
+	// What is left: the interface, down, with its own MAC, and nothing of
+	// the NCC's on it or in its table.
+	r := reconcile.NewNet(k, glog.Infof)
+	r.RememberMACs(savedMACs(st))
+	return changeErrors(r.Apply(netconf.State{LB: netconf.LBInterface{
+		Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
+}
+
+// changeErrors are err and the errors of changes.
+func changeErrors(changes []reconcile.Change, err error) []error {
+	var out []error
+	if err != nil {
+		out = append(out, err)
+	}
+	for _, c := range changes {
+		if c.Err != nil {
+			out = append(out, c.Err)
+		}
+	}
+	return out
 }
 
 // openNFT is nftables in the NCC's own namespace.
@@ -693,6 +817,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.AnnounceInterval <= 0 {
 		cfg.AnnounceInterval = 10 * time.Second
+	}
+	if cfg.Conntrackd == nil {
+		dir := cfg.ConntrackdDir
+		if dir == "" {
+			dir = filepath.Join(filepath.Dir(cfg.Socket), "conntrackd")
+		}
+		cfg.Conntrackd = &conntrackd.Daemon{Binary: cfg.ConntrackdBinary, Paths: conntrackd.Paths{Dir: dir}, Logf: glog.Infof}
 	}
 	policy, gid, err := policy(cfg.EngineUser)
 	if err != nil {
@@ -763,7 +894,7 @@ func newServer(cfg Config) *Server {
 	if cfg.Sender == nil {
 		cfg.Sender = func() (FrameSender, error) { return announce.NewSender() }
 	}
-	return &Server{open: cfg.IPVS, openNet: cfg.Net, openSender: cfg.Sender, openNFT: cfg.NFT, stateFile: cfg.StateFile}
+	return &Server{open: cfg.IPVS, openNet: cfg.Net, openSender: cfg.Sender, openNFT: cfg.NFT, stateFile: cfg.StateFile, ctd: cfg.Conntrackd}
 }
 
 // every calls fn every d until ctx is done.

@@ -236,6 +236,10 @@ func checkName(name string) error {
 	return nil
 }
 
+// SplitArgs is splitArgs, shared with the CLI's -c "<command>" so that the
+// two read quotes alike.
+func SplitArgs(s string) ([]string, error) { return splitArgs(s) }
+
 // splitArgs splits s at whitespace. Double quotes group words, and inside
 // them a backslash escapes '"' and '\'; outside quotes a backslash is literal
 // so regular expressions in flags pass through untouched.

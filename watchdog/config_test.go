@@ -189,7 +189,7 @@ func TestShippedConfig(t *testing.T) {
 		if got != w {
 			t.Errorf("%s: got %+v, want %+v", s.Name, got, w)
 		}
-		if s.Binary != "/usr/local/seesaw/seesaw_"+s.Name {
+		if s.Binary != "/usr/lib/seesaw/seesaw_"+s.Name {
 			t.Errorf("%s: binary %s", s.Name, s.Binary)
 		}
 		if !reflect.DeepEqual(s.Args, []string{"-log_dir=/var/log/seesaw"}) {

@@ -33,6 +33,14 @@ type Options struct {
 	// Logf receives one line per start, exit and signal. Defaults to
 	// discarding them.
 	Logf func(format string, args ...any)
+	// ReloadFirst names the services a Reload restarts first, in this
+	// order; the others follow, each after its dependencies. Names of no
+	// service are ignored.
+	ReloadFirst []string
+	// ReloadSettle is how long a Reload waits after one service runs
+	// again before it restarts the next, so that the restarted one can
+	// reconnect to the others first. Zero: no wait.
+	ReloadSettle time.Duration
 }
 
 // Supervisor runs the services of one Config. Create it with New, run it with
@@ -44,6 +52,8 @@ type Supervisor struct {
 	env   []string
 	svcs  []*service // config file order
 	ready chan struct{}
+
+	reloadMu sync.Mutex // one Reload at a time
 
 	mu        sync.Mutex
 	changed   chan struct{} // closed and replaced whenever a service's state changes
@@ -60,6 +70,10 @@ type service struct {
 	deps       []*service
 	dependents []*service
 	cred       *syscall.Credential
+	// restart asks the service's goroutine to restart the service now,
+	// without a backoff; the goroutine answers on the given channel (of
+	// capacity 1) once the new process has started, or could not start.
+	restart chan chan error
 
 	state       State
 	pid         int
@@ -137,7 +151,7 @@ func New(cfg *Config, opts Options) (*Supervisor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("watchdog: new: service %s (%s): %w", c.Name, c.Source, err)
 		}
-		svc := &service{cfg: c, argv0: "seesaw_" + c.Name, cred: cred}
+		svc := &service{cfg: c, argv0: "seesaw_" + c.Name, cred: cred, restart: make(chan chan error, 1)}
 		byName[c.Name] = svc
 		s.svcs = append(s.svcs, svc)
 	}
@@ -199,6 +213,13 @@ func (s *Supervisor) supervise(ctx context.Context, svc *service) {
 			return
 		}
 		proc, err := s.start(svc)
+		// A restart asked for while the service was waiting or backing off
+		// is done by this start.
+		select {
+		case reply := <-svc.restart:
+			reply <- err
+		default:
+		}
 		var exit ExitInfo
 		if err != nil {
 			s.logf("%s: start failed: %v", svc.argv0, err)
@@ -210,15 +231,103 @@ func (s *Supervisor) supervise(ctx context.Context, svc *service) {
 			case <-ctx.Done():
 				s.stop(svc, proc)
 				return
+			case reply := <-svc.restart:
+				// A reload: this service alone goes and comes back at
+				// once on the binary now on disk; its dependents keep
+				// running, and it is no failure.
+				s.logf("%s: restarting pid %d for a reload", svc.argv0, proc.pid)
+				s.update(svc, func() { svc.state = StateStopping })
+				s.terminate(svc, proc)
+				svc.restart <- reply // answered by the start above
+				continue
 			}
 		}
 		delay := s.exited(svc, exit)
 		select {
 		case <-s.clock.After(delay):
+		case reply := <-svc.restart:
+			svc.restart <- reply // start now, and answer then
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// Reload restarts every service, one at a time, on the binary now on disk
+// (a package upgrade replaced it): the services named in ReloadFirst in
+// that order, then the others each after its dependencies. Each is stopped
+// as at shutdown (SIGTERM, SIGKILL after its term_timeout) but without its
+// dependents, and started again at once, without a backoff; the next one
+// goes only once it runs and ReloadSettle has passed. A service that
+// cannot start ends the reload with an error and leaves the services after
+// it on their old binaries. Reloads run one at a time; Reload returns when
+// ctx ends or Run's context does.
+func (s *Supervisor) Reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	s.mu.Lock()
+	running := s.running
+	s.mu.Unlock()
+	if !running {
+		return errors.New("watchdog: reload: not running")
+	}
+	order := s.reloadOrder()
+	for i, svc := range order {
+		if i > 0 && s.opts.ReloadSettle > 0 {
+			select {
+			case <-s.clock.After(s.opts.ReloadSettle):
+			case <-ctx.Done():
+				return fmt.Errorf("watchdog: reload: %w", ctx.Err())
+			}
+		}
+		reply := make(chan error, 1)
+		select {
+		case svc.restart <- reply:
+		case <-ctx.Done():
+			return fmt.Errorf("watchdog: reload: %w", ctx.Err())
+		}
+		select {
+		case err := <-reply:
+			if err != nil {
+				return fmt.Errorf("watchdog: reload: %s did not start again: %w", svc.cfg.Name, err)
+			}
+			s.logf("%s: reloaded", svc.argv0)
+		case <-ctx.Done():
+			return fmt.Errorf("watchdog: reload: waiting for %s: %w", svc.cfg.Name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// reloadOrder is the order in which Reload restarts the services.
+func (s *Supervisor) reloadOrder() []*service {
+	var order []*service
+	placed := map[*service]bool{}
+	for _, name := range s.opts.ReloadFirst {
+		for _, svc := range s.svcs {
+			if svc.cfg.Name == name && !placed[svc] {
+				order = append(order, svc)
+				placed[svc] = true
+			}
+		}
+	}
+	for len(order) < len(s.svcs) {
+		for _, svc := range s.svcs {
+			if placed[svc] {
+				continue
+			}
+			ready := true
+			for _, d := range svc.deps {
+				ready = ready && placed[d]
+			}
+			if ready {
+				order = append(order, svc)
+				placed[svc] = true
+				break
+			}
+		}
+	}
+	return order
 }
 
 // waitToStart waits until every dependency of svc is running and marks svc
@@ -335,6 +444,12 @@ wait:
 			break wait
 		}
 	}
+	s.terminate(svc, p)
+}
+
+// terminate sends SIGTERM to p's process group, SIGKILL after the service's
+// term_timeout, waits for p to exit and records the exit.
+func (s *Supervisor) terminate(svc *service, p *process) {
 	select {
 	case <-p.done:
 	default:

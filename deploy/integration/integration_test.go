@@ -345,8 +345,11 @@ func TestApplianceUnderWatchdog(t *testing.T) {
 		}
 		return nil
 	})
-	if code, body, err := get(base + "/"); err != nil || code != http.StatusOK || !strings.Contains(body, "site:      "+site) {
+	if code, body, err := get(base + "/"); err != nil || code != http.StatusOK || !strings.Contains(body, "<title>"+site+" ") {
 		t.Errorf("ECU /: %d %v\n%s", code, err, body)
+	}
+	if code, body, err := get(base + "/api/v1/cluster"); err != nil || code != http.StatusOK || !strings.Contains(strings.ReplaceAll(body, " ", ""), `"site":"`+site+`"`) {
+		t.Errorf("ECU /api/v1/cluster: %d %v\n%s", code, err, body)
 	}
 
 	// The seesaw CLI binary was built and runs.

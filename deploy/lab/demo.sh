@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the two-node topology in the kernel lab, HTTP backends, the
 # appliance (seesaw_watchdog and its daemons on lb1 and lb2), lb1's ECU
-# forwarded to the host, and a root shell on lb1.
+# forwarded to the host, a failover under a client's traffic (lb1 dies, its
+# client's connection carries on through lb2), and a root shell on lb1.
 #
 #   deploy/lab/demo.sh            interactive: a shell in lb1's namespace
 #   deploy/lab/demo.sh CMD...     run CMD in lb1's namespace instead, e.g.
@@ -54,12 +55,11 @@ inns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 echo "== topology (namespaces; ip netns exec NAME CMD to work in one)"
 # Each LB node gets its LB NIC, eth2, on the node's L2 (where the router
-# and the clients' traffic are), as Seesaw wants it; the router is the
-# backends' gateway.
-$lab topo up --lbs 2 --backends 2 --lb-nic eth2 --routed-backends
+# and the clients' traffic are), as Seesaw wants it. The backends' gateway,
+# 198.51.100.1, is the NAT gateway: the master LB holds it on eth1.
+$lab topo up --lbs 2 --backends 2 --lb-nic eth2
 
 # Backends serve HTTP on 80 and answer the sample's health check port 8080.
-# They route through the router (198.51.100.1).
 for b in backend1 backend2; do
 	inns "$b" "$lab" httpd --name "$b" --listen :80 --listen :8080 >"$logs/$b.log" 2>&1 &
 	echo $! >"$logs/$b.pid"
@@ -92,6 +92,12 @@ start_appliance() {
 	cp deploy/samples/seesaw.cfg deploy/samples/cluster.pb "$conf/"
 	# The topology's LB NIC is eth2 (its eth1 faces the backends).
 	sed -i 's/^lb = eth1$/lb = eth2/' "$conf/seesaw.cfg"
+	# The web vserver as NAT without source NAT (keepalived's NAT): the
+	# backends see the client and reply through the NAT gateway the master
+	# holds, and the kernel's connection sync alone carries its connections
+	# to the peer. (Seesaw's full NAT needs conntrack state synced too.)
+	sed -i 's/^    mode: NAT$/    mode: NAT\n    source_nat: false/' "$conf/cluster.pb"
+	printf '\n[nat_gateway]\nipv4 = 198.51.100.1/24\nipv6 = 2001:db8:0:2::1/64\ninterface = eth1\n' >>"$conf/seesaw.cfg"
 	if [ "$lb" = lb2 ]; then
 		sed -i -e 's/^node_ipv4 = 192.0.2.2$/node_ipv4 = X4/; s/^peer_ipv4 = 192.0.2.3$/peer_ipv4 = 192.0.2.2/; s/^node_ipv4 = X4$/node_ipv4 = 192.0.2.3/' \
 			-e 's/^node_ipv6 = 2001:db8:0:1::2$/node_ipv6 = X6/; s/^peer_ipv6 = 2001:db8:0:1::3$/peer_ipv6 = 2001:db8:0:1::2/; s/^node_ipv6 = X6$/node_ipv6 = 2001:db8:0:1::3/' \
@@ -166,8 +172,8 @@ for b in backend1 backend2; do
 		echo "  $b  http://$ip/ NOT answering (log: $logs/$b.log)"
 	fi
 done
-# ECU status pages, fetched inside each LB's namespace: each daemon says
-# there what runs and what this build does not do yet.
+# Each node's ECU answering in its namespace, and the node's state as the
+# CLI shows it (the ECU's page renders the same view).
 ecu_status=
 for lb in lb1 lb2; do
 	# Under emulation the daemons take a while to start, one after another.
@@ -182,11 +188,11 @@ for lb in lb1 lb2; do
 		else
 			echo "       seesaw_ecu does NOT answer http://127.0.0.1:$ecu_port/healthz in $lb: $(inns "$lb" "$lab" get --timeout 3s "http://127.0.0.1:$ecu_port/healthz" 2>&1 | tail -1)"
 		fi
-		ecu_status+=$'\n'"== $lb: the ECU's status page (ip netns exec $lb seesaw-lab get http://127.0.0.1:$ecu_port/)"$'\n'
-		if page=$(inns "$lb" "$lab" get --timeout 5s "http://127.0.0.1:$ecu_port/" 2>&1); then
+		ecu_status+=$'\n'"== $lb: seesaw show ha; seesaw show vservers (the CLI on $lb's engine; the same view as the ECU's page)"$'\n'
+		if page=$({ "$bin/seesaw_cli" --engine "$demo/$lb/run/engine/engine.sock" show ha && "$bin/seesaw_cli" --engine "$demo/$lb/run/engine/engine.sock" show vservers; } 2>&1); then
 			ecu_status+=$(sed 's/^/  /' <<<"$page")$'\n'
 		else
-			ecu_status+="  no status page: $page"$'\n'"  the watchdog's output, last lines ($logs/$lb/watchdog.out):"$'\n'
+			ecu_status+="  the engine does not answer: $page"$'\n'"  the watchdog's output, last lines ($logs/$lb/watchdog.out):"$'\n'
 			ecu_status+=$(tail -5 "$logs/$lb/watchdog.out" | sed 's/^/    /')$'\n'
 		fi
 	elif [ -n "$appliance" ]; then
@@ -224,6 +230,41 @@ echo "  IPVS on lb1: $(inns lb1 ipvsadm -Ln | grep -cE '^(TCP|UDP|FWM)') service
 inns lb1 ipvsadm -Ln | sed 's/^/    /'
 printf '%s' "$ecu_status"
 
+# The pair at work: a client asks the VIP every 100 ms over one TCP
+# connection; lb1 dies (every seesaw process SIGKILLed, its links down);
+# lb2 takes over with the connection already in its IPVS table (the
+# kernel's sync, which the engines run on both nodes), and the client's
+# connection carries on. Then lb1 comes back as it would after a reboot.
+if [ -n "$appliance" ] && alive "$logs/lb1/watchdog.pid" && alive "$logs/lb2/watchdog.pid"; then
+	echo
+	echo "== failover under traffic: the client asks http://192.0.2.100/ every 100 ms over one connection; lb1 dies"
+	inns client "$lab" get --every 100ms --for 14s --timeout 10s http://192.0.2.100/ >"$logs/client-session.log" 2>&1 &
+	session=$!
+	sleep 5
+	echo "  lb2's IPVS connection table before: $(inns lb2 ipvsadm -Lnc | grep -c ESTABLISHED) established (learnt from lb1's sync daemon)"
+	echo "  $(date +%T.%3N) lb1: SIGKILL to every seesaw process, links down"
+	kill -9 $(ip netns pids lb1) 2>/dev/null || true
+	for l in eth0 eth1 eth2; do inns lb1 ip link set "$l" down; done
+	status=0
+	wait "$session" || status=$?
+	sed -n '1p;$p' "$logs/client-session.log" | sed 's/^/  client: /'
+	{ grep 'no answer' "$logs/client-session.log" || true; } | head -3 | sed 's/^/  client: /'
+	if [ "$status" = 0 ]; then
+		echo "  => the client's connection survived lb1's death: every request answered on it"
+	else
+		echo "  => the client's session broke (log: $logs/client-session.log)"
+	fi
+	echo "  lb2: $(inns lb2 ip -o addr show dev eth2 | grep -c 'inet.* 192.0.2.100/') x VIP 192.0.2.100 on eth2, NAT gateway: $(inns lb2 ip -o -4 addr show dev eth1 | grep -o '198.51.100.1/24' || echo none)"
+	echo "  lb1 comes back: links up, its watchdog restarted (with the higher priority, it takes the VIPs back once it runs)"
+	for l in eth0 eth1 eth2; do inns lb1 ip link set "$l" up; done
+	# A link going down took its IPv6 addresses and the routes through it.
+	inns lb1 ip -6 addr add 2001:db8:0:1::2/64 dev eth0 nodad 2>/dev/null || true
+	inns lb1 ip -6 addr add 2001:db8:0:2::2/64 dev eth1 nodad 2>/dev/null || true
+	inns lb1 ip route replace default via 192.0.2.1
+	inns lb1 ip -6 route replace default via 2001:db8:0:1::1
+	start_appliance lb1
+fi
+
 path=$demo/bin:$bin:$PATH
 if [ $# -gt 0 ]; then
 	echo
@@ -235,9 +276,9 @@ cat <<EOF
 
 == a root shell in lb1's namespace. Try:
   seesaw config check                  validate lb1's seesaw.cfg and cluster.pb (works today)
-  seesaw --help                        the CLI's commands; this build's is config check (no
-                                       interactive shell yet: plain \`seesaw\` says so)
-  seesaw-lab get http://127.0.0.1:$ecu_port/   lb1's ECU status page (on the host: http://127.0.0.1:$port/)
+  seesaw                               the operator's shell on lb1 (Tab, ?, sh vs, show ha, drain ...)
+  seesaw show vservers; seesaw show ha one-shot, --json for scripts
+  http://127.0.0.1:$port/ on the host  lb1's ECU status page (and /metrics, /api/v1/)
   ipvsadm -Ln                          the IPVS table
   ip -br addr                          lb1's links
   ip netns exec client seesaw-lab get http://192.0.2.100/   the VIP, from the client

@@ -2,7 +2,9 @@ package lab
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,18 +95,29 @@ seesaw config check`, stop)
 			continue
 		}
 		// The guest is up and the demo reported what runs: from the host,
-		// the forwarded port is lb1's ECU.
+		// the forwarded port is lb1's ECU. (The demo has just brought lb1
+		// back after its failover: its ECU may still be starting.)
 		checked = true
-		code, body, err := get("/healthz")
+		var code int
+		var body string
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			code, body, err = get("/healthz")
+			if err == nil && code == http.StatusOK || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
 		if err != nil || code != http.StatusOK {
 			t.Errorf("GET %s/healthz from the host: %d %q %v", base, code, body, err)
 		}
 		code, body, err = get("/")
-		if err != nil || code != http.StatusOK || !strings.Contains(body, "Seesaw ECU") {
+		if err != nil || code != http.StatusOK || !strings.Contains(body, "<title>example ") {
 			t.Errorf("GET %s/ from the host: %d %v\n%s", base, code, err, body)
 		}
-		if !strings.Contains(thisNodeLine(body), "192.0.2.2 ") {
-			t.Errorf("the forwarded status page is not lb1's (192.0.2.2 this node):\n%s", body)
+		code, body, err = get("/api/v1/cluster")
+		if err != nil || code != http.StatusOK || !strings.Contains(thisNode(body), `"ipv4": "192.0.2.2"`) {
+			t.Errorf("GET %s/api/v1/cluster: not lb1's (192.0.2.2 this node): %d %v\n%s", base, code, err, body)
 		}
 		if err := os.WriteFile(filepath.Join(stop, "stop"), nil, 0o644); err != nil {
 			t.Fatal(err)
@@ -123,12 +136,16 @@ seesaw config check`, stop)
 			t.Errorf("the demo does not report %s's ECU answering", lb)
 		}
 	}
-	// Each LB's status page is its own node's: the configs differ.
-	_, lb2, _ := strings.Cut(got, "== lb2: the ECU's status page")
-	lb1, _, _ := strings.Cut(got, "== lb2: the ECU's status page")
-	_, lb1, _ = strings.Cut(lb1, "== lb1: the ECU's status page")
-	if !strings.Contains(thisNodeLine(lb1), "192.0.2.2 ") || !strings.Contains(thisNodeLine(lb2), "192.0.2.3 ") {
-		t.Errorf("lb1's and lb2's status pages do not each name their own node (192.0.2.2, 192.0.2.3)")
+	// Each LB's state is its own node's: lb1 is master, lb2 its backup.
+	_, lb2, _ := strings.Cut(got, "== lb2: seesaw show ha")
+	lb1, _, _ := strings.Cut(got, "== lb2: seesaw show ha")
+	_, lb1, _ = strings.Cut(lb1, "== lb1: seesaw show ha")
+	if !strings.Contains(lb1, "HA state:     master") || !strings.Contains(lb2, "HA state:     backup") || !strings.Contains(lb1, "web@example") {
+		t.Errorf("the demo does not show lb1 master and lb2 backup, with the vservers")
+	}
+	// The failover under the client's traffic kept its connection.
+	if !strings.Contains(got, "=> the client's connection survived lb1's death") {
+		t.Errorf("the demo's failover did not keep the client's connection")
 	}
 	if !strings.Contains(got, "host http://127.0.0.1:"+strconv.Itoa(port)+"/ is lb1's ECU") {
 		t.Error("the demo does not report the forwarded port")
@@ -141,11 +158,23 @@ seesaw config check`, stop)
 	}
 }
 
-// thisNodeLine returns the status page's line for the node it runs on.
-func thisNodeLine(page string) string {
-	for _, l := range strings.Split(page, "\n") {
-		if strings.Contains(l, "(this node)") {
-			return l
+// thisNode is the node of a /api/v1/cluster answer that is this node,
+// as its JSON text, or "".
+func thisNode(body string) string {
+	var cs struct {
+		Nodes []json.RawMessage `json:"nodes"`
+	}
+	if json.Unmarshal([]byte(body), &cs) != nil {
+		return ""
+	}
+	for _, n := range cs.Nodes {
+		var node struct {
+			ThisNode bool `json:"this_node"`
+		}
+		if json.Unmarshal(n, &node) == nil && node.ThisNode {
+			var b bytes.Buffer
+			json.Indent(&b, n, "", "  ")
+			return b.String()
 		}
 	}
 	return ""

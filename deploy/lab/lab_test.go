@@ -370,7 +370,7 @@ func TestQemuArgs(t *testing.T) {
 		"mount_tag=hostroot,security_model=none,readonly=on",
 		"file,id=con,path=/dev/fd/3 -serial chardev:con",
 		"name=lab.stdout", "name=lab.stderr", "path=/dev/fd/5",
-		"-append console=ttyS0 panic=-1 rdinit=/init quiet",
+		"-append console=ttyS0 panic=-1 rdinit=/init quiet no_timer_check",
 		"-no-reboot",
 	} {
 		if !strings.Contains(args, want) {
@@ -378,7 +378,7 @@ func TestQemuArgs(t *testing.T) {
 		}
 	}
 	tty := strings.Join(qemuArgs(a, Options{TTY: true, KernelArgs: "x=1"}, "/c", nil), " ")
-	if !strings.Contains(tty, "stdio,id=term,mux=on,signal=off -serial chardev:term") || strings.Contains(tty, "lab.stdout") || !strings.Contains(tty, "quiet x=1") {
+	if !strings.Contains(tty, "stdio,id=term,mux=on,signal=off -serial chardev:term") || strings.Contains(tty, "lab.stdout") || !strings.Contains(tty, "quiet no_timer_check x=1") {
 		t.Errorf("tty qemu args: %s", tty)
 	}
 }

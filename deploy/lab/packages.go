@@ -13,9 +13,10 @@ import (
 // HostPackages are the Debian packages the lab uses on the host: qemu to
 // boot the guest, a static busybox for the initramfs, and the tools that
 // tests and people run inside the guest (through the shared root) to see
-// what the kernel holds.
+// what the kernel holds, and conntrackd, which the NCC runs for full NAT
+// on a pair.
 func HostPackages() []string {
-	return []string{"qemu-system-x86", "busybox-static", "ipvsadm", "nftables", "iproute2", "xz-utils"}
+	return []string{"qemu-system-x86", "busybox-static", "ipvsadm", "nftables", "iproute2", "xz-utils", "conntrackd"}
 }
 
 // missingPackages returns those of pkgs that dpkg does not have installed.

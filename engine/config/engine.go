@@ -61,6 +61,13 @@ type Engine struct {
 	NATGateway       struct{ IPv4, IPv6 netip.Prefix }
 	GatewayInterface string // [nat_gateway] interface; empty: the LB interface
 
+	// [remote_control] admin, reader: the names (certificate common names
+	// or DNS names) that the ECU's remote control (port 10256) lets
+	// write, or only read. Not in Seesaw v2, whose remote control denied
+	// everyone by default.
+	RemoteAdmins  []string
+	RemoteReaders []string
+
 	// Hard-coded in Seesaw v2; not read from seesaw.cfg.
 	ConfigInterval          time.Duration // how often the config source is polled
 	HAStateTimeout          time.Duration // no HA update for this long means state UNKNOWN
@@ -105,6 +112,30 @@ type ConnSync struct {
 	// where it is.
 	Failback     bool
 	CatchUpLimit time.Duration // catch_up_limit
+
+	// Conntrackd: whether the NCC runs Debian's conntrackd to sync
+	// netfilter conntrack, which full NAT's source-NAT bindings live in
+	// (IPVS sync does not carry them). Auto: with a full-NAT vserver.
+	Conntrackd Switch // conntrackd = auto | true | false
+}
+
+// Switch is a setting that is on, off, or decided from the config (auto).
+type Switch int
+
+const (
+	Auto Switch = iota
+	On
+	Off
+)
+
+func (s Switch) String() string {
+	switch s {
+	case On:
+		return "true"
+	case Off:
+		return "false"
+	}
+	return "auto"
 }
 
 // Seesaw v2's anycast ranges and monitoring anycast addresses.
@@ -211,7 +242,7 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.warn(ent.Line, fmt.Sprintf("key %q is outside any section; ignored", ent.Key))
 			}
 			continue
-		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync", "nat_gateway":
+		case "cluster", "config_server", "interface", "extra_service_anycast", "connection_sync", "nat_gateway", "remote_control":
 		default:
 			p.warn(s.Line, fmt.Sprintf("unknown section [%s]; ignored", s.Name))
 			continue
@@ -296,6 +327,17 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				if n, ok := p.integer(kv, 0, 3); ok {
 					e.ConnSync.Retries = n
 				}
+			case "connection_sync.conntrackd":
+				if strings.EqualFold(ent.Value, "auto") {
+					e.ConnSync.Conntrackd = Auto
+					break
+				}
+				on := false
+				p.boolean(kv, &on)
+				e.ConnSync.Conntrackd = Off
+				if on {
+					e.ConnSync.Conntrackd = On
+				}
 			case "connection_sync.sloppy":
 				p.boolean(kv, &e.ConnSync.Sloppy)
 			case "connection_sync.tcp_timeout":
@@ -308,6 +350,10 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.boolean(kv, &e.ConnSync.Failback)
 			case "connection_sync.catch_up_limit":
 				p.seconds(kv, &e.ConnSync.CatchUpLimit)
+			case "remote_control.admin":
+				e.RemoteAdmins = names(ent.Value)
+			case "remote_control.reader":
+				e.RemoteReaders = names(ent.Value)
 			default:
 				if s.Name == "extra_service_anycast" {
 					extraAnycast = append(extraAnycast, ent)
@@ -510,3 +556,8 @@ func joinPrefixes(ps []netip.Prefix) string {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// names splits a list of names separated by commas or spaces.
+func names(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+}

@@ -268,6 +268,7 @@ refresh_period = 30
 retries = 3
 sloppy = false
 tcp_timeout = 3600
+conntrackd = false
 [nat_gateway]
 ipv4 = 198.51.100.1/24
 ipv6 = 2001:db8:2::1/64
@@ -278,7 +279,7 @@ interface = eth3
 	}
 	cs := e.ConnSync
 	if !cs.Enabled || cs.Interface != "bond0" || cs.SyncID != 7 || cs.MaxLength != 1400 || cs.RefreshPeriod != 30*time.Second ||
-		cs.Retries != 3 || cs.Sloppy || cs.TCPTimeout != time.Hour || cs.UDPTimeout != 300*time.Second || cs.SockSize != 4<<20 {
+		cs.Retries != 3 || cs.Sloppy || cs.TCPTimeout != time.Hour || cs.UDPTimeout != 300*time.Second || cs.SockSize != 4<<20 || cs.Conntrackd != Off {
 		t.Errorf("connection_sync: %+v", cs)
 	}
 	if e.NATGateway.IPv4.String() != "198.51.100.1/24" || e.NATGateway.IPv6.String() != "2001:db8:2::1/64" || e.GatewayInterface != "eth3" {
@@ -292,6 +293,7 @@ interface = eth3
 		"[nat_gateway]\nipv6 = 198.51.100.1/24\n":  "not an IPv6 address",
 		"[nat_gateway]\ninterface = eth3 eth4\n":   "not a valid interface name",
 		"[connection_sync]\nenabled = sometimes\n": "not a boolean",
+		"[connection_sync]\nconntrackd = maybe\n":  "conntrackd: \"maybe\" is not a boolean",
 	} {
 		_, _, err := ParseEngine("seesaw.cfg", []byte(minimalCfg+cfg))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -323,6 +325,39 @@ func TestEngineFailback(t *testing.T) {
 		_, _, err := ParseEngine("seesaw.cfg", []byte(minimalCfg+cfg))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", cfg, err, want)
+		}
+	}
+}
+
+// TestRemoteControlNames: [remote_control] lists the certificate names of
+// the remote control's admins and readers, by commas or spaces.
+func TestRemoteControlNames(t *testing.T) {
+	e, warns, err := ParseEngine("seesaw.cfg", []byte("[cluster]\nname = c\nnode_ipv4 = 192.0.2.1\n[remote_control]\nadmin = alice, ops.example.com\nreader = bob carol\n"))
+	if err != nil || len(warns) != 0 {
+		t.Fatalf("%v %v", err, warns)
+	}
+	if strings.Join(e.RemoteAdmins, "|") != "alice|ops.example.com" || strings.Join(e.RemoteReaders, "|") != "bob|carol" {
+		t.Errorf("admins %q, readers %q", e.RemoteAdmins, e.RemoteReaders)
+	}
+}
+
+// TestEngineConntrackdSwitch: conntrackd is auto unless seesaw.cfg says
+// true or false.
+func TestEngineConntrackdSwitch(t *testing.T) {
+	for cfg, want := range map[string]Switch{
+		"":                                       Auto,
+		"[connection_sync]\nconntrackd = auto\n": Auto,
+		"[connection_sync]\nconntrackd = AUTO\n": Auto,
+		"[connection_sync]\nconntrackd = true\n": On,
+		"[connection_sync]\nconntrackd = on\n":   On,
+		"[connection_sync]\nconntrackd = no\n":   Off,
+	} {
+		e, _, err := ParseEngine("seesaw.cfg", []byte(minimalCfg+cfg))
+		if err != nil {
+			t.Fatalf("%q: %v", cfg, err)
+		}
+		if e.ConnSync.Conntrackd != want {
+			t.Errorf("%q: conntrackd %v, want %v", cfg, e.ConnSync.Conntrackd, want)
 		}
 	}
 }

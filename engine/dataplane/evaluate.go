@@ -246,6 +246,7 @@ func (m *Model) desired(master bool, services []*Service, vips []*VIP, dstatus m
 		Nft:          m.static.nft,
 		SyncDaemons:  m.static.syncDaemons,
 		IpvsTimeouts: m.static.timeouts,
+		Conntrackd:   m.static.conntrackd,
 		Vlans:        m.static.vlans,
 		Rules:        m.static.rules,
 	}

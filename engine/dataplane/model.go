@@ -173,6 +173,7 @@ type staticState struct {
 	serviceVIPs []*nccpb.VIP // always-on anycast monitoring addresses
 	rules       []*nccpb.Rule
 	lbRoutes    []*nccpb.Route // only while the LB interface is up
+	conntrackd  *nccpb.Conntrackd
 }
 
 // Vserver is a vserver as this node serves it.
@@ -380,6 +381,11 @@ func (m *Model) deriveFamily(v *Vserver, f Family, vip netip.Addr, ov Overrides,
 				Weight:         b.Weight,
 				UpperThreshold: uint32(e.UThreshold),
 				LowerThreshold: uint32(e.LThreshold),
+			}
+			if d.Override == enginepb.OverrideState_OVERRIDE_DRAIN {
+				// Drained: kept in IPVS at weight 0, so its established
+				// connections finish and new ones go elsewhere.
+				d.Spec.Weight = 0
 			}
 			bk.Destinations = append(bk.Destinations, d)
 			s.Destinations = append(s.Destinations, d)
@@ -595,6 +601,10 @@ func (m *Model) deriveStatic(alloc *marks) {
 		st.sysctls[vocab.ConntrackSysctl] = "1"
 	}
 	m.deriveConnSync()
+	var ctWarn string
+	if st.conntrackd, ctWarn = deriveConntrackd(e, nat); ctWarn != "" {
+		m.Warnings = append(m.Warnings, ctWarn)
+	}
 	// The floating gateway of NAT without source NAT, on the backends'
 	// network, while this node is master: the backends route their
 	// replies through it.

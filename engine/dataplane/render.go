@@ -108,6 +108,9 @@ func Text(ds *nccpb.DesiredState) string {
 		}
 		w("%s", line)
 	}
+	if c := ds.GetConntrackd(); c != nil {
+		w("conntrackd %s %s -> %s ignore %s", c.Interface, c.LocalAddress, c.PeerAddress, strings.Join(c.IgnoreAddresses, " "))
+	}
 	if t := ds.GetIpvsTimeouts(); t != nil {
 		w("ipvs timeouts tcp %ds tcpfin %ds udp %ds", t.Tcp, t.TcpFin, t.Udp)
 	}

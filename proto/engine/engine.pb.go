@@ -35,6 +35,10 @@ const (
 	OverrideState_OVERRIDE_DEFAULT  OverrideState = 0
 	OverrideState_OVERRIDE_DISABLED OverrideState = 1
 	OverrideState_OVERRIDE_ENABLED  OverrideState = 2
+	// Added with the CLI's drain: a backend or destination stays in IPVS at
+	// weight 0, so that its established connections finish and new ones go
+	// elsewhere. Not for vservers.
+	OverrideState_OVERRIDE_DRAIN OverrideState = 3
 )
 
 // Enum value maps for OverrideState.
@@ -43,11 +47,13 @@ var (
 		0: "OVERRIDE_DEFAULT",
 		1: "OVERRIDE_DISABLED",
 		2: "OVERRIDE_ENABLED",
+		3: "OVERRIDE_DRAIN",
 	}
 	OverrideState_value = map[string]int32{
 		"OVERRIDE_DEFAULT":  0,
 		"OVERRIDE_DISABLED": 1,
 		"OVERRIDE_ENABLED":  2,
+		"OVERRIDE_DRAIN":    3,
 	}
 )
 
@@ -223,12 +229,17 @@ func (*ClusterStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type ClusterStatusResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
-	Site          string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
-	Nodes         []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
-	HaState       seesaw.HAState         `protobuf:"varint,4,opt,name=ha_state,json=haState,proto3,enum=seesaw.HAState" json:"ha_state,omitempty"`
-	Peer          *PeerStatus            `protobuf:"bytes,5,opt,name=peer,proto3" json:"peer,omitempty"` // peer sync and the peer's view
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Version string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Site    string                 `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
+	Nodes   []*Node                `protobuf:"bytes,3,rep,name=nodes,proto3" json:"nodes,omitempty"`
+	HaState seesaw.HAState         `protobuf:"varint,4,opt,name=ha_state,json=haState,proto3,enum=seesaw.HAState" json:"ha_state,omitempty"`
+	Peer    *PeerStatus            `protobuf:"bytes,5,opt,name=peer,proto3" json:"peer,omitempty"` // peer sync and the peer's view
+	// Added with the CLI, so that a refused caller is told which group it
+	// needs: the groups of seesaw_engine's -admin_group and -reader_group
+	// (comma-separated; empty admin: root only).
+	AdminGroups   string `protobuf:"bytes,6,opt,name=admin_groups,json=adminGroups,proto3" json:"admin_groups,omitempty"`
+	ReaderGroups  string `protobuf:"bytes,7,opt,name=reader_groups,json=readerGroups,proto3" json:"reader_groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -296,6 +307,20 @@ func (x *ClusterStatusResponse) GetPeer() *PeerStatus {
 		return x.Peer
 	}
 	return nil
+}
+
+func (x *ClusterStatusResponse) GetAdminGroups() string {
+	if x != nil {
+		return x.AdminGroups
+	}
+	return ""
+}
+
+func (x *ClusterStatusResponse) GetReaderGroups() string {
+	if x != nil {
+		return x.ReaderGroups
+	}
+	return ""
 }
 
 type HAStatusRequest struct {
@@ -2595,6 +2620,96 @@ func (x *PlanResponse) GetChangesOmitted() uint64 {
 	return 0
 }
 
+// Added with the CLI: every daemon's version and uptime, as the engine
+// can reach them (itself, the NCC, the healthcheck process).
+type VersionsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsRequest) Reset() {
+	*x = VersionsRequest{}
+	mi := &file_engine_engine_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsRequest) ProtoMessage() {}
+
+func (x *VersionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsRequest.ProtoReflect.Descriptor instead.
+func (*VersionsRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{35}
+}
+
+type VersionsResponse struct {
+	state         protoimpl.MessageState    `protogen:"open.v1"`
+	Components    []*seesaw.ComponentStatus `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	Unreachable   []string                  `protobuf:"bytes,2,rep,name=unreachable,proto3" json:"unreachable,omitempty"` // "ncc: <why>", for each one that did not answer
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VersionsResponse) Reset() {
+	*x = VersionsResponse{}
+	mi := &file_engine_engine_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VersionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VersionsResponse) ProtoMessage() {}
+
+func (x *VersionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VersionsResponse.ProtoReflect.Descriptor instead.
+func (*VersionsResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *VersionsResponse) GetComponents() []*seesaw.ComponentStatus {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+func (x *VersionsResponse) GetUnreachable() []string {
+	if x != nil {
+		return x.Unreachable
+	}
+	return nil
+}
+
 type FailoverRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -2603,7 +2718,7 @@ type FailoverRequest struct {
 
 func (x *FailoverRequest) Reset() {
 	*x = FailoverRequest{}
-	mi := &file_engine_engine_proto_msgTypes[35]
+	mi := &file_engine_engine_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2730,7 @@ func (x *FailoverRequest) String() string {
 func (*FailoverRequest) ProtoMessage() {}
 
 func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[35]
+	mi := &file_engine_engine_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2743,7 @@ func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverRequest.ProtoReflect.Descriptor instead.
 func (*FailoverRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{35}
+	return file_engine_engine_proto_rawDescGZIP(), []int{37}
 }
 
 type FailoverResponse struct {
@@ -2640,7 +2755,7 @@ type FailoverResponse struct {
 
 func (x *FailoverResponse) Reset() {
 	*x = FailoverResponse{}
-	mi := &file_engine_engine_proto_msgTypes[36]
+	mi := &file_engine_engine_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2652,7 +2767,7 @@ func (x *FailoverResponse) String() string {
 func (*FailoverResponse) ProtoMessage() {}
 
 func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[36]
+	mi := &file_engine_engine_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2665,7 +2780,7 @@ func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverResponse.ProtoReflect.Descriptor instead.
 func (*FailoverResponse) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{36}
+	return file_engine_engine_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *FailoverResponse) GetMessage() string {
@@ -2706,7 +2821,7 @@ type PeerView struct {
 
 func (x *PeerView) Reset() {
 	*x = PeerView{}
-	mi := &file_engine_engine_proto_msgTypes[37]
+	mi := &file_engine_engine_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +2833,7 @@ func (x *PeerView) String() string {
 func (*PeerView) ProtoMessage() {}
 
 func (x *PeerView) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[37]
+	mi := &file_engine_engine_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +2846,7 @@ func (x *PeerView) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerView.ProtoReflect.Descriptor instead.
 func (*PeerView) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{37}
+	return file_engine_engine_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *PeerView) GetNode() string {
@@ -2854,7 +2969,7 @@ type PeerStatus struct {
 
 func (x *PeerStatus) Reset() {
 	*x = PeerStatus{}
-	mi := &file_engine_engine_proto_msgTypes[38]
+	mi := &file_engine_engine_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2866,7 +2981,7 @@ func (x *PeerStatus) String() string {
 func (*PeerStatus) ProtoMessage() {}
 
 func (x *PeerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[38]
+	mi := &file_engine_engine_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2879,7 +2994,7 @@ func (x *PeerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatus.ProtoReflect.Descriptor instead.
 func (*PeerStatus) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{38}
+	return file_engine_engine_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *PeerStatus) GetEnabled() bool {
@@ -2981,7 +3096,7 @@ type PeerStatusRequest struct {
 
 func (x *PeerStatusRequest) Reset() {
 	*x = PeerStatusRequest{}
-	mi := &file_engine_engine_proto_msgTypes[39]
+	mi := &file_engine_engine_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2993,7 +3108,7 @@ func (x *PeerStatusRequest) String() string {
 func (*PeerStatusRequest) ProtoMessage() {}
 
 func (x *PeerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_engine_engine_proto_msgTypes[39]
+	mi := &file_engine_engine_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3006,7 +3121,190 @@ func (x *PeerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerStatusRequest.ProtoReflect.Descriptor instead.
 func (*PeerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_engine_engine_proto_rawDescGZIP(), []int{39}
+	return file_engine_engine_proto_rawDescGZIP(), []int{41}
+}
+
+// Event is one change worth an operator's attention: an HA transition, a
+// destination or service going down or up, an override, a config reload or
+// rejection. The engine keeps the latest in a bounded log.
+type Event struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"` // increasing; gaps are events dropped from the log
+	Time          *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=time,proto3" json:"time,omitempty"`
+	Kind          string                 `protobuf:"bytes,3,opt,name=kind,proto3" json:"kind,omitempty"`     // "ha", "service", "destination", "override", "config"
+	Object        string                 `protobuf:"bytes,4,opt,name=object,proto3" json:"object,omitempty"` // what it happened to, by its full name
+	Message       string                 `protobuf:"bytes,5,opt,name=message,proto3" json:"message,omitempty"`
+	Problem       bool                   `protobuf:"varint,6,opt,name=problem,proto3" json:"problem,omitempty"` // a change for the worse
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_engine_engine_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *Event) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+func (x *Event) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *Event) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Event) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+func (x *Event) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *Event) GetProblem() bool {
+	if x != nil {
+		return x.Problem
+	}
+	return false
+}
+
+type EventsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	After         uint64                 `protobuf:"varint,1,opt,name=after,proto3" json:"after,omitempty"` // only events with a larger seq; 0 for all kept
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsRequest) Reset() {
+	*x = EventsRequest{}
+	mi := &file_engine_engine_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsRequest) ProtoMessage() {}
+
+func (x *EventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsRequest.ProtoReflect.Descriptor instead.
+func (*EventsRequest) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *EventsRequest) GetAfter() uint64 {
+	if x != nil {
+		return x.After
+	}
+	return 0
+}
+
+type EventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`                   // oldest first
+	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"` // the seq the next event will have
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EventsResponse) Reset() {
+	*x = EventsResponse{}
+	mi := &file_engine_engine_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EventsResponse) ProtoMessage() {}
+
+func (x *EventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_engine_engine_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EventsResponse.ProtoReflect.Descriptor instead.
+func (*EventsResponse) Descriptor() ([]byte, []int) {
+	return file_engine_engine_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *EventsResponse) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *EventsResponse) GetNextSeq() uint64 {
+	if x != nil {
+		return x.NextSeq
+	}
+	return 0
 }
 
 var File_engine_engine_proto protoreflect.FileDescriptor
@@ -3026,13 +3324,15 @@ const file_engine_engine_proto_rawDesc = "" +
 	"bgpEnabled\x12)\n" +
 	"\x10vservers_enabled\x18\b \x01(\bR\x0fvserversEnabled\x12\x1b\n" +
 	"\tthis_node\x18\t \x01(\bR\bthisNode\"\x16\n" +
-	"\x14ClusterStatusRequest\"\xcb\x01\n" +
+	"\x14ClusterStatusRequest\"\x93\x02\n" +
 	"\x15ClusterStatusResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12)\n" +
 	"\x05nodes\x18\x03 \x03(\v2\x13.seesaw.engine.NodeR\x05nodes\x12*\n" +
 	"\bha_state\x18\x04 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\x12-\n" +
-	"\x04peer\x18\x05 \x01(\v2\x19.seesaw.engine.PeerStatusR\x04peer\"\x11\n" +
+	"\x04peer\x18\x05 \x01(\v2\x19.seesaw.engine.PeerStatusR\x04peer\x12!\n" +
+	"\fadmin_groups\x18\x06 \x01(\tR\vadminGroups\x12#\n" +
+	"\rreader_groups\x18\a \x01(\tR\freaderGroups\"\x11\n" +
 	"\x0fHAStatusRequest\"\x15\n" +
 	"\x13ConfigStatusRequest\"5\n" +
 	"\tAttribute\x12\x12\n" +
@@ -3217,6 +3517,12 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x06errors\x18\x03 \x03(\v2\x16.seesaw.ncc.ApplyErrorR\x06errors\x12\x1a\n" +
 	"\bwarnings\x18\x04 \x03(\tR\bwarnings\x12'\n" +
 	"\x0fchanges_omitted\x18\x05 \x01(\x04R\x0echangesOmitted\"\x11\n" +
+	"\x0fVersionsRequest\"m\n" +
+	"\x10VersionsResponse\x127\n" +
+	"\n" +
+	"components\x18\x01 \x03(\v2\x17.seesaw.ComponentStatusR\n" +
+	"components\x12 \n" +
+	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
 	"\amessage\x18\x01 \x01(\tR\amessage\"\x9d\x05\n" +
@@ -3253,12 +3559,24 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\x0flast_refused_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\rlastRefusedAt\x12\x16\n" +
 	"\x06listen\x18\f \x01(\tR\x06listen\x12'\n" +
 	"\x0fhealth_failover\x18\r \x01(\tR\x0ehealthFailover\"\x13\n" +
-	"\x11PeerStatusRequest*R\n" +
+	"\x11PeerStatusRequest\"\xa9\x01\n" +
+	"\x05Event\x12\x10\n" +
+	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
+	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04kind\x18\x03 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06object\x18\x04 \x01(\tR\x06object\x12\x18\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\x12\x18\n" +
+	"\aproblem\x18\x06 \x01(\bR\aproblem\"%\n" +
+	"\rEventsRequest\x12\x14\n" +
+	"\x05after\x18\x01 \x01(\x04R\x05after\"Y\n" +
+	"\x0eEventsResponse\x12,\n" +
+	"\x06events\x18\x01 \x03(\v2\x14.seesaw.engine.EventR\x06events\x12\x19\n" +
+	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq*f\n" +
 	"\rOverrideState\x12\x14\n" +
 	"\x10OVERRIDE_DEFAULT\x10\x00\x12\x15\n" +
 	"\x11OVERRIDE_DISABLED\x10\x01\x12\x14\n" +
-	"\x10OVERRIDE_ENABLED\x10\x022\xb0\n" +
-	"\n" +
+	"\x10OVERRIDE_ENABLED\x10\x02\x12\x12\n" +
+	"\x0eOVERRIDE_DRAIN\x10\x032\xd0\v\n" +
 	"\x06Engine\x12`\n" +
 	"\rClusterStatus\x12#.seesaw.engine.ClusterStatusRequest\x1a$.seesaw.engine.ClusterStatusResponse\"\x04\x90\x82\x19\x01\x12C\n" +
 	"\bHAStatus\x12\x1e.seesaw.engine.HAStatusRequest\x1a\x11.seesaw.ha.Status\"\x04\x90\x82\x19\x01\x12]\n" +
@@ -3272,7 +3590,9 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\bFailover\x12\x1e.seesaw.engine.FailoverRequest\x1a\x1f.seesaw.engine.FailoverResponse\"\x04\x90\x82\x19\x02\x12T\n" +
 	"\tOverrides\x12\x1f.seesaw.engine.OverridesRequest\x1a .seesaw.engine.OverridesResponse\"\x04\x90\x82\x19\x01\x12K\n" +
 	"\x06Checks\x12\x1c.seesaw.engine.ChecksRequest\x1a\x1d.seesaw.engine.ChecksResponse\"\x04\x90\x82\x19\x01\x12E\n" +
-	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12<\n" +
+	"\x04Plan\x12\x1a.seesaw.engine.PlanRequest\x1a\x1b.seesaw.engine.PlanResponse\"\x04\x90\x82\x19\x01\x12K\n" +
+	"\x06Events\x12\x1c.seesaw.engine.EventsRequest\x1a\x1d.seesaw.engine.EventsResponse\"\x04\x90\x82\x19\x01\x12Q\n" +
+	"\bVersions\x12\x1e.seesaw.engine.VersionsRequest\x1a\x1f.seesaw.engine.VersionsResponse\"\x04\x90\x82\x19\x01\x12<\n" +
 	"\tHASession\x12\x11.seesaw.ha.Report\x1a\x12.seesaw.ha.Command\"\x04\x90\x82\x19\x03(\x010\x01\x12Y\n" +
 	"\x12HealthcheckSession\x12\x1b.seesaw.healthcheck.Results\x1a\x1c.seesaw.healthcheck.CheckSet\"\x04\x90\x82\x19\x03(\x010\x01\x12I\n" +
 	"\x04Peer\x12 .seesaw.engine.PeerStatusRequest\x1a\x19.seesaw.engine.PeerStatus\"\x04\x90\x82\x19\x01B)Z'github.com/seesawlb/seesaw/proto/engineb\x06proto3"
@@ -3290,86 +3610,92 @@ func file_engine_engine_proto_rawDescGZIP() []byte {
 }
 
 var file_engine_engine_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_engine_engine_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
 var file_engine_engine_proto_goTypes = []any{
-	(OverrideState)(0),            // 0: seesaw.engine.OverrideState
-	(*Node)(nil),                  // 1: seesaw.engine.Node
-	(*ClusterStatusRequest)(nil),  // 2: seesaw.engine.ClusterStatusRequest
-	(*ClusterStatusResponse)(nil), // 3: seesaw.engine.ClusterStatusResponse
-	(*HAStatusRequest)(nil),       // 4: seesaw.engine.HAStatusRequest
-	(*ConfigStatusRequest)(nil),   // 5: seesaw.engine.ConfigStatusRequest
-	(*Attribute)(nil),             // 6: seesaw.engine.Attribute
-	(*ConfigStatusResponse)(nil),  // 7: seesaw.engine.ConfigStatusResponse
-	(*ConfigReloadRequest)(nil),   // 8: seesaw.engine.ConfigReloadRequest
-	(*ConfigReloadResponse)(nil),  // 9: seesaw.engine.ConfigReloadResponse
-	(*ConfigSourceRequest)(nil),   // 10: seesaw.engine.ConfigSourceRequest
-	(*ConfigSourceResponse)(nil),  // 11: seesaw.engine.ConfigSourceResponse
-	(*DestinationStatus)(nil),     // 12: seesaw.engine.DestinationStatus
-	(*ServiceStatus)(nil),         // 13: seesaw.engine.ServiceStatus
-	(*VserverStatus)(nil),         // 14: seesaw.engine.VserverStatus
-	(*VIPStatus)(nil),             // 15: seesaw.engine.VIPStatus
-	(*OverrideInfo)(nil),          // 16: seesaw.engine.OverrideInfo
-	(*VserversRequest)(nil),       // 17: seesaw.engine.VserversRequest
-	(*VserversResponse)(nil),      // 18: seesaw.engine.VserversResponse
-	(*BackendStatus)(nil),         // 19: seesaw.engine.BackendStatus
-	(*BackendsRequest)(nil),       // 20: seesaw.engine.BackendsRequest
-	(*BackendsResponse)(nil),      // 21: seesaw.engine.BackendsResponse
-	(*VLANStatus)(nil),            // 22: seesaw.engine.VLANStatus
-	(*VLANsRequest)(nil),          // 23: seesaw.engine.VLANsRequest
-	(*VLANsResponse)(nil),         // 24: seesaw.engine.VLANsResponse
-	(*OverrideRequest)(nil),       // 25: seesaw.engine.OverrideRequest
-	(*OverrideResponse)(nil),      // 26: seesaw.engine.OverrideResponse
-	(*OverridesRequest)(nil),      // 27: seesaw.engine.OverridesRequest
-	(*OverrideRecord)(nil),        // 28: seesaw.engine.OverrideRecord
-	(*OverridesResponse)(nil),     // 29: seesaw.engine.OverridesResponse
-	(*EngineState)(nil),           // 30: seesaw.engine.EngineState
-	(*CheckView)(nil),             // 31: seesaw.engine.CheckView
-	(*ChecksRequest)(nil),         // 32: seesaw.engine.ChecksRequest
-	(*ChecksResponse)(nil),        // 33: seesaw.engine.ChecksResponse
-	(*PlanRequest)(nil),           // 34: seesaw.engine.PlanRequest
-	(*PlanResponse)(nil),          // 35: seesaw.engine.PlanResponse
-	(*FailoverRequest)(nil),       // 36: seesaw.engine.FailoverRequest
-	(*FailoverResponse)(nil),      // 37: seesaw.engine.FailoverResponse
-	(*PeerView)(nil),              // 38: seesaw.engine.PeerView
-	(*PeerStatus)(nil),            // 39: seesaw.engine.PeerStatus
-	(*PeerStatusRequest)(nil),     // 40: seesaw.engine.PeerStatusRequest
-	nil,                           // 41: seesaw.engine.EngineState.MarksEntry
-	(seesaw.HAState)(0),           // 42: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
-	(*ncc.Stats)(nil),             // 44: seesaw.ncc.Stats
-	(ncc.Family)(0),               // 45: seesaw.ncc.Family
-	(ncc.Protocol)(0),             // 46: seesaw.ncc.Protocol
-	(*healthcheck.Check)(nil),     // 47: seesaw.healthcheck.Check
-	(*healthcheck.Result)(nil),    // 48: seesaw.healthcheck.Result
-	(*ncc.DesiredState)(nil),      // 49: seesaw.ncc.DesiredState
-	(*ncc.Change)(nil),            // 50: seesaw.ncc.Change
-	(*ncc.ApplyError)(nil),        // 51: seesaw.ncc.ApplyError
-	(*ha.Report)(nil),             // 52: seesaw.ha.Report
-	(*healthcheck.Results)(nil),   // 53: seesaw.healthcheck.Results
-	(*ha.Status)(nil),             // 54: seesaw.ha.Status
-	(*ha.Command)(nil),            // 55: seesaw.ha.Command
-	(*healthcheck.CheckSet)(nil),  // 56: seesaw.healthcheck.CheckSet
+	(OverrideState)(0),             // 0: seesaw.engine.OverrideState
+	(*Node)(nil),                   // 1: seesaw.engine.Node
+	(*ClusterStatusRequest)(nil),   // 2: seesaw.engine.ClusterStatusRequest
+	(*ClusterStatusResponse)(nil),  // 3: seesaw.engine.ClusterStatusResponse
+	(*HAStatusRequest)(nil),        // 4: seesaw.engine.HAStatusRequest
+	(*ConfigStatusRequest)(nil),    // 5: seesaw.engine.ConfigStatusRequest
+	(*Attribute)(nil),              // 6: seesaw.engine.Attribute
+	(*ConfigStatusResponse)(nil),   // 7: seesaw.engine.ConfigStatusResponse
+	(*ConfigReloadRequest)(nil),    // 8: seesaw.engine.ConfigReloadRequest
+	(*ConfigReloadResponse)(nil),   // 9: seesaw.engine.ConfigReloadResponse
+	(*ConfigSourceRequest)(nil),    // 10: seesaw.engine.ConfigSourceRequest
+	(*ConfigSourceResponse)(nil),   // 11: seesaw.engine.ConfigSourceResponse
+	(*DestinationStatus)(nil),      // 12: seesaw.engine.DestinationStatus
+	(*ServiceStatus)(nil),          // 13: seesaw.engine.ServiceStatus
+	(*VserverStatus)(nil),          // 14: seesaw.engine.VserverStatus
+	(*VIPStatus)(nil),              // 15: seesaw.engine.VIPStatus
+	(*OverrideInfo)(nil),           // 16: seesaw.engine.OverrideInfo
+	(*VserversRequest)(nil),        // 17: seesaw.engine.VserversRequest
+	(*VserversResponse)(nil),       // 18: seesaw.engine.VserversResponse
+	(*BackendStatus)(nil),          // 19: seesaw.engine.BackendStatus
+	(*BackendsRequest)(nil),        // 20: seesaw.engine.BackendsRequest
+	(*BackendsResponse)(nil),       // 21: seesaw.engine.BackendsResponse
+	(*VLANStatus)(nil),             // 22: seesaw.engine.VLANStatus
+	(*VLANsRequest)(nil),           // 23: seesaw.engine.VLANsRequest
+	(*VLANsResponse)(nil),          // 24: seesaw.engine.VLANsResponse
+	(*OverrideRequest)(nil),        // 25: seesaw.engine.OverrideRequest
+	(*OverrideResponse)(nil),       // 26: seesaw.engine.OverrideResponse
+	(*OverridesRequest)(nil),       // 27: seesaw.engine.OverridesRequest
+	(*OverrideRecord)(nil),         // 28: seesaw.engine.OverrideRecord
+	(*OverridesResponse)(nil),      // 29: seesaw.engine.OverridesResponse
+	(*EngineState)(nil),            // 30: seesaw.engine.EngineState
+	(*CheckView)(nil),              // 31: seesaw.engine.CheckView
+	(*ChecksRequest)(nil),          // 32: seesaw.engine.ChecksRequest
+	(*ChecksResponse)(nil),         // 33: seesaw.engine.ChecksResponse
+	(*PlanRequest)(nil),            // 34: seesaw.engine.PlanRequest
+	(*PlanResponse)(nil),           // 35: seesaw.engine.PlanResponse
+	(*VersionsRequest)(nil),        // 36: seesaw.engine.VersionsRequest
+	(*VersionsResponse)(nil),       // 37: seesaw.engine.VersionsResponse
+	(*FailoverRequest)(nil),        // 38: seesaw.engine.FailoverRequest
+	(*FailoverResponse)(nil),       // 39: seesaw.engine.FailoverResponse
+	(*PeerView)(nil),               // 40: seesaw.engine.PeerView
+	(*PeerStatus)(nil),             // 41: seesaw.engine.PeerStatus
+	(*PeerStatusRequest)(nil),      // 42: seesaw.engine.PeerStatusRequest
+	(*Event)(nil),                  // 43: seesaw.engine.Event
+	(*EventsRequest)(nil),          // 44: seesaw.engine.EventsRequest
+	(*EventsResponse)(nil),         // 45: seesaw.engine.EventsResponse
+	nil,                            // 46: seesaw.engine.EngineState.MarksEntry
+	(seesaw.HAState)(0),            // 47: seesaw.HAState
+	(*timestamppb.Timestamp)(nil),  // 48: google.protobuf.Timestamp
+	(*ncc.Stats)(nil),              // 49: seesaw.ncc.Stats
+	(ncc.Family)(0),                // 50: seesaw.ncc.Family
+	(ncc.Protocol)(0),              // 51: seesaw.ncc.Protocol
+	(*healthcheck.Check)(nil),      // 52: seesaw.healthcheck.Check
+	(*healthcheck.Result)(nil),     // 53: seesaw.healthcheck.Result
+	(*ncc.DesiredState)(nil),       // 54: seesaw.ncc.DesiredState
+	(*ncc.Change)(nil),             // 55: seesaw.ncc.Change
+	(*ncc.ApplyError)(nil),         // 56: seesaw.ncc.ApplyError
+	(*seesaw.ComponentStatus)(nil), // 57: seesaw.ComponentStatus
+	(*ha.Report)(nil),              // 58: seesaw.ha.Report
+	(*healthcheck.Results)(nil),    // 59: seesaw.healthcheck.Results
+	(*ha.Status)(nil),              // 60: seesaw.ha.Status
+	(*ha.Command)(nil),             // 61: seesaw.ha.Command
+	(*healthcheck.CheckSet)(nil),   // 62: seesaw.healthcheck.CheckSet
 }
 var file_engine_engine_proto_depIdxs = []int32{
 	1,  // 0: seesaw.engine.ClusterStatusResponse.nodes:type_name -> seesaw.engine.Node
-	42, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
-	39, // 2: seesaw.engine.ClusterStatusResponse.peer:type_name -> seesaw.engine.PeerStatus
-	43, // 3: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
-	43, // 4: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
+	47, // 1: seesaw.engine.ClusterStatusResponse.ha_state:type_name -> seesaw.HAState
+	41, // 2: seesaw.engine.ClusterStatusResponse.peer:type_name -> seesaw.engine.PeerStatus
+	48, // 3: seesaw.engine.ConfigStatusResponse.last_update:type_name -> google.protobuf.Timestamp
+	48, // 4: seesaw.engine.ConfigStatusResponse.loaded:type_name -> google.protobuf.Timestamp
 	6,  // 5: seesaw.engine.ConfigStatusResponse.attributes:type_name -> seesaw.engine.Attribute
-	43, // 6: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
+	48, // 6: seesaw.engine.ConfigStatusResponse.last_error_time:type_name -> google.protobuf.Timestamp
 	0,  // 7: seesaw.engine.DestinationStatus.override:type_name -> seesaw.engine.OverrideState
-	44, // 8: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
-	45, // 9: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
-	46, // 10: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
+	49, // 8: seesaw.engine.DestinationStatus.stats:type_name -> seesaw.ncc.Stats
+	50, // 9: seesaw.engine.ServiceStatus.family:type_name -> seesaw.ncc.Family
+	51, // 10: seesaw.engine.ServiceStatus.protocol:type_name -> seesaw.ncc.Protocol
 	12, // 11: seesaw.engine.ServiceStatus.destinations:type_name -> seesaw.engine.DestinationStatus
-	44, // 12: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
+	49, // 12: seesaw.engine.ServiceStatus.stats:type_name -> seesaw.ncc.Stats
 	0,  // 13: seesaw.engine.VserverStatus.override:type_name -> seesaw.engine.OverrideState
 	13, // 14: seesaw.engine.VserverStatus.services:type_name -> seesaw.engine.ServiceStatus
 	16, // 15: seesaw.engine.VserverStatus.override_info:type_name -> seesaw.engine.OverrideInfo
 	15, // 16: seesaw.engine.VserverStatus.vips:type_name -> seesaw.engine.VIPStatus
 	0,  // 17: seesaw.engine.OverrideInfo.state:type_name -> seesaw.engine.OverrideState
-	43, // 18: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
+	48, // 18: seesaw.engine.OverrideInfo.set_at:type_name -> google.protobuf.Timestamp
 	14, // 19: seesaw.engine.VserversResponse.vservers:type_name -> seesaw.engine.VserverStatus
 	0,  // 20: seesaw.engine.BackendStatus.override:type_name -> seesaw.engine.OverrideState
 	16, // 21: seesaw.engine.BackendStatus.override_info:type_name -> seesaw.engine.OverrideInfo
@@ -3380,61 +3706,68 @@ var file_engine_engine_proto_depIdxs = []int32{
 	16, // 26: seesaw.engine.OverrideRecord.info:type_name -> seesaw.engine.OverrideInfo
 	28, // 27: seesaw.engine.OverridesResponse.overrides:type_name -> seesaw.engine.OverrideRecord
 	28, // 28: seesaw.engine.EngineState.overrides:type_name -> seesaw.engine.OverrideRecord
-	41, // 29: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
+	46, // 29: seesaw.engine.EngineState.marks:type_name -> seesaw.engine.EngineState.MarksEntry
 	28, // 30: seesaw.engine.EngineState.cleared_overrides:type_name -> seesaw.engine.OverrideRecord
-	47, // 31: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
-	48, // 32: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
-	48, // 33: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
+	52, // 31: seesaw.engine.CheckView.check:type_name -> seesaw.healthcheck.Check
+	53, // 32: seesaw.engine.CheckView.last:type_name -> seesaw.healthcheck.Result
+	53, // 33: seesaw.engine.CheckView.history:type_name -> seesaw.healthcheck.Result
 	31, // 34: seesaw.engine.ChecksResponse.checks:type_name -> seesaw.engine.CheckView
-	49, // 35: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
-	50, // 36: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
-	51, // 37: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
-	42, // 38: seesaw.engine.PeerView.ha_state:type_name -> seesaw.HAState
-	43, // 39: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
-	43, // 40: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
-	28, // 41: seesaw.engine.PeerView.overrides:type_name -> seesaw.engine.OverrideRecord
-	43, // 42: seesaw.engine.PeerView.ipvs_connections_at:type_name -> google.protobuf.Timestamp
-	43, // 43: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
-	38, // 44: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
-	43, // 45: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
-	43, // 46: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
-	2,  // 47: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 48: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 49: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 50: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 51: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 52: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 53: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 54: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 55: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	36, // 56: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 57: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 58: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 59: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	52, // 60: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	53, // 61: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	40, // 62: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
-	3,  // 63: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	54, // 64: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 65: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 66: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 67: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 68: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 69: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 70: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 71: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	37, // 72: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 73: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 74: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 75: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	55, // 76: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	56, // 77: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	39, // 78: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
-	63, // [63:79] is the sub-list for method output_type
-	47, // [47:63] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	54, // 35: seesaw.engine.PlanResponse.desired:type_name -> seesaw.ncc.DesiredState
+	55, // 36: seesaw.engine.PlanResponse.changes:type_name -> seesaw.ncc.Change
+	56, // 37: seesaw.engine.PlanResponse.errors:type_name -> seesaw.ncc.ApplyError
+	57, // 38: seesaw.engine.VersionsResponse.components:type_name -> seesaw.ComponentStatus
+	47, // 39: seesaw.engine.PeerView.ha_state:type_name -> seesaw.HAState
+	48, // 40: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
+	48, // 41: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
+	28, // 42: seesaw.engine.PeerView.overrides:type_name -> seesaw.engine.OverrideRecord
+	48, // 43: seesaw.engine.PeerView.ipvs_connections_at:type_name -> google.protobuf.Timestamp
+	48, // 44: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
+	40, // 45: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
+	48, // 46: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
+	48, // 47: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
+	48, // 48: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
+	43, // 49: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
+	2,  // 50: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 51: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 52: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 53: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 54: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 55: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 56: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 57: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 58: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	38, // 59: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 60: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 61: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 62: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	44, // 63: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
+	36, // 64: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
+	58, // 65: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	59, // 66: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	42, // 67: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
+	3,  // 68: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	60, // 69: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 70: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 71: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 72: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 73: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 74: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 75: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 76: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	39, // 77: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 78: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 79: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 80: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	45, // 81: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
+	37, // 82: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
+	61, // 83: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	62, // 84: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	41, // 85: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
+	68, // [68:86] is the sub-list for method output_type
+	50, // [50:68] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
@@ -3458,7 +3791,7 @@ func file_engine_engine_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_engine_engine_proto_rawDesc), len(file_engine_engine_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   46,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

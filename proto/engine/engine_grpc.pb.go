@@ -37,6 +37,8 @@ const (
 	Engine_Overrides_FullMethodName          = "/seesaw.engine.Engine/Overrides"
 	Engine_Checks_FullMethodName             = "/seesaw.engine.Engine/Checks"
 	Engine_Plan_FullMethodName               = "/seesaw.engine.Engine/Plan"
+	Engine_Events_FullMethodName             = "/seesaw.engine.Engine/Events"
+	Engine_Versions_FullMethodName           = "/seesaw.engine.Engine/Versions"
 	Engine_HASession_FullMethodName          = "/seesaw.engine.Engine/HASession"
 	Engine_HealthcheckSession_FullMethodName = "/seesaw.engine.Engine/HealthcheckSession"
 	Engine_Peer_FullMethodName               = "/seesaw.engine.Engine/Peer"
@@ -62,6 +64,10 @@ type EngineClient interface {
 	// Plan answers what a candidate config would change in the kernel, before
 	// it is applied, with the running health, HA state and overrides.
 	Plan(ctx context.Context, in *PlanRequest, opts ...grpc.CallOption) (*PlanResponse, error)
+	// Events lists the engine's recent events, oldest first.
+	Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (*EventsResponse, error)
+	// Added with the CLI:
+	Versions(ctx context.Context, in *VersionsRequest, opts ...grpc.CallOption) (*VersionsResponse, error)
 	// HA keeps this stream open: it reports transitions and status, the engine
 	// sends its parameters and relinquish requests. When the stream breaks, HA
 	// steps down.
@@ -211,6 +217,26 @@ func (c *engineClient) Plan(ctx context.Context, in *PlanRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *engineClient) Events(ctx context.Context, in *EventsRequest, opts ...grpc.CallOption) (*EventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EventsResponse)
+	err := c.cc.Invoke(ctx, Engine_Events_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *engineClient) Versions(ctx context.Context, in *VersionsRequest, opts ...grpc.CallOption) (*VersionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VersionsResponse)
+	err := c.cc.Invoke(ctx, Engine_Versions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *engineClient) HASession(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ha.Report, ha.Command], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Engine_ServiceDesc.Streams[0], Engine_HASession_FullMethodName, cOpts...)
@@ -267,6 +293,10 @@ type EngineServer interface {
 	// Plan answers what a candidate config would change in the kernel, before
 	// it is applied, with the running health, HA state and overrides.
 	Plan(context.Context, *PlanRequest) (*PlanResponse, error)
+	// Events lists the engine's recent events, oldest first.
+	Events(context.Context, *EventsRequest) (*EventsResponse, error)
+	// Added with the CLI:
+	Versions(context.Context, *VersionsRequest) (*VersionsResponse, error)
 	// HA keeps this stream open: it reports transitions and status, the engine
 	// sends its parameters and relinquish requests. When the stream breaks, HA
 	// steps down.
@@ -324,6 +354,12 @@ func (UnimplementedEngineServer) Checks(context.Context, *ChecksRequest) (*Check
 }
 func (UnimplementedEngineServer) Plan(context.Context, *PlanRequest) (*PlanResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Plan not implemented")
+}
+func (UnimplementedEngineServer) Events(context.Context, *EventsRequest) (*EventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Events not implemented")
+}
+func (UnimplementedEngineServer) Versions(context.Context, *VersionsRequest) (*VersionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Versions not implemented")
 }
 func (UnimplementedEngineServer) HASession(grpc.BidiStreamingServer[ha.Report, ha.Command]) error {
 	return status.Error(codes.Unimplemented, "method HASession not implemented")
@@ -589,6 +625,42 @@ func _Engine_Plan_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Engine_Events_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Events(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Events_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Events(ctx, req.(*EventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Engine_Versions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VersionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EngineServer).Versions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Engine_Versions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EngineServer).Versions(ctx, req.(*VersionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Engine_HASession_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(EngineServer).HASession(&grpc.GenericServerStream[ha.Report, ha.Command]{ServerStream: stream})
 }
@@ -679,6 +751,14 @@ var Engine_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Plan",
 			Handler:    _Engine_Plan_Handler,
+		},
+		{
+			MethodName: "Events",
+			Handler:    _Engine_Events_Handler,
+		},
+		{
+			MethodName: "Versions",
+			Handler:    _Engine_Versions_Handler,
 		},
 		{
 			MethodName: "Peer",

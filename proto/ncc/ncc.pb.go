@@ -382,7 +382,7 @@ func (x Change_Op) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Change_Op.Descriptor instead.
 func (Change_Op) EnumDescriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{17, 0}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{18, 0}
 }
 
 // Counters and rates as IPVS keeps them. Set only in answers.
@@ -1740,6 +1740,7 @@ type DesiredState struct {
 	SyncDaemons       []*SyncDaemon          `protobuf:"bytes,9,rep,name=sync_daemons,json=syncDaemons,proto3" json:"sync_daemons,omitempty"`
 	IpvsTimeouts      *IPVSTimeouts          `protobuf:"bytes,10,opt,name=ipvs_timeouts,json=ipvsTimeouts,proto3" json:"ipvs_timeouts,omitempty"`                // absent: left as they are
 	FloatingAddresses []*FloatingAddress     `protobuf:"bytes,11,rep,name=floating_addresses,json=floatingAddresses,proto3" json:"floating_addresses,omitempty"` // part of the network
+	Conntrackd        *Conntrackd            `protobuf:"bytes,12,opt,name=conntrackd,proto3" json:"conntrackd,omitempty"`                                        // absent: no conntrackd (one the NCC ran is stopped)
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1851,6 +1852,98 @@ func (x *DesiredState) GetFloatingAddresses() []*FloatingAddress {
 	return nil
 }
 
+func (x *DesiredState) GetConntrackd() *Conntrackd {
+	if x != nil {
+		return x.Conntrackd
+	}
+	return nil
+}
+
+// Conntrackd is the netfilter connection-tracking sync the NCC runs for
+// full NAT (IPVS masquerade plus source NAT to the cluster VIP): the
+// source-NAT binding lives in conntrack, which IPVS sync does not carry.
+// The NCC runs Debian's conntrackd (FTFW, unicast UDP between the nodes'
+// addresses) as its child, commits what the peer sent into the kernel
+// before it brings the LB interface up (becoming master), and asks the
+// new master for a resync when it takes the interface down.
+type Conntrackd struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Interface    string                 `protobuf:"bytes,1,opt,name=interface,proto3" json:"interface,omitempty"`                           // the link the sync runs over (the node interface)
+	LocalAddress string                 `protobuf:"bytes,2,opt,name=local_address,json=localAddress,proto3" json:"local_address,omitempty"` // this node's address on it, IPv4 or IPv6
+	PeerAddress  string                 `protobuf:"bytes,3,opt,name=peer_address,json=peerAddress,proto3" json:"peer_address,omitempty"`    // the peer's, of the same family
+	Port         uint32                 `protobuf:"varint,4,opt,name=port,proto3" json:"port,omitempty"`                                    // UDP port; 0: 3780
+	// Addresses whose connections are not synced (the nodes' own, loopback
+	// is always added): the node's own traffic needs no failover.
+	IgnoreAddresses []string `protobuf:"bytes,5,rep,name=ignore_addresses,json=ignoreAddresses,proto3" json:"ignore_addresses,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Conntrackd) Reset() {
+	*x = Conntrackd{}
+	mi := &file_ncc_ncc_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Conntrackd) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Conntrackd) ProtoMessage() {}
+
+func (x *Conntrackd) ProtoReflect() protoreflect.Message {
+	mi := &file_ncc_ncc_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Conntrackd.ProtoReflect.Descriptor instead.
+func (*Conntrackd) Descriptor() ([]byte, []int) {
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *Conntrackd) GetInterface() string {
+	if x != nil {
+		return x.Interface
+	}
+	return ""
+}
+
+func (x *Conntrackd) GetLocalAddress() string {
+	if x != nil {
+		return x.LocalAddress
+	}
+	return ""
+}
+
+func (x *Conntrackd) GetPeerAddress() string {
+	if x != nil {
+		return x.PeerAddress
+	}
+	return ""
+}
+
+func (x *Conntrackd) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Conntrackd) GetIgnoreAddresses() []string {
+	if x != nil {
+		return x.IgnoreAddresses
+	}
+	return nil
+}
+
 // What the NCC keeps in its -state_file between runs, for a restarted NCC
 // and for seesaw_ncc --cleanup.
 type SavedState struct {
@@ -1867,7 +1960,7 @@ type SavedState struct {
 
 func (x *SavedState) Reset() {
 	*x = SavedState{}
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1972,7 @@ func (x *SavedState) String() string {
 func (*SavedState) ProtoMessage() {}
 
 func (x *SavedState) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[16]
+	mi := &file_ncc_ncc_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +1985,7 @@ func (x *SavedState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SavedState.ProtoReflect.Descriptor instead.
 func (*SavedState) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{16}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SavedState) GetDesired() *DesiredState {
@@ -1921,7 +2014,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1933,7 +2026,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[17]
+	mi := &file_ncc_ncc_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1946,7 +2039,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{17}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Change) GetOp() Change_Op {
@@ -1988,7 +2081,7 @@ type ApplyError struct {
 
 func (x *ApplyError) Reset() {
 	*x = ApplyError{}
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2000,7 +2093,7 @@ func (x *ApplyError) String() string {
 func (*ApplyError) ProtoMessage() {}
 
 func (x *ApplyError) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[18]
+	mi := &file_ncc_ncc_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2013,7 +2106,7 @@ func (x *ApplyError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyError.ProtoReflect.Descriptor instead.
 func (*ApplyError) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{18}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ApplyError) GetKind() string {
@@ -2047,7 +2140,7 @@ type ApplyRequest struct {
 
 func (x *ApplyRequest) Reset() {
 	*x = ApplyRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2059,7 +2152,7 @@ func (x *ApplyRequest) String() string {
 func (*ApplyRequest) ProtoMessage() {}
 
 func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[19]
+	mi := &file_ncc_ncc_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2072,7 +2165,7 @@ func (x *ApplyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyRequest.ProtoReflect.Descriptor instead.
 func (*ApplyRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{19}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ApplyRequest) GetDesired() *DesiredState {
@@ -2104,7 +2197,7 @@ type ApplyResponse struct {
 
 func (x *ApplyResponse) Reset() {
 	*x = ApplyResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2209,7 @@ func (x *ApplyResponse) String() string {
 func (*ApplyResponse) ProtoMessage() {}
 
 func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[20]
+	mi := &file_ncc_ncc_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2222,7 @@ func (x *ApplyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResponse.ProtoReflect.Descriptor instead.
 func (*ApplyResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{20}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ApplyResponse) GetChanges() []*Change {
@@ -2176,7 +2269,7 @@ type GetStateRequest struct {
 
 func (x *GetStateRequest) Reset() {
 	*x = GetStateRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[21]
+	mi := &file_ncc_ncc_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2281,7 @@ func (x *GetStateRequest) String() string {
 func (*GetStateRequest) ProtoMessage() {}
 
 func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[21]
+	mi := &file_ncc_ncc_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2294,7 @@ func (x *GetStateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateRequest.ProtoReflect.Descriptor instead.
 func (*GetStateRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{21}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetStateRequest) GetWithStats() bool {
@@ -2227,7 +2320,7 @@ type GetStateResponse struct {
 
 func (x *GetStateResponse) Reset() {
 	*x = GetStateResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[22]
+	mi := &file_ncc_ncc_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2332,7 @@ func (x *GetStateResponse) String() string {
 func (*GetStateResponse) ProtoMessage() {}
 
 func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[22]
+	mi := &file_ncc_ncc_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2345,7 @@ func (x *GetStateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStateResponse.ProtoReflect.Descriptor instead.
 func (*GetStateResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{22}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetStateResponse) GetState() *DesiredState {
@@ -2271,7 +2364,7 @@ type AnnounceRequest struct {
 
 func (x *AnnounceRequest) Reset() {
 	*x = AnnounceRequest{}
-	mi := &file_ncc_ncc_proto_msgTypes[23]
+	mi := &file_ncc_ncc_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2283,7 +2376,7 @@ func (x *AnnounceRequest) String() string {
 func (*AnnounceRequest) ProtoMessage() {}
 
 func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[23]
+	mi := &file_ncc_ncc_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2296,7 +2389,7 @@ func (x *AnnounceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceRequest.ProtoReflect.Descriptor instead.
 func (*AnnounceRequest) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{23}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AnnounceRequest) GetAddresses() []string {
@@ -2316,7 +2409,7 @@ type AnnounceResponse struct {
 
 func (x *AnnounceResponse) Reset() {
 	*x = AnnounceResponse{}
-	mi := &file_ncc_ncc_proto_msgTypes[24]
+	mi := &file_ncc_ncc_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2328,7 +2421,7 @@ func (x *AnnounceResponse) String() string {
 func (*AnnounceResponse) ProtoMessage() {}
 
 func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ncc_ncc_proto_msgTypes[24]
+	mi := &file_ncc_ncc_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2341,7 +2434,7 @@ func (x *AnnounceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AnnounceResponse.ProtoReflect.Descriptor instead.
 func (*AnnounceResponse) Descriptor() ([]byte, []int) {
-	return file_ncc_ncc_proto_rawDescGZIP(), []int{24}
+	return file_ncc_ncc_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AnnounceResponse) GetSent() uint32 {
@@ -2489,7 +2582,7 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\n" +
 	"\x06MASTER\x10\x01\x12\n" +
 	"\n" +
-	"\x06BACKUP\x10\x02\"\x86\x05\n" +
+	"\x06BACKUP\x10\x02\"\xbe\x05\n" +
 	"\fDesiredState\x12:\n" +
 	"\flb_interface\x18\x01 \x01(\v2\x17.seesaw.ncc.LBInterfaceR\vlbInterface\x12/\n" +
 	"\bservices\x18\x02 \x03(\v2\x13.seesaw.ncc.ServiceR\bservices\x12#\n" +
@@ -2502,10 +2595,20 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\fsync_daemons\x18\t \x03(\v2\x16.seesaw.ncc.SyncDaemonR\vsyncDaemons\x12=\n" +
 	"\ripvs_timeouts\x18\n" +
 	" \x01(\v2\x18.seesaw.ncc.IPVSTimeoutsR\fipvsTimeouts\x12J\n" +
-	"\x12floating_addresses\x18\v \x03(\v2\x1b.seesaw.ncc.FloatingAddressR\x11floatingAddresses\x1a:\n" +
+	"\x12floating_addresses\x18\v \x03(\v2\x1b.seesaw.ncc.FloatingAddressR\x11floatingAddresses\x126\n" +
+	"\n" +
+	"conntrackd\x18\f \x01(\v2\x16.seesaw.ncc.ConntrackdR\n" +
+	"conntrackd\x1a:\n" +
 	"\fSysctlsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xd0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb1\x01\n" +
+	"\n" +
+	"Conntrackd\x12\x1c\n" +
+	"\tinterface\x18\x01 \x01(\tR\tinterface\x12#\n" +
+	"\rlocal_address\x18\x02 \x01(\tR\flocalAddress\x12!\n" +
+	"\fpeer_address\x18\x03 \x01(\tR\vpeerAddress\x12\x12\n" +
+	"\x04port\x18\x04 \x01(\rR\x04port\x12)\n" +
+	"\x10ignore_addresses\x18\x05 \x03(\tR\x0fignoreAddresses\"\xd0\x01\n" +
 	"\n" +
 	"SavedState\x122\n" +
 	"\adesired\x18\x01 \x01(\v2\x18.seesaw.ncc.DesiredStateR\adesired\x12M\n" +
@@ -2593,7 +2696,7 @@ func file_ncc_ncc_proto_rawDescGZIP() []byte {
 }
 
 var file_ncc_ncc_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
-var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_ncc_ncc_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_ncc_ncc_proto_goTypes = []any{
 	(Family)(0),                 // 0: seesaw.ncc.Family
 	(Protocol)(0),               // 1: seesaw.ncc.Protocol
@@ -2618,18 +2721,19 @@ var file_ncc_ncc_proto_goTypes = []any{
 	(*IPVSTimeouts)(nil),        // 20: seesaw.ncc.IPVSTimeouts
 	(*SyncDaemon)(nil),          // 21: seesaw.ncc.SyncDaemon
 	(*DesiredState)(nil),        // 22: seesaw.ncc.DesiredState
-	(*SavedState)(nil),          // 23: seesaw.ncc.SavedState
-	(*Change)(nil),              // 24: seesaw.ncc.Change
-	(*ApplyError)(nil),          // 25: seesaw.ncc.ApplyError
-	(*ApplyRequest)(nil),        // 26: seesaw.ncc.ApplyRequest
-	(*ApplyResponse)(nil),       // 27: seesaw.ncc.ApplyResponse
-	(*GetStateRequest)(nil),     // 28: seesaw.ncc.GetStateRequest
-	(*GetStateResponse)(nil),    // 29: seesaw.ncc.GetStateResponse
-	(*AnnounceRequest)(nil),     // 30: seesaw.ncc.AnnounceRequest
-	(*AnnounceResponse)(nil),    // 31: seesaw.ncc.AnnounceResponse
-	nil,                         // 32: seesaw.ncc.DesiredState.SysctlsEntry
-	nil,                         // 33: seesaw.ncc.SavedState.OriginalMacsEntry
-	(*durationpb.Duration)(nil), // 34: google.protobuf.Duration
+	(*Conntrackd)(nil),          // 23: seesaw.ncc.Conntrackd
+	(*SavedState)(nil),          // 24: seesaw.ncc.SavedState
+	(*Change)(nil),              // 25: seesaw.ncc.Change
+	(*ApplyError)(nil),          // 26: seesaw.ncc.ApplyError
+	(*ApplyRequest)(nil),        // 27: seesaw.ncc.ApplyRequest
+	(*ApplyResponse)(nil),       // 28: seesaw.ncc.ApplyResponse
+	(*GetStateRequest)(nil),     // 29: seesaw.ncc.GetStateRequest
+	(*GetStateResponse)(nil),    // 30: seesaw.ncc.GetStateResponse
+	(*AnnounceRequest)(nil),     // 31: seesaw.ncc.AnnounceRequest
+	(*AnnounceResponse)(nil),    // 32: seesaw.ncc.AnnounceResponse
+	nil,                         // 33: seesaw.ncc.DesiredState.SysctlsEntry
+	nil,                         // 34: seesaw.ncc.SavedState.OriginalMacsEntry
+	(*durationpb.Duration)(nil), // 35: google.protobuf.Duration
 }
 var file_ncc_ncc_proto_depIdxs = []int32{
 	0,  // 0: seesaw.ncc.Destination.family:type_name -> seesaw.ncc.Family
@@ -2660,29 +2764,30 @@ var file_ncc_ncc_proto_depIdxs = []int32{
 	14, // 25: seesaw.ncc.DesiredState.routes:type_name -> seesaw.ncc.Route
 	15, // 26: seesaw.ncc.DesiredState.rules:type_name -> seesaw.ncc.Rule
 	19, // 27: seesaw.ncc.DesiredState.nft:type_name -> seesaw.ncc.NFTState
-	32, // 28: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
+	33, // 28: seesaw.ncc.DesiredState.sysctls:type_name -> seesaw.ncc.DesiredState.SysctlsEntry
 	21, // 29: seesaw.ncc.DesiredState.sync_daemons:type_name -> seesaw.ncc.SyncDaemon
 	20, // 30: seesaw.ncc.DesiredState.ipvs_timeouts:type_name -> seesaw.ncc.IPVSTimeouts
 	12, // 31: seesaw.ncc.DesiredState.floating_addresses:type_name -> seesaw.ncc.FloatingAddress
-	22, // 32: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
-	33, // 33: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
-	6,  // 34: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
-	22, // 35: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
-	24, // 36: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
-	25, // 37: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
-	34, // 38: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
-	22, // 39: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
-	26, // 40: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
-	28, // 41: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
-	30, // 42: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
-	27, // 43: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
-	29, // 44: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
-	31, // 45: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
-	43, // [43:46] is the sub-list for method output_type
-	40, // [40:43] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	23, // 32: seesaw.ncc.DesiredState.conntrackd:type_name -> seesaw.ncc.Conntrackd
+	22, // 33: seesaw.ncc.SavedState.desired:type_name -> seesaw.ncc.DesiredState
+	34, // 34: seesaw.ncc.SavedState.original_macs:type_name -> seesaw.ncc.SavedState.OriginalMacsEntry
+	6,  // 35: seesaw.ncc.Change.op:type_name -> seesaw.ncc.Change.Op
+	22, // 36: seesaw.ncc.ApplyRequest.desired:type_name -> seesaw.ncc.DesiredState
+	25, // 37: seesaw.ncc.ApplyResponse.changes:type_name -> seesaw.ncc.Change
+	26, // 38: seesaw.ncc.ApplyResponse.errors:type_name -> seesaw.ncc.ApplyError
+	35, // 39: seesaw.ncc.ApplyResponse.took:type_name -> google.protobuf.Duration
+	22, // 40: seesaw.ncc.GetStateResponse.state:type_name -> seesaw.ncc.DesiredState
+	27, // 41: seesaw.ncc.NCC.Apply:input_type -> seesaw.ncc.ApplyRequest
+	29, // 42: seesaw.ncc.NCC.GetState:input_type -> seesaw.ncc.GetStateRequest
+	31, // 43: seesaw.ncc.NCC.Announce:input_type -> seesaw.ncc.AnnounceRequest
+	28, // 44: seesaw.ncc.NCC.Apply:output_type -> seesaw.ncc.ApplyResponse
+	30, // 45: seesaw.ncc.NCC.GetState:output_type -> seesaw.ncc.GetStateResponse
+	32, // 46: seesaw.ncc.NCC.Announce:output_type -> seesaw.ncc.AnnounceResponse
+	44, // [44:47] is the sub-list for method output_type
+	41, // [41:44] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_ncc_ncc_proto_init() }
@@ -2696,7 +2801,7 @@ func file_ncc_ncc_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ncc_ncc_proto_rawDesc), len(file_ncc_ncc_proto_rawDesc)),
 			NumEnums:      7,
-			NumMessages:   27,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

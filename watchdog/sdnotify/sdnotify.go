@@ -18,7 +18,16 @@ const (
 	Ready    = "READY=1"
 	Stopping = "STOPPING=1"
 	Watchdog = "WATCHDOG=1"
+	// Reloading is sent with MonotonicUsec when a reload starts, and
+	// Ready when it is done.
+	Reloading = "RELOADING=1"
 )
+
+// MonotonicUsec is the MONOTONIC_USEC= line systemd wants with RELOADING=1:
+// CLOCK_MONOTONIC now, in microseconds.
+func MonotonicUsec() string {
+	return "MONOTONIC_USEC=" + strconv.FormatInt(monotonicNow().Microseconds(), 10)
+}
 
 // Notifier sends state lines to the socket named by $NOTIFY_SOCKET.
 type Notifier struct {

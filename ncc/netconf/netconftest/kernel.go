@@ -750,3 +750,16 @@ func Snapshot(k netconf.Kernel, links []string, tables []int, sysctls []string) 
 	}
 	return Render(ls, addrs, routes, rules, vals), nil
 }
+
+// IPVSSysctls are the net.ipv4.vs sysctls a kernel with IPVS loaded has,
+// at its defaults, with the forwarding switches off: what an engine's
+// desired state sets, for a New that stands in for a fresh LB node.
+func IPVSSysctls() map[string]string {
+	return map[string]string{
+		"net/ipv4/ip_forward": "0", "net/ipv6/conf/all/forwarding": "0",
+		"net/ipv4/vs/conntrack": "0", "net/ipv4/vs/expire_nodest_conn": "0",
+		"net/ipv4/vs/sync_threshold": "3\t50", "net/ipv4/vs/sync_refresh_period": "0",
+		"net/ipv4/vs/sync_retries": "0", "net/ipv4/vs/sync_sock_size": "0", "net/ipv4/vs/sync_persist_mode": "0",
+		"net/ipv4/vs/sloppy_tcp": "0", "net/ipv4/vs/sloppy_sctp": "0",
+	}
+}

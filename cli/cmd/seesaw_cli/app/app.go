@@ -5,26 +5,26 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/seesawlb/seesaw/cli"
 )
 
-// Main runs seesaw_cli on os.Args, as its main did: it exits with status 1
-// on an error and returns on success.
+// Main runs seesaw_cli on os.Args and exits with its status: 0, 1 when an
+// operation failed, 2 on a usage error.
 func Main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "seesaw_cli:", err)
-		os.Exit(1)
+	// Ctrl-C is the commands' own business: drain takes it as "stop
+	// waiting", the shell swallows it; elsewhere it ends the process.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	opts := cli.DefaultOptions(os.Stdout)
+	if name := filepath.Base(os.Args[0]); !strings.HasPrefix(name, "seesaw-multicall") {
+		opts.Name = name
 	}
-}
-
-func run(ctx context.Context) error {
-	return cli.NewRootCommand().ExecuteContext(ctx)
+	code := cli.Run(ctx, opts, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

@@ -32,7 +32,7 @@ const usage = `usage:
   seesaw-lab prepare                           install, fetch and build what the lab needs
   seesaw-lab topo up|down [flags]              (in the guest) the demo's namespaces
   seesaw-lab httpd [flags]                     a tiny HTTP backend, for the demo
-  seesaw-lab get URL                           fetch URL (the demo's client)
+  seesaw-lab get [--every D] URL              fetch URL (the demo's client); --every: a session
   seesaw-lab forward [flags]                   (in the guest) relay a port into a namespace
 
 Run "seesaw-lab run -h" (or exec, topo, httpd) for its flags.

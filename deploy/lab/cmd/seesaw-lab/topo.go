@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strings"
 	"time"
 
@@ -104,10 +105,18 @@ func cmdHTTPD(ctx context.Context, args []string, e env) int {
 func cmdGet(ctx context.Context, args []string, e env) int {
 	fs := flag.NewFlagSet("seesaw-lab get", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
+	timeout := fs.Duration("timeout", 3*time.Second, "give up on a request after this long")
+	every := fs.Duration("every", 0, "ask again this often, over one kept-alive connection, for --for (a client in the middle of a session)")
+	span := fs.Duration("for", 10*time.Second, "with --every: how long to go on")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(e.stderr, "usage: seesaw-lab get [--timeout D] URL")
+		fmt.Fprintln(e.stderr, "usage: seesaw-lab get [--timeout D] [--every D [--for D]] URL")
 		return 2
+	}
+	// Never a proxy: the addresses are the lab's own. One connection at
+	// most, kept alive, so that --every is one client's session.
+	c := &http.Client{Transport: &http.Transport{Proxy: nil, MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
+	if *every > 0 {
+		return getEvery(ctx, c, fs.Arg(0), *timeout, *every, *span, e)
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
@@ -116,8 +125,6 @@ func cmdGet(ctx context.Context, args []string, e env) int {
 		fmt.Fprintln(e.stderr, "seesaw-lab get:", err)
 		return 2
 	}
-	// Never a proxy: the addresses are the lab's own.
-	c := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	resp, err := c.Do(req)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "seesaw-lab get:", err)
@@ -130,6 +137,60 @@ func cmdGet(ctx context.Context, args []string, e env) int {
 	}
 	if resp.StatusCode != http.StatusOK {
 		fmt.Fprintln(e.stderr, "seesaw-lab get:", resp.Status)
+		return 1
+	}
+	return 0
+}
+
+// getEvery asks url every interval for span over one kept-alive
+// connection, a line per answer, then sums up: how many were answered,
+// over how many connections, and the longest time without an answer. It
+// succeeds when every request was answered on the first connection.
+func getEvery(ctx context.Context, c *http.Client, url string, timeout, interval, span time.Duration, e env) int {
+	start := time.Now()
+	var asked, answered int
+	var conns []string
+	var longest time.Duration
+	last := start
+	for time.Since(start) < span {
+		asked++
+		rctx, cancel := context.WithTimeout(ctx, timeout)
+		var local string
+		trace := &httptrace.ClientTrace{GotConn: func(ci httptrace.GotConnInfo) {
+			local = ci.Conn.LocalAddr().String()
+			if !ci.Reused {
+				conns = append(conns, local)
+			}
+		}}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(rctx, trace), http.MethodGet, url, nil)
+		if err != nil {
+			cancel()
+			fmt.Fprintln(e.stderr, "seesaw-lab get:", err)
+			return 2
+		}
+		resp, err := c.Do(req)
+		now := time.Now()
+		if err != nil {
+			fmt.Fprintf(e.stdout, "%s  no answer: %v\n", now.Format("15:04:05.000"), err)
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			first, _, _ := strings.Cut(string(body), "\n")
+			answered++
+			longest = max(longest, now.Sub(last))
+			last = now
+			fmt.Fprintf(e.stdout, "%s  %s (from %s)\n", now.Format("15:04:05.000"), first, local)
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return 1
+		case <-time.After(interval):
+		}
+	}
+	fmt.Fprintf(e.stdout, "%d of %d requests answered over %d connection(s) %v; the longest time between two answers: %v\n",
+		answered, asked, len(conns), conns, longest.Round(time.Millisecond))
+	if answered != asked || len(conns) != 1 {
 		return 1
 	}
 	return 0

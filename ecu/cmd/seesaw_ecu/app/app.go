@@ -24,6 +24,9 @@ func Main() {
 	flag.StringVar(&hc, "healthcheck_socket", ecu.DefaultHealthcheckSocket, "path of healthcheck's Unix socket (for the status page; empty to skip)")
 	flag.StringVar(&wd, "watchdog_socket", ecu.DefaultWatchdogSocket, "path of the watchdog's Unix socket (for the status page; empty to skip)")
 	flag.StringVar(&cfg.HTTPAddr, "http_addr", ecu.DefaultHTTPAddr, "host:port of the HTTP monitoring listener")
+	flag.StringVar(&cfg.ControlAddr, "control_addr", ecu.DefaultControlAddr, "host:port of remote control (mutual TLS; - to turn it off)")
+	flag.StringVar(&cfg.SSLDir, "ssl_dir", ecu.DefaultSSLDir, "directory of remote control's ca.crt, seesaw.crt and seesaw.key (remote control is off without them)")
+	flag.StringVar(&cfg.EngineConf, "engine_conf", ecu.DefaultEngineConf, "seesaw.cfg, whose [remote_control] admin and reader name the certificates allowed")
 	flag.Parse()
 	cfg.Components = map[string]string{"ncc": ncc, "ha": ha, "healthcheck": hc, "watchdog": wd}
 

@@ -43,6 +43,8 @@ type options struct {
 	stableRun time.Duration
 
 	readyTimeout time.Duration
+	reloadFirst  string
+	reloadSettle time.Duration
 }
 
 // Main runs seesaw_watchdog on os.Args, as its main did: it exits with
@@ -70,19 +72,24 @@ func Main() {
 		"a run at least this long resets a service's consecutive failures")
 	flag.DurationVar(&o.readyTimeout, "ready_timeout", 30*time.Second,
 		"report READY to systemd after this long even if some services have not started (they are named in the log)")
+	flag.StringVar(&o.reloadFirst, "reload_first", "ncc,ha",
+		"services a reload (SIGHUP, systemctl reload) restarts first, in this order; the others follow, each after its dependencies")
+	flag.DurationVar(&o.reloadSettle, "reload_settle", time.Second,
+		"during a reload, how long to wait after one service runs again before restarting the next")
 	flag.Parse()
 
 	// SIGQUIT stops in order too, as in Seesaw, rather than Go's default of
 	// dumping and exiting, which would orphan the services.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
 	defer stop()
-	go handleSignals()
+	hup := make(chan struct{}, 1)
+	go handleSignals(hup)
 
 	glog.Infof("seesaw_watchdog starting (pid %d)", os.Getpid())
 	if thpErr != nil {
 		glog.Warningf("seesaw_watchdog: transparent huge pages may stay on: %v", thpErr)
 	}
-	if err := run(ctx, o, os.Getenv); err != nil {
+	if err := run(ctx, o, os.Getenv, hup); err != nil {
 		glog.Errorf("seesaw_watchdog: %v", err)
 		glog.Flush()
 		os.Exit(1)
@@ -92,8 +99,9 @@ func Main() {
 }
 
 // run supervises until ctx ends and every service has stopped. getenv is
-// os.Getenv outside tests; it supplies systemd's variables.
-func run(ctx context.Context, o options, getenv func(string) string) error {
+// os.Getenv outside tests; it supplies systemd's variables. Each value on
+// hup (SIGHUP) reloads: every service restarts on the binary now on disk.
+func run(ctx context.Context, o options, getenv func(string) string, hup <-chan struct{}) error {
 	cfg, err := watchdog.LoadConfig(o.config)
 	if err != nil {
 		return err
@@ -104,6 +112,9 @@ func run(ctx context.Context, o options, getenv func(string) string) error {
 		BackoffMax:  o.maxDelay,
 		StableRun:   o.stableRun,
 		Logf:        glog.Infof,
+
+		ReloadFirst:  splitList(o.reloadFirst),
+		ReloadSettle: o.reloadSettle,
 	})
 	if err != nil {
 		return err
@@ -176,6 +187,16 @@ func run(ctx context.Context, o options, getenv func(string) string) error {
 			glog.Errorf("seesaw_watchdog: %v", err)
 		}
 	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			reload(ctx, sup, notifier)
+		}
+	})
 	if keepAlive > 0 {
 		glog.Infof("seesaw_watchdog: pinging the systemd watchdog every %v", keepAlive/2)
 		// Status takes the supervisor's lock, so a wedged supervisor stops
@@ -241,16 +262,44 @@ func readPolicy(group string) (ipc.Policy, int, error) {
 	return ipc.Policy{Read: ipc.Rule{GIDs: []uint32{gid}}}, int(gid), nil
 }
 
+// reload restarts every service on the binaries now on disk, telling
+// systemd that the unit is reloading meanwhile.
+func reload(ctx context.Context, sup *watchdog.Supervisor, notifier *sdnotify.Notifier) {
+	glog.Infof("seesaw_watchdog: reload: restarting every service, one at a time")
+	if err := notifier.Notify(sdnotify.Reloading, sdnotify.MonotonicUsec()); err != nil {
+		glog.Errorf("seesaw_watchdog: %v", err)
+	}
+	status := "STATUS=reloaded"
+	if err := sup.Reload(ctx); err != nil {
+		glog.Errorf("seesaw_watchdog: %v", err)
+		status = "STATUS=reload failed: " + strings.ReplaceAll(err.Error(), "\n", " ")
+	} else {
+		glog.Infof("seesaw_watchdog: reload: every service restarted")
+	}
+	if err := notifier.Notify(sdnotify.Ready, status); err != nil {
+		glog.Errorf("seesaw_watchdog: %v", err)
+	}
+}
+
+// splitList splits a comma or space separated list.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+}
+
 // handleSignals writes every goroutine's stack to the log on SIGUSR1 and
-// explains that SIGHUP reloads nothing. It listens for the life of the
-// process, the ordered shutdown included, because the default action of both
-// signals would kill the watchdog and orphan the services.
-func handleSignals() {
+// turns SIGHUP into a reload on hup (a reload asked for while one is under
+// way runs once it is done; more are one). It listens for the life of the
+// process, the ordered shutdown included, because the default action of
+// both signals would kill the watchdog and orphan the services.
+func handleSignals(hup chan<- struct{}) {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGUSR1, syscall.SIGHUP)
 	for sig := range c {
 		if sig == syscall.SIGHUP {
-			glog.Warningf("SIGHUP: the watchdog does not reload %s; restart it to apply changes", "watchdog.cfg")
+			select {
+			case hup <- struct{}{}:
+			default:
+			}
 			continue
 		}
 		buf := make([]byte, 1<<20)

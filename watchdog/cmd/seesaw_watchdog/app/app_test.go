@@ -51,11 +51,13 @@ func TestRun(t *testing.T) {
 		stableRun: time.Second,
 
 		readyTimeout: time.Hour,
+		reloadFirst:  "b",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, o, getenv) }()
+	hup := make(chan struct{}, 1)
+	go func() { done <- run(ctx, o, getenv, hup) }()
 
 	// READY=1 comes once both services run; keep-alives may arrive around it.
 	got := map[string]bool{}
@@ -68,7 +70,9 @@ func TestRun(t *testing.T) {
 			if err != nil {
 				t.Fatalf("waiting for %s: %v", want, err)
 			}
-			got[string(buf[:n])] = true
+			for _, l := range strings.Split(string(buf[:n]), "\n") {
+				got[l] = true
+			}
 		}
 	}
 	waitNotify("READY=1")
@@ -105,6 +109,34 @@ func TestRun(t *testing.T) {
 		t.Errorf("component status %v", st)
 	}
 
+	// SIGHUP reloads: systemd hears RELOADING=1 (with the time), every
+	// service runs again as a new process, then READY=1 again.
+	delete(got, "READY=1")
+	hup <- struct{}{}
+	buf := make([]byte, 1024)
+	var reloading string
+	for reloading == "" {
+		notify.SetReadDeadline(time.Now().Add(15 * time.Second))
+		n, err := notify.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for RELOADING=1: %v", err)
+		}
+		if m := string(buf[:n]); strings.HasPrefix(m, "RELOADING=1\nMONOTONIC_USEC=") {
+			reloading = m
+		}
+	}
+	waitNotify("READY=1")
+	after, err := watchdogpb.NewWatchdogClient(cc).Services(rctx, &watchdogpb.ServicesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range after.Services {
+		if s.State != watchdogpb.ServiceState_SERVICE_STATE_RUNNING || s.Pid == resp.Services[i].Pid || s.Restarts != 1 {
+			t.Errorf("after reload: %v, was pid %d", s, resp.Services[i].Pid)
+		}
+	}
+	resp = after
+
 	cancel()
 	select {
 	case err := <-done:
@@ -131,7 +163,7 @@ func TestRunBadConfig(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte("[a]\nbinary = /bin/true\ndependency = b\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := run(context.Background(), options{config: cfgPath, logDir: dir, socket: filepath.Join(dir, "s.sock")}, func(string) string { return "" })
+	err := run(context.Background(), options{config: cfgPath, logDir: dir, socket: filepath.Join(dir, "s.sock")}, func(string) string { return "" }, nil)
 	if err == nil || !strings.Contains(err.Error(), cfgPath+":3: dependency") {
 		t.Errorf("run = %v, want the config error at line 3", err)
 	}
@@ -161,7 +193,7 @@ func TestReadyDespiteMissingBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, o, getenv) }()
+	go func() { done <- run(ctx, o, getenv, nil) }()
 	buf := make([]byte, 1024)
 	for {
 		notify.SetReadDeadline(time.Now().Add(15 * time.Second))

@@ -1,0 +1,169 @@
+package ecu
+
+import (
+	"context"
+	"fmt"
+	"google.golang.org/grpc"
+
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/procfs"
+
+	gen "github.com/seesawlb/seesaw/engine/config/configtest"
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	"github.com/seesawlb/seesaw/proto/ipc"
+	nccpb "github.com/seesawlb/seesaw/proto/ncc"
+)
+
+// BenchmarkECU measures, at 1,000 vservers × 10 backends (2 services
+// each: 2,000 IPVS services, 20,000 destinations) from a real engine:
+//
+//   - snapshot: reading the engine once (every RPC the ECU makes);
+//   - metrics, page, live, api-vservers: the ECU's own work per request on
+//     a snapshot it holds (collect and encode; render), with the response
+//     size;
+//   - node_exporter-ipvs: what node_exporter's IPVS collector does per
+//     scrape for the same destinations (procfs parsing /proc/net/ip_vs,
+//     three series per destination with its six labels, encoding), on a
+//     file in the kernel's format written from the same table. The kernel's
+//     cost of producing /proc/net/ip_vs is not counted.
+func BenchmarkECU(b *testing.B) {
+	const nvs, nbe = 1000, 10
+	r := startRig(b, gen.SeesawCfg("eth0", "eth1"), gen.Cluster(nvs, nbe, gen.Options{Plain: true}), hcDryRun, time.Hour)
+	cc, err := ipc.Dial(r.esock, ipc.DialOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	e := &ecu{cfg: Config{CallTimeout: time.Minute, Now: time.Now, EngineSocket: r.esock}, comp: ipc.NewComponent("ecu"),
+		conns: map[string]*grpcClientConn{"engine": cc}, names: []string{"engine"}, engine: cc}
+	e.snaps = &snapshots{fetch: e.fetchSnapshot, maxAge: time.Hour, now: time.Now}
+	// Wait until every destination is in service.
+	r.waitFor("every destination healthy", func() bool {
+		resp, err := enginepb.NewEngineClient(cc).Vservers(context.Background(), &enginepb.VserversRequest{})
+		if err != nil || len(resp.Vservers) != nvs {
+			return false
+		}
+		for _, v := range resp.Vservers {
+			for _, s := range v.Services {
+				if s.HealthyDestinations != nbe {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	snap := e.snaps.get(context.Background())
+	if snap.Stale {
+		b.Fatal(snap.EngineErr)
+	}
+
+	b.Run("snapshot", func(b *testing.B) {
+		for b.Loop() {
+			if s := e.fetchSnapshot(context.Background(), nil); s.Stale {
+				b.Fatal(s.EngineErr)
+			}
+		}
+	})
+	serve := func(name string, h http.Handler, url string) {
+		b.Run(name, func(b *testing.B) {
+			var size int
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
+				if rec.Code != 200 {
+					b.Fatalf("%s: %d %s", url, rec.Code, rec.Body.String())
+				}
+				size = rec.Body.Len()
+			}
+			b.ReportMetric(float64(size), "bytes/response")
+		})
+	}
+	h := e.handler()
+	serve("metrics", e.metricsHandler(), "/metrics")
+	serve("page", h, "/")
+	serve("live", h, "/?live=1")
+	serve("api-vservers", h, "/api/v1/vservers")
+
+	// node_exporter's IPVS collector on the same table.
+	dir := b.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "net"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	procText := procIPVS(snap.Vservers)
+	if err := os.WriteFile(filepath.Join(dir, "net", "ip_vs"), []byte(procText), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	fs, err := procfs.NewFS(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(nodeExporterIPVS{fs})
+	serve("node_exporter-ipvs", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), "/metrics")
+}
+
+type grpcClientConn = grpc.ClientConn
+
+// procIPVS writes the vservers' IPVS table as the kernel's /proc/net/ip_vs
+// does (hex addresses and ports).
+func procIPVS(vs []*enginepb.VserverStatus) string {
+	var s strings.Builder
+	s.WriteString("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port Forward Weight ActiveConn InActConn\n")
+	hexAP := func(addr string, port uint32) string {
+		a := netip.MustParseAddr(addr).As4()
+		return fmt.Sprintf("%02X%02X%02X%02X:%04X", a[0], a[1], a[2], a[3], port)
+	}
+	for _, v := range vs {
+		for _, svc := range v.Services {
+			proto := "TCP"
+			if svc.Protocol == nccpb.Protocol_UDP {
+				proto = "UDP"
+			}
+			fmt.Fprintf(&s, "%s  %s %s \n", proto, hexAP(svc.Vip, svc.Port), strings.ToLower(svc.Scheduler))
+			for _, d := range svc.Destinations {
+				fmt.Fprintf(&s, "  -> %s      Route   %d      %d          %d         \n", hexAP(d.Address, d.Port), d.Weight, d.ActiveConnections, d.InactiveConnections)
+			}
+		}
+	}
+	return s.String()
+}
+
+// nodeExporterIPVS does what node_exporter's IPVS collector does for the
+// backends: parse /proc/net/ip_vs, three gauges per backend.
+type nodeExporterIPVS struct{ fs procfs.FS }
+
+var (
+	neLabels   = []string{"local_address", "local_port", "remote_address", "remote_port", "proto", "local_mark"}
+	neActive   = prometheus.NewDesc("node_ipvs_backend_connections_active", "The current active connections by local and remote address.", neLabels, nil)
+	neInactive = prometheus.NewDesc("node_ipvs_backend_connections_inactive", "The current inactive connections by local and remote address.", neLabels, nil)
+	neWeight   = prometheus.NewDesc("node_ipvs_backend_weight", "The current backend weight by local and remote address.", neLabels, nil)
+)
+
+func (nodeExporterIPVS) Describe(ch chan<- *prometheus.Desc) {
+	ch <- neActive
+	ch <- neInactive
+	ch <- neWeight
+}
+
+func (c nodeExporterIPVS) Collect(ch chan<- prometheus.Metric) {
+	bs, err := c.fs.IPVSBackendStatus()
+	if err != nil {
+		panic(err)
+	}
+	for _, b := range bs {
+		labels := []string{b.LocalAddress.String(), fmt.Sprint(b.LocalPort), b.RemoteAddress.String(), fmt.Sprint(b.RemotePort), b.Proto, b.LocalMark}
+		ch <- prometheus.MustNewConstMetric(neActive, prometheus.GaugeValue, float64(b.ActiveConn), labels...)
+		ch <- prometheus.MustNewConstMetric(neInactive, prometheus.GaugeValue, float64(b.InactConn), labels...)
+		ch <- prometheus.MustNewConstMetric(neWeight, prometheus.GaugeValue, float64(b.Weight), labels...)
+	}
+}

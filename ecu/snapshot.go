@@ -1,0 +1,248 @@
+package ecu
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	hapb "github.com/seesawlb/seesaw/proto/ha"
+	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
+	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
+	wdpb "github.com/seesawlb/seesaw/proto/watchdog"
+)
+
+// snapshot is everything the page, the JSON API and /metrics show, read
+// from the engine (and the other daemons) at one moment. A snapshot is
+// never changed once published: readers share it without locks.
+type snapshot struct {
+	Taken time.Time // when the engine's parts were read
+	// Stale is set when the engine did not answer the last attempt: the
+	// engine's parts are then those of the last snapshot that had them,
+	// and EngineErr says why.
+	Stale     bool
+	EngineErr string
+	Tried     time.Time // when the engine was last asked
+
+	Cluster  *enginepb.ClusterStatusResponse
+	HA       *hapb.Status
+	Config   *enginepb.ConfigStatusResponse
+	Vservers []*enginepb.VserverStatus
+	Backends []*enginepb.BackendStatus
+	Checks   []*enginepb.CheckView
+	Events   []*enginepb.Event
+	// DualMasterAt is when the ECU last saw HA's dual-master counter
+	// grow (zero: not since the ECU started): the page's red banner is
+	// for a recent one, not for one long healed.
+	DualMasterAt time.Time
+
+	// Components are the daemons' own status by name, the ECU's included;
+	// ComponentErrs those that did not answer.
+	Components    map[string]*seesawpb.ComponentStatus
+	ComponentErrs map[string]string
+	Watchdog      *wdpb.ServicesResponse
+	WatchdogErr   string
+	// CheckRuns are the healthcheck process's counts of each check's
+	// runs, by check id (nil without its socket or answer).
+	CheckRuns map[uint64]checkRuns
+}
+
+// checkRuns counts one check's runs since the healthcheck process started.
+type checkRuns struct{ successes, failures uint64 }
+
+// hasEngine reports whether the snapshot holds the engine's parts at all.
+func (s *snapshot) hasEngine() bool { return s != nil && s.Cluster != nil }
+
+// snapshots reads snapshots and shares them: requests arriving while one
+// is being read wait for it, and requests within maxAge of the last one
+// get it, so that the engine's load does not grow with the number of
+// clients and a slow engine holds up no more than one read.
+type snapshots struct {
+	fetch  func(ctx context.Context, prev *snapshot) *snapshot
+	maxAge time.Duration
+	now    func() time.Time
+
+	mu       sync.Mutex
+	last     *snapshot
+	inflight chan struct{} // closed when the read under way ends
+}
+
+// get returns a snapshot at most maxAge old, reading a new one when
+// needed. When ctx ends first it returns the last one (possibly nil).
+func (s *snapshots) get(ctx context.Context) *snapshot {
+	s.mu.Lock()
+	if s.last != nil && s.now().Sub(s.last.Tried) < s.maxAge {
+		defer s.mu.Unlock()
+		return s.last
+	}
+	wait := s.inflight
+	if wait == nil {
+		wait = make(chan struct{})
+		s.inflight = wait
+		prev := s.last
+		go func() {
+			// The read is not tied to one client's request: a client
+			// that goes away does not spoil it for the others.
+			snap := s.fetch(context.Background(), prev)
+			s.mu.Lock()
+			s.last, s.inflight = snap, nil
+			s.mu.Unlock()
+			close(wait)
+		}()
+	}
+	s.mu.Unlock()
+	select {
+	case <-wait:
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// peek returns the last snapshot without reading a new one.
+func (s *snapshots) peek() *snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+// fetchSnapshot reads a snapshot: the engine's RPCs and every daemon's
+// status in parallel, each bounded by the call timeout.
+func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	defer cancel()
+	now := e.cfg.Now()
+	s := &snapshot{Tried: now, Taken: now, Components: map[string]*seesawpb.ComponentStatus{}, ComponentErrs: map[string]string{}}
+	eng := enginepb.NewEngineClient(e.engine)
+
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []string
+	)
+	fail := func(what string, err error) {
+		mu.Lock()
+		errs = append(errs, fmt.Sprintf("%s: %v", what, err))
+		mu.Unlock()
+	}
+	wg.Go(func() {
+		r, err := eng.ClusterStatus(ctx, &enginepb.ClusterStatusRequest{})
+		if err != nil {
+			fail("ClusterStatus", err)
+		}
+		s.Cluster = r
+	})
+	wg.Go(func() {
+		r, err := eng.HAStatus(ctx, &enginepb.HAStatusRequest{})
+		if err != nil {
+			fail("HAStatus", err)
+		}
+		s.HA = r
+	})
+	wg.Go(func() {
+		r, err := eng.ConfigStatus(ctx, &enginepb.ConfigStatusRequest{})
+		if err != nil {
+			fail("ConfigStatus", err)
+		}
+		s.Config = r
+	})
+	// Without a config the engine answers FailedPrecondition to the
+	// config's parts: that is an empty list, not an engine away.
+	noConfig := func(err error) bool { return codeOf(err) == "FailedPrecondition" }
+	wg.Go(func() {
+		r, err := eng.Vservers(ctx, &enginepb.VserversRequest{})
+		if err != nil && !noConfig(err) {
+			fail("Vservers", err)
+		}
+		s.Vservers = r.GetVservers()
+	})
+	wg.Go(func() {
+		r, err := eng.Backends(ctx, &enginepb.BackendsRequest{})
+		if err != nil && !noConfig(err) {
+			fail("Backends", err)
+		}
+		s.Backends = r.GetBackends()
+	})
+	wg.Go(func() {
+		r, err := eng.Checks(ctx, &enginepb.ChecksRequest{})
+		if err != nil && !noConfig(err) {
+			fail("Checks", err)
+		}
+		s.Checks = r.GetChecks()
+	})
+	wg.Go(func() {
+		r, err := eng.Events(ctx, &enginepb.EventsRequest{})
+		if err != nil && codeOf(err) != "Unimplemented" {
+			fail("Events", err)
+		}
+		s.Events = r.GetEvents()
+	})
+	for _, name := range e.names {
+		wg.Go(func() {
+			st, err := seesawpb.NewComponentClient(e.conns[name]).Status(ctx, &seesawpb.StatusRequest{})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				s.ComponentErrs[name] = err.Error()
+				return
+			}
+			s.Components[name] = st
+		})
+	}
+	if hc := e.conns["healthcheck"]; hc != nil {
+		wg.Go(func() {
+			r, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true})
+			if err != nil {
+				return // the daemon's status says why
+			}
+			runs := make(map[uint64]checkRuns, len(r.Checks))
+			for _, c := range r.Checks {
+				runs[c.GetCheck().GetId()] = checkRuns{c.Successes, c.Failures}
+			}
+			s.CheckRuns = runs
+		})
+	}
+	if wd := e.conns["watchdog"]; wd != nil {
+		wg.Go(func() {
+			r, err := wdpb.NewWatchdogClient(wd).Services(ctx, &wdpb.ServicesRequest{})
+			if err != nil {
+				s.WatchdogErr = err.Error()
+				return
+			}
+			s.Watchdog = r
+		})
+	}
+	wg.Wait()
+	s.Components["ecu"] = e.comp.Snapshot()
+
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		s.Stale, s.EngineErr = true, errs[0]
+		if len(errs) > 1 {
+			s.EngineErr += fmt.Sprintf(" (and %d more)", len(errs)-1)
+		}
+		// Keep showing what was last known of the engine.
+		s.Taken = time.Time{}
+		s.Cluster, s.HA, s.Config, s.Vservers, s.Backends, s.Checks, s.Events = nil, nil, nil, nil, nil, nil, nil
+		if prev != nil {
+			s.Taken = prev.Taken
+			s.Cluster, s.HA, s.Config, s.Vservers, s.Backends, s.Checks, s.Events =
+				prev.Cluster, prev.HA, prev.Config, prev.Vservers, prev.Backends, prev.Checks, prev.Events
+		}
+		if e.comp.SetFacility("engine", false, "engine at "+e.cfg.EngineSocket+" does not answer: "+s.EngineErr) {
+			glogWarningf("ecu: engine does not answer: %s", s.EngineErr)
+		}
+	} else if e.comp.SetFacility("engine", true, "engine answers at "+e.cfg.EngineSocket) {
+		glogInfof("ecu: engine answers")
+	}
+	if prev != nil {
+		s.DualMasterAt = prev.DualMasterAt
+		if prev.HA != nil && s.HA.GetDualMaster() > prev.HA.GetDualMaster() {
+			s.DualMasterAt = now
+		}
+	}
+	return s
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package conntrackd
+
+import "os/exec"
+
+func setDeathSignal(*exec.Cmd) {}
