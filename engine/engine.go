@@ -82,6 +82,11 @@ type Config struct {
 	DaemonUsers string
 	// Reload delivers SIGHUP: re-read the config from disk.
 	Reload <-chan os.Signal
+	// Restart delivers the watchdog's reload signal (SIGUSR2): the engine
+	// is to exit and be started again at once. It tells HA first
+	// (EngineRestarting) so that HA keeps this node's mastership across
+	// the gap instead of stepping down, then stops as on SIGTERM.
+	Restart <-chan os.Signal
 	// WatchInterval is how often the config files are looked at for
 	// changes (default 250ms; negative: not watched).
 	WatchInterval time.Duration
@@ -183,6 +188,8 @@ type loaded struct {
 type haSession struct {
 	cmds   chan *hapb.Command
 	cancel context.CancelCauseFunc
+	// restartSent is closed once EngineRestarting has gone to HA.
+	restartSent chan struct{}
 }
 
 // errSuperseded ends an HA session when a newer one opens.
@@ -520,6 +527,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	glog.Infof("engine: serving on %s; NCC at %s", cfg.Socket, cfg.NCCSocket)
 
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	if cfg.Restart != nil {
+		go func() {
+			select {
+			case <-cfg.Restart:
+				e.announceRestart()
+				stop()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() { e.watchNCC(ctx, seesawpb.NewComponentClient(ncc)) })
 	wg.Go(func() { e.Loop(ctx) })

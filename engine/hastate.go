@@ -38,6 +38,9 @@ type haTracker struct {
 	// adoptUntil is until when an adopted master (the kernel's LB
 	// interface up at start) holds without a word from HA.
 	adoptUntil time.Time
+	// resume is the last advert of a master HA that restarted for a reload
+	// (its Restarting report), for the next HA to resume from; zero: none.
+	resume time.Time
 }
 
 // haHoldMargin is added to HA's master-down interval when a start-up
@@ -81,7 +84,34 @@ func (t *haTracker) report(now time.Time, s seesawpb.HAState, demotion bool, mdi
 		// A demotion, or HA stepping down (SHUTDOWN), disabled or in
 		// error: the peer may be taking over now.
 		t.master, t.held = false, time.Time{}
+		t.resume = time.Time{}
 	}
+}
+
+// restarting records HA's word that it is restarting for a reload, in state
+// s, having last advertised as master at lastAdvert. The data plane stays
+// as it is (a LEADER stays the master's until the restarted HA says
+// otherwise, held as at any HA restart); a master's last advert is kept
+// for the next HA (takeResume).
+func (t *haTracker) restarting(now time.Time, s seesawpb.HAState, lastAdvert time.Time) {
+	t.lastReport = now
+	t.resume = time.Time{}
+	if s == seesawpb.HAState_HA_STATE_LEADER && t.master && !lastAdvert.IsZero() {
+		t.resume = lastAdvert
+	}
+}
+
+// takeResume returns, once, the last advert of a master HA that restarted
+// for a reload, if this node is still master at now: the next HA resumes
+// mastership from it (vrrp.Machine.Resume decides whether it is recent
+// enough).
+func (t *haTracker) takeResume(now time.Time) (time.Time, bool) {
+	r := t.resume
+	t.resume = time.Time{}
+	if r.IsZero() || t.state(now) != seesawpb.HAState_HA_STATE_LEADER {
+		return time.Time{}, false
+	}
+	return r, true
 }
 
 // state is the HA state the data plane follows at now.

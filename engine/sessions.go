@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/golang/glog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
@@ -26,7 +29,7 @@ import (
 func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Command]) error {
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	s := &haSession{cmds: make(chan *hapb.Command, 4), cancel: cancel}
+	s := &haSession{cmds: make(chan *hapb.Command, 4), cancel: cancel, restartSent: make(chan struct{})}
 	e.mu.Lock()
 	if old := e.ha; old != nil {
 		old.cancel(errSuperseded)
@@ -46,6 +49,19 @@ func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Com
 		}
 		e.mu.Unlock()
 	}()
+
+	// A master's HA that restarted for a reload said so (Restarting):
+	// the new one resumes mastership, told before its config.
+	e.mu.Lock()
+	last, resume := e.ht.takeResume(e.now())
+	e.mu.Unlock()
+	if resume {
+		glog.Infof("engine: this node was master when HA restarted; telling the new HA to resume (last advert %v)", last)
+		r := &hapb.Resume{LastAdvert: timestamppb.New(last), Reason: "HA restarted for a reload while master"}
+		if err := stream.Send(&hapb.Command{Command: &hapb.Command_Resume{Resume: r}}); err != nil {
+			return e.haEnded(peer, err)
+		}
+	}
 
 	reports, errc := ipc.RecvLoop(ctx, stream.Recv)
 	var sent *hapb.Config
@@ -73,11 +89,50 @@ func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Com
 			if err := stream.Send(c); err != nil {
 				return e.haEnded(peer, err)
 			}
+			if c.GetEngineRestarting() != nil {
+				close(s.restartSent)
+			}
 		case r := <-reports:
 			e.recordHA(r)
 		case err := <-errc:
 			return e.haEnded(peer, err)
 		}
+	}
+}
+
+// engineRestartGrace is how long HA keeps speaking, mastership included,
+// for an engine restarted for a reload to be back (EngineRestarting).
+const engineRestartGrace = 10 * time.Second
+
+// announceRestartWait bounds how long announceRestart waits for the HA
+// session to take the notice.
+const announceRestartWait = time.Second
+
+// announceRestart tells HA, if a session is open, that the engine is
+// restarting for a reload, and returns once the notice has gone (or could
+// not go within announceRestartWait).
+func (e *Engine) announceRestart() {
+	e.mu.Lock()
+	s := e.ha
+	e.mu.Unlock()
+	if s == nil {
+		glog.Infof("engine: restarting for a reload; no HA session to tell")
+		return
+	}
+	glog.Infof("engine: restarting for a reload; telling HA to keep speaking for up to %v", engineRestartGrace)
+	cmd := &hapb.Command{Command: &hapb.Command_EngineRestarting{EngineRestarting: &hapb.EngineRestarting{
+		Within: durationpb.New(engineRestartGrace), Reason: "the engine is restarting for a reload"}}}
+	timeout := time.After(announceRestartWait)
+	select {
+	case s.cmds <- cmd:
+	case <-timeout:
+		glog.Warningf("engine: could not queue the restart notice for HA")
+		return
+	}
+	select {
+	case <-s.restartSent:
+	case <-timeout:
+		glog.Warningf("engine: the restart notice did not reach HA within %v", announceRestartWait)
 	}
 }
 
@@ -111,6 +166,15 @@ func (e *Engine) recordHA(r *hapb.Report) {
 		}
 		e.haStatus = r.Status
 		e.ht.report(now, r.Status.State, false, r.Status.GetMasterDownInterval().AsDuration())
+	case *hapb.Report_Restarting:
+		x := r.Restarting
+		var last time.Time
+		if x.GetLastAdvert() != nil {
+			last = x.GetLastAdvert().AsTime()
+		}
+		glog.Infof("engine: HA restarting in state %v (%s); last advert %v", x.GetState(), x.GetReason(), last)
+		e.events.add("ha", "this node", false, fmt.Sprintf("HA restarting in state %v: %s", x.GetState(), x.GetReason()))
+		e.ht.restarting(now, x.GetState(), last)
 	}
 	after := e.ht.state(now)
 	e.mu.Unlock()
@@ -144,9 +208,15 @@ func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results
 	for {
 		e.mu.Lock()
 		checks, changed := e.checks, e.checksChanged
+		out := checks
+		if checks != nil && sent == nil {
+			// A new checker (a restart, or a crash) continues from what
+			// the engine last heard of each check, not from nothing.
+			out = e.withKnownLocked(checks)
+		}
 		e.mu.Unlock()
 		if checks != nil && checks != sent {
-			if err := stream.Send(checks); err != nil {
+			if err := stream.Send(out); err != nil {
 				return e.hcEnded(peer, err)
 			}
 			sent = checks
@@ -162,6 +232,32 @@ func (e *Engine) HealthcheckSession(stream grpc.BidiStreamingServer[hcpb.Results
 			return e.hcEnded(peer, err)
 		}
 	}
+}
+
+// withKnownLocked is checks with the engine's last known state of each
+// (CheckSet.known), from the latest results: a checker that starts with no
+// history then still needs retries+1 failures to take a healthy
+// destination out. A result from a checker that sends no consecutive
+// counts stands for one run of its kind.
+func (e *Engine) withKnownLocked(checks *hcpb.CheckSet) *hcpb.CheckSet {
+	out := &hcpb.CheckSet{Full: checks.Full, Upsert: checks.Upsert, Remove: checks.Remove}
+	for _, c := range checks.Upsert {
+		r := e.results[c.Id]
+		if r == nil {
+			continue
+		}
+		k := &hcpb.KnownState{Id: c.Id, Healthy: r.Healthy,
+			ConsecutiveSuccesses: r.ConsecutiveSuccesses, ConsecutiveFailures: r.ConsecutiveFailures}
+		if k.ConsecutiveSuccesses == 0 && k.ConsecutiveFailures == 0 {
+			if r.Success {
+				k.ConsecutiveSuccesses = 1
+			} else {
+				k.ConsecutiveFailures = 1
+			}
+		}
+		out.Known = append(out.Known, k)
+	}
+	return out
 }
 
 func (e *Engine) hcEnded(peer string, err error) error {

@@ -8,16 +8,21 @@
 // over the HASession stream, reports every transition at once and its status
 // periodically, honours relinquish requests with a priority-0 advert, and
 // steps down when the engine goes away (a node whose engine is gone must not
-// hold the VIPs), reconnecting with backoff. Socket errors are counted and
-// logged; nothing but the end of its context stops it. Standalone mode runs
-// the same speaker from flags, without an engine.
+// hold the VIPs), reconnecting with backoff. Two restarts for a reload are
+// the exceptions, and keep this node's mastership: HA's own (SIGUSR2, see
+// Config.Restart) and the engine's when it says so first (EngineRestarting).
+// Socket errors are counted and logged; nothing but the end of its context
+// stops it. Standalone mode runs the same speaker from flags, without an
+// engine.
 package ha
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang/glog"
@@ -56,7 +61,19 @@ type Config struct {
 	// host's); tests replace them.
 	OpenConn   OpenConnFunc
 	LookupAddr AddrLookup
+	// Restart, when it yields (seesaw_ha: SIGUSR2, which the watchdog
+	// sends for a reload), stops HA for a restart that is to keep this
+	// node's mastership: the speaker stops without a priority-0 advert,
+	// HA tells the engine (Restarting: its state and last advert) instead
+	// of reporting SHUTDOWN, and Run returns. The next HA learns from the
+	// engine (Resume) that this node was master and resumes at once. With
+	// no engine session open, a restart is a plain stop. nil: never.
+	Restart <-chan struct{}
 }
+
+// restartWait bounds how long a restart waits for the engine to take the
+// Restarting report before HA exits anyway.
+const restartWait = 2 * time.Second
 
 func (c *Config) setDefaults() {
 	if c.Socket == "" {
@@ -100,6 +117,19 @@ type node struct {
 	speaker     *Speaker           // running, or the last one, for its counters
 	cmds        []vrrpCmd          // for the VRRP loop
 	cmdWake     chan struct{}
+
+	// A restart for a reload (Config.Restart).
+	resumeFrom   time.Time        // the engine's Resume, for the first speaker
+	speakerRan   bool             // a speaker has started: Resume comes too late
+	restarting   *hapb.Restarting // set once, before restartReady closes
+	restartReady chan struct{}    // closed when restarting is set
+	restartDone  chan struct{}    // closed when the engine has it (or could not)
+	restartOnce  sync.Once
+	sessionUp    atomic.Bool // an engine session is established
+
+	// An engine restart for a reload (EngineRestarting).
+	engineWithin time.Duration // the notice's grace; 0: no notice on this session
+	graceGen     uint64        // bumped by every new session: stale grace timers do nothing
 }
 
 // maxPending bounds the transitions kept for an engine that is away; the
@@ -111,6 +141,7 @@ func newNode(comp *ipc.Component, cfg Config, logf func(string, ...any)) *node {
 		comp: comp, cfg: cfg, logf: logf,
 		state: seesawpb.HAState_HA_STATE_UNKNOWN, since: time.Now(),
 		wake: make(chan struct{}, 1), cmdWake: make(chan struct{}, 1),
+		restartReady: make(chan struct{}), restartDone: make(chan struct{}),
 	}
 }
 
@@ -235,6 +266,7 @@ type vrrpCmd struct {
 	state      seesawpb.HAState
 	reason     string
 	relinquish bool
+	handoff    bool // stop for a restart (Config.Restart)
 }
 
 func (n *node) post(c vrrpCmd) {
@@ -267,14 +299,15 @@ func (n *node) vrrpLoop(ctx context.Context) {
 		want   *Params // what to run; nil for nothing
 		retry  <-chan time.Time
 	)
-	stop := func(why string) {
+	stopWith := func(cause error) {
 		if sp == nil {
 			return
 		}
-		cancel(fmt.Errorf("%s", why))
+		cancel(cause)
 		<-done
 		sp, cancel, done = nil, nil, nil
 	}
+	stop := func(why string) { stopWith(fmt.Errorf("%s", why)) }
 	start := func() {
 		retry = nil
 		p := *want
@@ -284,6 +317,7 @@ func (n *node) vrrpLoop(ctx context.Context) {
 				Logf:         n.logf,
 				Debugf:       func(f string, a ...any) { glog.V(2).Infof(f, a...) },
 				OnTransition: n.onVRRPTransition,
+				ResumeFrom:   n.takeResume(),
 			})
 			if err != nil {
 				conn.Close()
@@ -329,6 +363,11 @@ func (n *node) vrrpLoop(ctx context.Context) {
 		case <-n.cmdWake:
 			for _, c := range n.takeCmds() {
 				switch {
+				case c.handoff:
+					n.handoff(sp, params, stopWith)
+					// HA is exiting: nothing more to run, and no SHUTDOWN.
+					<-ctx.Done()
+					return
 				case c.relinquish:
 					if sp == nil {
 						n.logf("ha: relinquish (%s): no speaker running; nothing to give up", c.reason)
@@ -359,6 +398,70 @@ func (n *node) vrrpLoop(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// handoff stops the speaker for a restart (vrrp.Machine.Handoff: no
+// priority-0 advert) and has the engine session send Restarting.
+func (n *node) handoff(sp *Speaker, params Params, stopWith func(error)) {
+	r := &hapb.Restarting{Reason: "restarting for a reload"}
+	if sp != nil {
+		r.AdvertInterval = durationpb.New(params.VRRP.Interval)
+	}
+	stopWith(ErrRestart)
+	n.mu.Lock()
+	r.State = n.state
+	if sp != nil && r.State == seesawpb.HAState_HA_STATE_LEADER {
+		if last := sp.Stats().LastAdvert; !last.IsZero() {
+			r.LastAdvert = timestamppb.New(last)
+		}
+	}
+	n.restarting = r
+	n.mu.Unlock()
+	glog.Infof("ha: stopped speaking for a restart in state %v (last advert %v); telling the engine", r.State, r.LastAdvert.AsTime())
+	close(n.restartReady)
+}
+
+// setResume records the engine's Resume for the first speaker; an HA that
+// has already run one ignores it (its mastership is its own business by
+// then, and the peer's).
+func (n *node) setResume(r *hapb.Resume) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.speakerRan {
+		glog.Warningf("ha: ignoring the engine's resume (%s): a speaker has already run", r.GetReason())
+		return
+	}
+	n.resumeFrom = r.GetLastAdvert().AsTime()
+	glog.Infof("ha: this node was master before a restart (%s); last advert at %v", r.GetReason(), n.resumeFrom)
+}
+
+// takeResume is the resume the next speaker starts from (zero: none); only
+// the first speaker gets one.
+func (n *node) takeResume() time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	r := n.resumeFrom
+	n.resumeFrom, n.speakerRan = time.Time{}, true
+	return r
+}
+
+// restart runs a restart for a reload: the VRRP loop hands off, the engine
+// session reports it, and then cancel ends HA. Without an engine session
+// (nobody to resume from) it is a plain stop.
+func (n *node) restart(cancel context.CancelCauseFunc) {
+	if !n.sessionUp.Load() {
+		glog.Warningf("ha: restart asked for with no engine session open: stopping as for a stop (stepping down)")
+		cancel(errors.New("restart without an engine session"))
+		return
+	}
+	glog.Infof("ha: restarting for a reload: keeping mastership for the next HA")
+	n.post(vrrpCmd{handoff: true})
+	select {
+	case <-n.restartDone:
+	case <-time.After(restartWait):
+		glog.Warningf("ha: the engine did not take the restart report within %v; exiting anyway", restartWait)
+	}
+	cancel(ErrRestart)
 }
 
 // onVRRPTransition reports the speaker's states to the engine.
@@ -431,7 +534,18 @@ func Run(ctx context.Context, cfg Config) error {
 	defer cc.Close()
 	glog.Infof("ha: serving on %s; engine at %s", cfg.Socket, cfg.EngineSocket)
 
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var wg sync.WaitGroup
+	if cfg.Restart != nil {
+		go func() {
+			select {
+			case <-cfg.Restart:
+				n.restart(cancel)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	wg.Go(func() { n.vrrpLoop(ctx) })
 	wg.Go(func() { n.engineLoop(ctx, cc, cfg) })
 	err = srv.Serve(ctx, 2*time.Second)
@@ -447,16 +561,21 @@ func Run(ctx context.Context, cfg Config) error {
 // a session breaks, the speaker stops (a master steps down with a
 // priority-0 advert): without its engine a node cannot serve, and must not
 // take mastership either, until the engine is back and sends its config.
+// The exception is an engine that said it was restarting for a reload
+// (EngineRestarting): HA speaks on for the grace it gave (awaitEngine).
 func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) {
 	retry := cfg.RetryMin
 	for ctx.Err() == nil {
 		established, err := n.session(ctx, cc, cfg)
-		if ctx.Err() != nil {
+		n.sessionUp.Store(false)
+		if ctx.Err() != nil || errors.Is(err, ErrRestart) {
 			return
 		}
 		if established {
 			retry = cfg.RetryMin
-			n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN, reason: "engine session lost: " + err.Error()})
+			if !n.awaitEngine(err) {
+				n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN, reason: "engine session lost: " + err.Error()})
+			}
 		}
 		n.comp.SetFacility("engine", false, fmt.Sprintf("session with the engine broke: %v; reconnecting", err))
 		n.comp.SetDetail("engine_session_error", err.Error())
@@ -468,6 +587,33 @@ func (n *node) engineLoop(ctx context.Context, cc *grpc.ClientConn, cfg Config) 
 		}
 		retry = min(2*retry, cfg.RetryMax)
 	}
+}
+
+// awaitEngine handles a lost session after the engine said it was
+// restarting for a reload: HA keeps speaking, as master too, and steps
+// down only if no new session is established within the notice's grace.
+// It reports whether the engine had said so.
+func (n *node) awaitEngine(lost error) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	within := n.engineWithin
+	n.engineWithin = 0
+	if within <= 0 {
+		return false
+	}
+	gen := n.graceGen
+	glog.Infof("ha: engine session ended (%v) for the engine's restart: speaking on for up to %v", lost, within)
+	time.AfterFunc(within, func() {
+		n.mu.Lock()
+		stale := n.graceGen != gen
+		n.mu.Unlock()
+		if stale {
+			return
+		}
+		n.post(vrrpCmd{stop: true, state: seesawpb.HAState_HA_STATE_SHUTDOWN,
+			reason: fmt.Sprintf("engine session lost: the restarted engine was not back within %v", within)})
+	})
+	return true
 }
 
 // session runs one HASession stream. established is true once the engine
@@ -537,8 +683,20 @@ func (n *node) session(ctx context.Context, cc *grpc.ClientConn, cfg Config) (es
 				n.comp.SetFacility("engine", true, "HASession open to "+cfg.EngineSocket)
 				n.comp.SetDetail("engine_session_error", "")
 				glog.Infof("ha: engine session established")
+				n.sessionUp.Store(true)
+				n.mu.Lock()
+				n.graceGen++ // the engine is back: no step-down for its restart
+				n.mu.Unlock()
 			}
 			switch c := c.Command.(type) {
+			case *hapb.Command_Resume:
+				n.setResume(c.Resume)
+			case *hapb.Command_EngineRestarting:
+				within := c.EngineRestarting.GetWithin().AsDuration()
+				glog.Infof("ha: the engine is restarting (%s): keeping on for up to %v without it", c.EngineRestarting.GetReason(), within)
+				n.mu.Lock()
+				n.engineWithin = within
+				n.mu.Unlock()
 			case *hapb.Command_Config:
 				n.setConfig(c.Config)
 			case *hapb.Command_Relinquish:
@@ -555,6 +713,32 @@ func (n *node) session(ctx context.Context, cc *grpc.ClientConn, cfg Config) (es
 			if err := send(&hapb.Report{Report: &hapb.Report_Status{Status: n.status()}}); err != nil {
 				return established, err
 			}
+		case <-n.restartReady:
+			return established, n.sendRestarting(ctx, stream, cmds, recvErr)
+		}
+	}
+}
+
+// sendRestarting sends HA's last word before a restart and waits for the
+// engine to end the session, which it does only after taking every report
+// before the end; restartDone then tells restart that HA may exit.
+func (n *node) sendRestarting(ctx context.Context, stream grpc.BidiStreamingClient[hapb.Report, hapb.Command], cmds <-chan *hapb.Command, recvErr <-chan error) error {
+	defer n.restartOnce.Do(func() { close(n.restartDone) })
+	n.mu.Lock()
+	r := n.restarting
+	n.mu.Unlock()
+	if err := stream.Send(&hapb.Report{Report: &hapb.Report_Restarting{Restarting: r}}); err != nil {
+		glog.Warningf("ha: could not tell the engine about the restart: %v", err)
+		return ErrRestart
+	}
+	stream.CloseSend()
+	for {
+		select {
+		case <-recvErr:
+			return ErrRestart
+		case <-cmds: // too late for commands
+		case <-ctx.Done():
+			return ErrRestart
 		}
 	}
 }

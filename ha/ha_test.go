@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,9 +41,18 @@ type fakeEngine struct {
 	config   *hapb.Config
 	reports  chan *hapb.Report
 	commands chan *hapb.Command
+	// resumes: a master's Restarting report makes the next session start
+	// with a Resume, as the engine does (engine/hastate.go).
+	resumes bool
+	resume  atomic.Pointer[hapb.Resume]
 }
 
 func (f *fakeEngine) HASession(s grpc.BidiStreamingServer[hapb.Report, hapb.Command]) error {
+	if r := f.resume.Swap(nil); r != nil {
+		if err := s.Send(&hapb.Command{Command: &hapb.Command_Resume{Resume: r}}); err != nil {
+			return err
+		}
+	}
 	if err := s.Send(&hapb.Command{Command: &hapb.Command_Config{Config: f.config}}); err != nil {
 		return err
 	}
@@ -53,6 +63,9 @@ func (f *fakeEngine) HASession(s grpc.BidiStreamingServer[hapb.Report, hapb.Comm
 			if err != nil {
 				errc <- err
 				return
+			}
+			if x := r.GetRestarting(); f.resumes && x != nil && x.State == seesawpb.HAState_HA_STATE_LEADER && x.LastAdvert != nil {
+				f.resume.Store(&hapb.Resume{LastAdvert: x.LastAdvert, Reason: "test"})
 			}
 			f.reports <- r
 		}

@@ -50,7 +50,16 @@ type SpeakerOptions struct {
 	// ErrorBackoff is the pause after a receive error so that a persistent
 	// one does not spin (default 10ms).
 	ErrorBackoff time.Duration
+	// ResumeFrom, if set, is the last advert of this node's previous HA,
+	// master when it restarted for a reload: the speaker starts with
+	// vrrp.Machine.Resume instead of Start.
+	ResumeFrom time.Time
 }
+
+// ErrRestart, as the cause of the context that ends Speaker.Run, stops the
+// speaker for a restart that is to resume mastership (vrrp.Machine.Handoff):
+// a master sends no priority-0 advert. Any other cause steps down.
+var ErrRestart = errors.New("restarting for a reload")
 
 // SpeakerStats is a snapshot of a speaker.
 type SpeakerStats struct {
@@ -65,6 +74,7 @@ type SpeakerStats struct {
 	Interface                 string
 	Local                     netip.Addr
 	Unicast                   bool
+	LastAdvert                time.Time // the last sent as master
 }
 
 // Speaker runs one VRRP virtual router on a Conn with the real clock.
@@ -119,7 +129,11 @@ func (s *Speaker) Run(ctx context.Context) error {
 		<-readDone
 	}()
 
-	s.step(func(now time.Time) vrrp.Step { return s.m.Start(now) })
+	if r := s.opts.ResumeFrom; !r.IsZero() {
+		s.step(func(now time.Time) vrrp.Step { return s.m.Resume(now, r, "reload") })
+	} else {
+		s.step(func(now time.Time) vrrp.Step { return s.m.Start(now) })
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -136,6 +150,10 @@ func (s *Speaker) Run(ctx context.Context) error {
 			reason := "stopping"
 			if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 				reason = c.Error()
+			}
+			if errors.Is(context.Cause(ctx), ErrRestart) {
+				s.step(func(now time.Time) vrrp.Step { return s.m.Handoff(now, reason) })
+				return nil
 			}
 			s.step(func(now time.Time) vrrp.Step { return s.m.Shutdown(now, reason) })
 			return nil
@@ -256,6 +274,7 @@ func (s *Speaker) Stats() SpeakerStats {
 	c := s.m.Config()
 	return SpeakerStats{
 		Stats:          s.m.Stats(),
+		LastAdvert:     s.m.LastAdvert(),
 		State:          s.m.State(),
 		AdvertsSent:    s.sent,
 		SendErrors:     s.sendErrs,

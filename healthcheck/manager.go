@@ -107,8 +107,9 @@ type outcome struct {
 }
 
 type histEntry struct {
-	o       *outcome
-	healthy bool
+	o                    *outcome
+	healthy              bool
+	consecOK, consecFail int // after this outcome
 }
 
 // checkState is one check's state. Under Manager.mu.
@@ -202,8 +203,15 @@ func (m *Manager) Apply(cs *hcpb.CheckSet) {
 		}
 	}
 	now := time.Now()
+	var known map[uint64]*hcpb.KnownState
+	if len(cs.GetKnown()) > 0 {
+		known = make(map[uint64]*hcpb.KnownState, len(cs.GetKnown()))
+		for _, k := range cs.GetKnown() {
+			known[k.GetId()] = k
+		}
+	}
 	for _, c := range cs.GetUpsert() {
-		m.upsertLocked(c, now)
+		m.upsertLocked(c, now, known[c.GetId()])
 	}
 	for _, id := range cs.GetRemove() {
 		m.removeLocked(id)
@@ -291,7 +299,10 @@ func thresholds(c *hcpb.Check) (rise, fall int) {
 	return rise, fall
 }
 
-func (m *Manager) upsertLocked(c *hcpb.Check, now time.Time) {
+// upsertLocked adds or changes check c. A check new to this manager
+// continues from known, the engine's last word on it, when given (a
+// restarted checker: see seed).
+func (m *Manager) upsertLocked(c *hcpb.Check, now time.Time, known *hcpb.KnownState) {
 	key := probeKey(c)
 	cs := m.checks[c.GetId()]
 	if cs != nil {
@@ -308,6 +319,7 @@ func (m *Manager) upsertLocked(c *hcpb.Check, now time.Time) {
 	} else {
 		cs = &checkState{check: c, hist: make([]histEntry, m.opts.History)}
 		cs.rise, cs.fall = thresholds(c)
+		cs.seed(known)
 		m.checks[c.GetId()] = cs
 	}
 	p := m.probes[key]
@@ -517,6 +529,23 @@ func (h *probeHeap) Pop() any {
 	return p
 }
 
+// seed starts a new check from the engine's last known state of it (k,
+// nil for none): the state, and the consecutive runs behind it, as a
+// checker that had run it all along would have them. A healthy check then
+// still needs fall (retries+1) failures in all to go down, where a check
+// that knows nothing lets its first result decide (record). Nothing is
+// reported for the seed: it is what the engine already holds.
+func (cs *checkState) seed(k *hcpb.KnownState) {
+	if k == nil {
+		return
+	}
+	cs.known, cs.healthy = true, k.GetHealthy()
+	cs.consecOK, cs.consecFail = int(k.GetConsecutiveSuccesses()), int(k.GetConsecutiveFailures())
+	if cs.consecOK > 0 && cs.consecFail > 0 { // cannot both be: trust neither
+		cs.consecOK, cs.consecFail = 0, 0
+	}
+}
+
 // record adds o to the check's history and state. It reports a transition:
 // the first result, or a change of state. A healthy check turns unhealthy
 // after fall consecutive failures (retries+1); an unhealthy one turns
@@ -541,14 +570,14 @@ func (cs *checkState) record(o *outcome) bool {
 	case !cs.healthy && cs.consecOK >= cs.rise:
 		cs.healthy, changed = true, true
 	}
-	cs.hist[cs.histNext] = histEntry{o: o, healthy: cs.healthy}
+	cs.hist[cs.histNext] = histEntry{o: o, healthy: cs.healthy, consecOK: cs.consecOK, consecFail: cs.consecFail}
 	cs.histNext = (cs.histNext + 1) % len(cs.hist)
 	cs.histLen = min(cs.histLen+1, len(cs.hist))
 	return changed
 }
 
 func (cs *checkState) result(o *outcome) *hcpb.Result {
-	return cs.resultOf(histEntry{o: o, healthy: cs.healthy})
+	return cs.resultOf(histEntry{o: o, healthy: cs.healthy, consecOK: cs.consecOK, consecFail: cs.consecFail})
 }
 
 func (cs *checkState) resultOf(h histEntry) *hcpb.Result {
@@ -559,6 +588,9 @@ func (cs *checkState) resultOf(h histEntry) *hcpb.Result {
 		Message:  h.o.msg,
 		Time:     timestamppb.New(h.o.at),
 		Duration: durationpb.New(h.o.dur),
+
+		ConsecutiveSuccesses: uint32(h.consecOK),
+		ConsecutiveFailures:  uint32(h.consecFail),
 	}
 }
 

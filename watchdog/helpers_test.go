@@ -74,6 +74,18 @@ func child(args []string) int {
 		// would signal the next service before we are gone.
 		time.Sleep(50 * time.Millisecond)
 		return 0
+	case "usr2":
+		// Tells a reload's signal (SIGUSR2) from a stop's (SIGTERM).
+		usr2 := make(chan os.Signal, 1)
+		signal.Notify(usr2, syscall.SIGUSR2)
+		event("ready")
+		select {
+		case <-term:
+			event("stop")
+		case <-usr2:
+			event("restart")
+		}
+		return 0
 	case "ignoreterm":
 		for range term {
 			event("ignored")

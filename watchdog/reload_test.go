@@ -2,10 +2,12 @@ package watchdog
 
 import (
 	"context"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -126,5 +128,77 @@ func TestReloadBeforeRun(t *testing.T) {
 	}
 	if err := sup.Reload(context.Background()); err == nil {
 		t.Error("reload before Run succeeded")
+	}
+}
+
+// TestReloadSignal: a reload stops a service named in ReloadSignal with its
+// signal (HA's restart that keeps mastership), the others with SIGTERM;
+// a shutdown sends SIGTERM to every one.
+func TestReloadSignal(t *testing.T) {
+	dir := t.TempDir()
+	ev := filepath.Join(dir, "events")
+	cfg := parse(t, `
+[ha]
+binary = {bin}
+args = usr2 {dir}/events
+[engine]
+binary = {bin}
+args = usr2 {dir}/events
+`, dir)
+	sigs, err := ParseReloadSignals("ha=USR2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sup, err := New(cfg, Options{LogDir: dir, ReloadSignal: sigs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := start(t, sup)
+	<-sup.Ready()
+	ready := func(n int) func() bool {
+		return func() bool {
+			c := 0
+			for _, e := range events(t, ev) {
+				if strings.HasPrefix(e, "ready_") {
+					c++
+				}
+			}
+			return c == n
+		}
+	}
+	waitFor(t, "both services to be ready", ready(2))
+	if err := sup.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both services to be ready again", ready(4))
+	stop()
+	var got []string
+	for _, e := range events(t, ev) {
+		if strings.HasPrefix(e, "restart_") || strings.HasPrefix(e, "stop_") {
+			got = append(got, e)
+		}
+	}
+	slices.Sort(got[:2])
+	slices.Sort(got[2:])
+	if want := []string{"restart_seesaw_ha", "stop_seesaw_engine", "stop_seesaw_engine", "stop_seesaw_ha"}; !slices.Equal(got, want) {
+		t.Errorf("signals seen %v, want %v (the reload's USR2 for ha only; SIGTERM at shutdown)", got, want)
+	}
+}
+
+func TestParseReloadSignals(t *testing.T) {
+	for in, want := range map[string]map[string]syscall.Signal{
+		"":                       {},
+		"ha=USR2":                {"ha": syscall.SIGUSR2},
+		" ha = sigusr2 , x=TERM": {"ha": syscall.SIGUSR2, "x": syscall.SIGTERM},
+	} {
+		got, err := ParseReloadSignals(in)
+		if err != nil || !maps.Equal(got, want) {
+			t.Errorf("ParseReloadSignals(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"ha", "ha=KILLME", "=USR2", "ha=9"} {
+		if _, err := ParseReloadSignals(bad); err == nil || !strings.Contains(err.Error(), "service=SIGNAL") {
+			t.Errorf("ParseReloadSignals(%q) = %v, want an error naming the form", bad, err)
+		}
 	}
 }

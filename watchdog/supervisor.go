@@ -41,6 +41,12 @@ type Options struct {
 	// again before it restarts the next, so that the restarted one can
 	// reconnect to the others first. Zero: no wait.
 	ReloadSettle time.Duration
+	// ReloadSignal maps a service name to the signal a Reload stops it
+	// with instead of SIGTERM, for a service that can tell a restart from
+	// a stop: seesaw_ha takes SIGUSR2 as "restart keeping this node's
+	// mastership" (no priority-0 advert, no step-down). A shutdown always
+	// sends SIGTERM. SIGKILL still follows after the term_timeout.
+	ReloadSignal map[string]syscall.Signal
 }
 
 // Supervisor runs the services of one Config. Create it with New, run it with
@@ -237,7 +243,11 @@ func (s *Supervisor) supervise(ctx context.Context, svc *service) {
 				// running, and it is no failure.
 				s.logf("%s: restarting pid %d for a reload", svc.argv0, proc.pid)
 				s.update(svc, func() { svc.state = StateStopping })
-				s.terminate(svc, proc)
+				sig, ok := s.opts.ReloadSignal[svc.cfg.Name]
+				if !ok {
+					sig = syscall.SIGTERM
+				}
+				s.terminateWith(svc, proc, sig)
 				svc.restart <- reply // answered by the start above
 				continue
 			}
@@ -450,11 +460,22 @@ wait:
 // terminate sends SIGTERM to p's process group, SIGKILL after the service's
 // term_timeout, waits for p to exit and records the exit.
 func (s *Supervisor) terminate(svc *service, p *process) {
+	s.terminateWith(svc, p, syscall.SIGTERM)
+}
+
+// terminateWith is terminate with sig in place of SIGTERM. sig goes to the
+// service's main process alone, SIGTERM to its whole group: a reload's
+// signal means something to the service, not to what it forked.
+func (s *Supervisor) terminateWith(svc *service, p *process, sig syscall.Signal) {
 	select {
 	case <-p.done:
 	default:
-		s.logf("%s: stopping pid %d with SIGTERM", svc.argv0, p.pid)
-		_ = syscall.Kill(-p.pid, syscall.SIGTERM)
+		s.logf("%s: stopping pid %d with %s", svc.argv0, p.pid, signalName(sig))
+		if sig == syscall.SIGTERM {
+			_ = syscall.Kill(-p.pid, sig)
+		} else {
+			_ = syscall.Kill(p.pid, sig)
+		}
 		select {
 		case <-p.done:
 		case <-s.clock.After(svc.cfg.TermTimeout):
@@ -640,4 +661,40 @@ func credential(userName, groupName string) (*syscall.Credential, error) {
 		cred.Gid = uint32(gid)
 	}
 	return cred, nil
+}
+
+// signalName is sig as in "SIGTERM".
+func signalName(sig syscall.Signal) string {
+	for name, v := range signalNames {
+		if v == sig {
+			return "SIG" + name
+		}
+	}
+	return sig.String()
+}
+
+// signalNames are the signals a reload may send, by name without "SIG".
+var signalNames = map[string]syscall.Signal{
+	"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP,
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "QUIT": syscall.SIGQUIT,
+}
+
+// ParseReloadSignals parses "ha=USR2,other=SIGHUP" into
+// Options.ReloadSignal.
+func ParseReloadSignals(s string) (map[string]syscall.Signal, error) {
+	out := map[string]syscall.Signal{}
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		name, sigName, ok := strings.Cut(item, "=")
+		name, sigName = strings.TrimSpace(name), strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(sigName)), "SIG")
+		sig, known := signalNames[sigName]
+		if !ok || name == "" || !known {
+			return nil, fmt.Errorf("watchdog: reload signals %q: %q is not service=SIGNAL with SIGNAL one of TERM, INT, HUP, USR1, USR2, QUIT", s, item)
+		}
+		out[name] = sig
+	}
+	return out, nil
 }

@@ -207,6 +207,7 @@ type Machine struct {
 	held           bool          // relinquished: do not preempt until the next takeover
 	discarding     bool          // Backup: ignoring a lower-priority master (to preempt it)
 	lastMismatch   string        // the address-list difference last logged
+	lastAdvert     time.Time     // when this router last sent an advert at its own priority
 
 	stats Stats
 }
@@ -313,8 +314,18 @@ func (m *Machine) becomeMaster(now time.Time, reason string) Step {
 	m.stats.MasterPriority = m.cfg.Priority
 	m.stats.MasterAdvertInterval = m.cfg.Interval
 	m.stats.MasterDownInterval = 0
-	return Step{Send: m.adverts(m.cfg.Priority), Transition: &Transition{From: from, To: Master, At: now, Reason: reason}}
+	return Step{Send: m.advertsAt(now), Transition: &Transition{From: from, To: Master, At: now, Reason: reason}}
 }
+
+// advertsAt is adverts at this router's priority, sent at now.
+func (m *Machine) advertsAt(now time.Time) []Outgoing {
+	m.lastAdvert = now
+	return m.adverts(m.cfg.Priority)
+}
+
+// LastAdvert is when this router last sent an advert at its own priority
+// (as master); zero if never.
+func (m *Machine) LastAdvert() time.Time { return m.lastAdvert }
 
 // adverts encodes one advert per destination.
 func (m *Machine) adverts(prio uint8) []Outgoing {
@@ -345,7 +356,7 @@ func (m *Machine) Tick(now time.Time) Step {
 	case Master:
 		if !m.advertAt.IsZero() && !now.Before(m.advertAt) {
 			m.advertAt = now.Add(m.cfg.Interval)
-			return Step{Send: m.adverts(m.cfg.Priority)}
+			return Step{Send: m.advertsAt(now)}
 		}
 	}
 	return Step{}
@@ -489,7 +500,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, a Advertisement) 
 		// Another master stepped down; make sure everyone hears us now.
 		m.stats.Priority0Received++
 		m.advertAt = now.Add(m.cfg.Interval)
-		return Step{Send: m.adverts(m.cfg.Priority), Notice: fmt.Sprintf("priority 0 advert from %v while master: advertising at once", src)}
+		return Step{Send: m.advertsAt(now), Notice: fmt.Sprintf("priority 0 advert from %v while master: advertising at once", src)}
 	}
 	d := DualMaster{At: now, Peer: src, Priority: a.Priority, Yielded: m.wins(a.Priority, src)}
 	// The master this one just preempted says goodbye with one last advert
@@ -508,7 +519,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, a Advertisement) 
 		// Answer at once so the other master yields now rather than at our
 		// next advert (keepalived does the same unless lower_prio_no_advert).
 		m.advertAt = now.Add(m.cfg.Interval)
-		return Step{Send: m.adverts(m.cfg.Priority), Notice: notice}
+		return Step{Send: m.advertsAt(now), Notice: notice}
 	}
 	why := fmt.Sprintf("higher priority %d advert from %v", a.Priority, src)
 	if a.Priority == m.cfg.Priority {
@@ -518,7 +529,7 @@ func (m *Machine) masterReceive(now time.Time, src netip.Addr, a Advertisement) 
 	// winner learns there were two masters (keepalived's
 	// higher_prio_send_advert): after a split brain both sides then report
 	// it, not only the side that yields.
-	farewell := m.adverts(m.cfg.Priority)
+	farewell := m.advertsAt(now)
 	m.toBackup()
 	m.masterInterval = a.Interval
 	m.stats.MasterAddr, m.stats.MasterPriority = src, a.Priority
@@ -572,6 +583,58 @@ func (m *Machine) Shutdown(now time.Time, reason string) Step {
 	m.discarding = false
 	m.stats.MasterAddr, m.stats.MasterPriority = netip.Addr{}, 0
 	st.Transition = &Transition{From: from, To: Initialize, At: now, Reason: reason}
+	return st
+}
+
+// Handoff stops the machine for a restart of its process (a reload) that
+// is to resume mastership: unlike Shutdown, a master sends no priority-0
+// advert but one last advert at its own priority, so that the backups'
+// master down timers (3 x advert interval + skew) start from now, and the
+// restarted router, told by Resume when this one last advertised, takes
+// over again within them. The machine returns to Initialize. A stop that
+// is not a restart must use Shutdown, so that a backup takes over at once.
+func (m *Machine) Handoff(now time.Time, reason string) Step {
+	from := m.state
+	if from == Initialize {
+		return Step{}
+	}
+	var st Step
+	if from == Master {
+		st.Send = m.advertsAt(now)
+	}
+	m.state = Initialize
+	m.downAt, m.advertAt, m.preemptAt = time.Time{}, time.Time{}, time.Time{}
+	m.discarding = false
+	m.stats.MasterAddr, m.stats.MasterPriority = netip.Addr{}, 0
+	st.Transition = &Transition{From: from, To: Initialize, At: now, Reason: reason}
+	return st
+}
+
+// ResumeWindow is how long after a master's last advert a restarted router
+// may still resume mastership at once (Resume): three advert intervals, the
+// least master down interval of any backup (which adds its skew time on
+// top), so that no backup can have taken over yet.
+func ResumeWindow(interval time.Duration) time.Duration { return 3 * interval }
+
+// Resume leaves Initialize like Start, but for a router whose previous
+// incarnation (the process before a restart for a reload) was master and
+// last advertised at lastAdvert, and stopped with Handoff. If that was
+// less than ResumeWindow ago, no backup can have taken over: it becomes
+// master at once and advertises, and the backups never notice. Otherwise
+// (or with lastAdvert zero) it starts as Start does, as backup.
+func (m *Machine) Resume(now, lastAdvert time.Time, reason string) Step {
+	if m.state != Initialize {
+		return Step{}
+	}
+	if !lastAdvert.IsZero() && now.Before(lastAdvert.Add(ResumeWindow(m.cfg.Interval))) {
+		return m.becomeMaster(now, fmt.Sprintf("resumed mastership after a restart (%s): last advert %v ago, within %v",
+			reason, now.Sub(lastAdvert).Round(time.Millisecond), ResumeWindow(m.cfg.Interval)))
+	}
+	st := m.Start(now)
+	if !lastAdvert.IsZero() && st.Transition != nil && st.Transition.To == Backup {
+		st.Notice = fmt.Sprintf("not resuming mastership after a restart (%s): last advert %v ago, beyond %v; a backup may have taken over",
+			reason, now.Sub(lastAdvert).Round(time.Millisecond), ResumeWindow(m.cfg.Interval))
+	}
 	return st
 }
 

@@ -436,6 +436,7 @@ type Report struct {
 	//
 	//	*Report_Transition
 	//	*Report_Status
+	//	*Report_Restarting
 	Report        isReport_Report `protobuf_oneof:"report"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -496,6 +497,15 @@ func (x *Report) GetStatus() *Status {
 	return nil
 }
 
+func (x *Report) GetRestarting() *Restarting {
+	if x != nil {
+		if x, ok := x.Report.(*Report_Restarting); ok {
+			return x.Restarting
+		}
+	}
+	return nil
+}
+
 type isReport_Report interface {
 	isReport_Report()
 }
@@ -508,9 +518,91 @@ type Report_Status struct {
 	Status *Status `protobuf:"bytes,2,opt,name=status,proto3,oneof"`
 }
 
+type Report_Restarting struct {
+	// HA is about to exit to be restarted at once (a reload): it has
+	// stopped speaking without stepping down. See Restarting.
+	Restarting *Restarting `protobuf:"bytes,3,opt,name=restarting,proto3,oneof"`
+}
+
 func (*Report_Transition) isReport_Report() {}
 
 func (*Report_Status) isReport_Report() {}
+
+func (*Report_Restarting) isReport_Report() {}
+
+// Restarting is HA's last word before a restart for a reload (the
+// watchdog's reload signal, SIGUSR2). A master that restarts sends no
+// priority-0 advert and reports no SHUTDOWN: the engine keeps the data
+// plane the master's, and tells the next HA (Resume) when the last advert
+// went, so that it resumes mastership before the peer's master-down timer
+// (3 x advert interval + skew) runs out.
+type Restarting struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	State          seesaw.HAState         `protobuf:"varint,1,opt,name=state,proto3,enum=seesaw.HAState" json:"state,omitempty"`                    // the state HA leaves
+	LastAdvert     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=last_advert,json=lastAdvert,proto3" json:"last_advert,omitempty"`             // the last advert sent as master; unset if none
+	AdvertInterval *durationpb.Duration   `protobuf:"bytes,3,opt,name=advert_interval,json=advertInterval,proto3" json:"advert_interval,omitempty"` // this node's
+	Reason         string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Restarting) Reset() {
+	*x = Restarting{}
+	mi := &file_ha_ha_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Restarting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Restarting) ProtoMessage() {}
+
+func (x *Restarting) ProtoReflect() protoreflect.Message {
+	mi := &file_ha_ha_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Restarting.ProtoReflect.Descriptor instead.
+func (*Restarting) Descriptor() ([]byte, []int) {
+	return file_ha_ha_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Restarting) GetState() seesaw.HAState {
+	if x != nil {
+		return x.State
+	}
+	return seesaw.HAState(0)
+}
+
+func (x *Restarting) GetLastAdvert() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAdvert
+	}
+	return nil
+}
+
+func (x *Restarting) GetAdvertInterval() *durationpb.Duration {
+	if x != nil {
+		return x.AdvertInterval
+	}
+	return nil
+}
+
+func (x *Restarting) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // Command goes from the engine to HA.
 type Command struct {
@@ -519,6 +611,8 @@ type Command struct {
 	//
 	//	*Command_Config
 	//	*Command_Relinquish
+	//	*Command_Resume
+	//	*Command_EngineRestarting
 	Command       isCommand_Command `protobuf_oneof:"command"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -526,7 +620,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_ha_ha_proto_msgTypes[4]
+	mi := &file_ha_ha_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -538,7 +632,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_ha_ha_proto_msgTypes[4]
+	mi := &file_ha_ha_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -551,7 +645,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_ha_ha_proto_rawDescGZIP(), []int{4}
+	return file_ha_ha_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Command) GetCommand() isCommand_Command {
@@ -579,6 +673,24 @@ func (x *Command) GetRelinquish() *Relinquish {
 	return nil
 }
 
+func (x *Command) GetResume() *Resume {
+	if x != nil {
+		if x, ok := x.Command.(*Command_Resume); ok {
+			return x.Resume
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetEngineRestarting() *EngineRestarting {
+	if x != nil {
+		if x, ok := x.Command.(*Command_EngineRestarting); ok {
+			return x.EngineRestarting
+		}
+	}
+	return nil
+}
+
 type isCommand_Command interface {
 	isCommand_Command()
 }
@@ -592,9 +704,133 @@ type Command_Relinquish struct {
 	Relinquish *Relinquish `protobuf:"bytes,2,opt,name=relinquish,proto3,oneof"`
 }
 
+type Command_Resume struct {
+	// This node was master when its previous HA restarted for a reload:
+	// resume mastership at once if the peer cannot have taken over yet.
+	// Sent first on a new session, before the config; an HA that has
+	// already run a speaker ignores it.
+	Resume *Resume `protobuf:"bytes,3,opt,name=resume,proto3,oneof"`
+}
+
+type Command_EngineRestarting struct {
+	// The engine is about to exit to be restarted at once (a reload):
+	// when this session breaks, keep speaking, mastership included, until
+	// a new session opens or within runs out (then step down as on any
+	// lost session).
+	EngineRestarting *EngineRestarting `protobuf:"bytes,4,opt,name=engine_restarting,json=engineRestarting,proto3,oneof"`
+}
+
 func (*Command_Config) isCommand_Command() {}
 
 func (*Command_Relinquish) isCommand_Command() {}
+
+func (*Command_Resume) isCommand_Command() {}
+
+func (*Command_EngineRestarting) isCommand_Command() {}
+
+type EngineRestarting struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Within        *durationpb.Duration   `protobuf:"bytes,1,opt,name=within,proto3" json:"within,omitempty"` // how long to wait for the new engine
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EngineRestarting) Reset() {
+	*x = EngineRestarting{}
+	mi := &file_ha_ha_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EngineRestarting) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EngineRestarting) ProtoMessage() {}
+
+func (x *EngineRestarting) ProtoReflect() protoreflect.Message {
+	mi := &file_ha_ha_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EngineRestarting.ProtoReflect.Descriptor instead.
+func (*EngineRestarting) Descriptor() ([]byte, []int) {
+	return file_ha_ha_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *EngineRestarting) GetWithin() *durationpb.Duration {
+	if x != nil {
+		return x.Within
+	}
+	return nil
+}
+
+func (x *EngineRestarting) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type Resume struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	LastAdvert    *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=last_advert,json=lastAdvert,proto3" json:"last_advert,omitempty"` // the previous HA's last advert as master
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Resume) Reset() {
+	*x = Resume{}
+	mi := &file_ha_ha_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Resume) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Resume) ProtoMessage() {}
+
+func (x *Resume) ProtoReflect() protoreflect.Message {
+	mi := &file_ha_ha_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Resume.ProtoReflect.Descriptor instead.
+func (*Resume) Descriptor() ([]byte, []int) {
+	return file_ha_ha_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Resume) GetLastAdvert() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAdvert
+	}
+	return nil
+}
+
+func (x *Resume) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 type Relinquish struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -605,7 +841,7 @@ type Relinquish struct {
 
 func (x *Relinquish) Reset() {
 	*x = Relinquish{}
-	mi := &file_ha_ha_proto_msgTypes[5]
+	mi := &file_ha_ha_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -617,7 +853,7 @@ func (x *Relinquish) String() string {
 func (*Relinquish) ProtoMessage() {}
 
 func (x *Relinquish) ProtoReflect() protoreflect.Message {
-	mi := &file_ha_ha_proto_msgTypes[5]
+	mi := &file_ha_ha_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -630,7 +866,7 @@ func (x *Relinquish) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Relinquish.ProtoReflect.Descriptor instead.
 func (*Relinquish) Descriptor() ([]byte, []int) {
-	return file_ha_ha_proto_rawDescGZIP(), []int{5}
+	return file_ha_ha_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Relinquish) GetReason() string {
@@ -648,7 +884,7 @@ type GetStatusRequest struct {
 
 func (x *GetStatusRequest) Reset() {
 	*x = GetStatusRequest{}
-	mi := &file_ha_ha_proto_msgTypes[6]
+	mi := &file_ha_ha_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +896,7 @@ func (x *GetStatusRequest) String() string {
 func (*GetStatusRequest) ProtoMessage() {}
 
 func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ha_ha_proto_msgTypes[6]
+	mi := &file_ha_ha_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +909,7 @@ func (x *GetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ha_ha_proto_rawDescGZIP(), []int{6}
+	return file_ha_ha_proto_rawDescGZIP(), []int{9}
 }
 
 var File_ha_ha_proto protoreflect.FileDescriptor
@@ -731,19 +967,38 @@ const file_ha_ha_proto_rawDesc = "" +
 	"\x04from\x18\x01 \x01(\x0e2\x0f.seesaw.HAStateR\x04from\x12\x1f\n" +
 	"\x02to\x18\x02 \x01(\x0e2\x0f.seesaw.HAStateR\x02to\x12.\n" +
 	"\x04time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"x\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb1\x01\n" +
 	"\x06Report\x127\n" +
 	"\n" +
 	"transition\x18\x01 \x01(\v2\x15.seesaw.ha.TransitionH\x00R\n" +
 	"transition\x12+\n" +
-	"\x06status\x18\x02 \x01(\v2\x11.seesaw.ha.StatusH\x00R\x06statusB\b\n" +
-	"\x06report\"z\n" +
+	"\x06status\x18\x02 \x01(\v2\x11.seesaw.ha.StatusH\x00R\x06status\x127\n" +
+	"\n" +
+	"restarting\x18\x03 \x01(\v2\x15.seesaw.ha.RestartingH\x00R\n" +
+	"restartingB\b\n" +
+	"\x06report\"\xcc\x01\n" +
+	"\n" +
+	"Restarting\x12%\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x0f.seesaw.HAStateR\x05state\x12;\n" +
+	"\vlast_advert\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastAdvert\x12B\n" +
+	"\x0fadvert_interval\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\x0eadvertInterval\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xf3\x01\n" +
 	"\aCommand\x12+\n" +
 	"\x06config\x18\x01 \x01(\v2\x11.seesaw.ha.ConfigH\x00R\x06config\x127\n" +
 	"\n" +
 	"relinquish\x18\x02 \x01(\v2\x15.seesaw.ha.RelinquishH\x00R\n" +
-	"relinquishB\t\n" +
-	"\acommand\"$\n" +
+	"relinquish\x12+\n" +
+	"\x06resume\x18\x03 \x01(\v2\x11.seesaw.ha.ResumeH\x00R\x06resume\x12J\n" +
+	"\x11engine_restarting\x18\x04 \x01(\v2\x1b.seesaw.ha.EngineRestartingH\x00R\x10engineRestartingB\t\n" +
+	"\acommand\"]\n" +
+	"\x10EngineRestarting\x121\n" +
+	"\x06within\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\x06within\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"]\n" +
+	"\x06Resume\x12;\n" +
+	"\vlast_advert\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastAdvert\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"$\n" +
 	"\n" +
 	"Relinquish\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x12\n" +
@@ -763,45 +1018,56 @@ func file_ha_ha_proto_rawDescGZIP() []byte {
 	return file_ha_ha_proto_rawDescData
 }
 
-var file_ha_ha_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_ha_ha_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_ha_ha_proto_goTypes = []any{
 	(*Config)(nil),                // 0: seesaw.ha.Config
 	(*Status)(nil),                // 1: seesaw.ha.Status
 	(*Transition)(nil),            // 2: seesaw.ha.Transition
 	(*Report)(nil),                // 3: seesaw.ha.Report
-	(*Command)(nil),               // 4: seesaw.ha.Command
-	(*Relinquish)(nil),            // 5: seesaw.ha.Relinquish
-	(*GetStatusRequest)(nil),      // 6: seesaw.ha.GetStatusRequest
-	nil,                           // 7: seesaw.ha.Status.DroppedEntry
-	(*durationpb.Duration)(nil),   // 8: google.protobuf.Duration
-	(seesaw.HAState)(0),           // 9: seesaw.HAState
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
-	(*seesaw.Facility)(nil),       // 11: seesaw.Facility
+	(*Restarting)(nil),            // 4: seesaw.ha.Restarting
+	(*Command)(nil),               // 5: seesaw.ha.Command
+	(*EngineRestarting)(nil),      // 6: seesaw.ha.EngineRestarting
+	(*Resume)(nil),                // 7: seesaw.ha.Resume
+	(*Relinquish)(nil),            // 8: seesaw.ha.Relinquish
+	(*GetStatusRequest)(nil),      // 9: seesaw.ha.GetStatusRequest
+	nil,                           // 10: seesaw.ha.Status.DroppedEntry
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
+	(seesaw.HAState)(0),           // 12: seesaw.HAState
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*seesaw.Facility)(nil),       // 14: seesaw.Facility
 }
 var file_ha_ha_proto_depIdxs = []int32{
-	8,  // 0: seesaw.ha.Config.advert_interval:type_name -> google.protobuf.Duration
-	8,  // 1: seesaw.ha.Config.preempt_delay:type_name -> google.protobuf.Duration
-	9,  // 2: seesaw.ha.Status.state:type_name -> seesaw.HAState
-	10, // 3: seesaw.ha.Status.since:type_name -> google.protobuf.Timestamp
-	10, // 4: seesaw.ha.Status.last_update:type_name -> google.protobuf.Timestamp
-	7,  // 5: seesaw.ha.Status.dropped:type_name -> seesaw.ha.Status.DroppedEntry
-	11, // 6: seesaw.ha.Status.facilities:type_name -> seesaw.Facility
-	8,  // 7: seesaw.ha.Status.master_advert_interval:type_name -> google.protobuf.Duration
-	8,  // 8: seesaw.ha.Status.master_down_interval:type_name -> google.protobuf.Duration
-	9,  // 9: seesaw.ha.Transition.from:type_name -> seesaw.HAState
-	9,  // 10: seesaw.ha.Transition.to:type_name -> seesaw.HAState
-	10, // 11: seesaw.ha.Transition.time:type_name -> google.protobuf.Timestamp
+	11, // 0: seesaw.ha.Config.advert_interval:type_name -> google.protobuf.Duration
+	11, // 1: seesaw.ha.Config.preempt_delay:type_name -> google.protobuf.Duration
+	12, // 2: seesaw.ha.Status.state:type_name -> seesaw.HAState
+	13, // 3: seesaw.ha.Status.since:type_name -> google.protobuf.Timestamp
+	13, // 4: seesaw.ha.Status.last_update:type_name -> google.protobuf.Timestamp
+	10, // 5: seesaw.ha.Status.dropped:type_name -> seesaw.ha.Status.DroppedEntry
+	14, // 6: seesaw.ha.Status.facilities:type_name -> seesaw.Facility
+	11, // 7: seesaw.ha.Status.master_advert_interval:type_name -> google.protobuf.Duration
+	11, // 8: seesaw.ha.Status.master_down_interval:type_name -> google.protobuf.Duration
+	12, // 9: seesaw.ha.Transition.from:type_name -> seesaw.HAState
+	12, // 10: seesaw.ha.Transition.to:type_name -> seesaw.HAState
+	13, // 11: seesaw.ha.Transition.time:type_name -> google.protobuf.Timestamp
 	2,  // 12: seesaw.ha.Report.transition:type_name -> seesaw.ha.Transition
 	1,  // 13: seesaw.ha.Report.status:type_name -> seesaw.ha.Status
-	0,  // 14: seesaw.ha.Command.config:type_name -> seesaw.ha.Config
-	5,  // 15: seesaw.ha.Command.relinquish:type_name -> seesaw.ha.Relinquish
-	6,  // 16: seesaw.ha.HA.GetStatus:input_type -> seesaw.ha.GetStatusRequest
-	1,  // 17: seesaw.ha.HA.GetStatus:output_type -> seesaw.ha.Status
-	17, // [17:18] is the sub-list for method output_type
-	16, // [16:17] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	4,  // 14: seesaw.ha.Report.restarting:type_name -> seesaw.ha.Restarting
+	12, // 15: seesaw.ha.Restarting.state:type_name -> seesaw.HAState
+	13, // 16: seesaw.ha.Restarting.last_advert:type_name -> google.protobuf.Timestamp
+	11, // 17: seesaw.ha.Restarting.advert_interval:type_name -> google.protobuf.Duration
+	0,  // 18: seesaw.ha.Command.config:type_name -> seesaw.ha.Config
+	8,  // 19: seesaw.ha.Command.relinquish:type_name -> seesaw.ha.Relinquish
+	7,  // 20: seesaw.ha.Command.resume:type_name -> seesaw.ha.Resume
+	6,  // 21: seesaw.ha.Command.engine_restarting:type_name -> seesaw.ha.EngineRestarting
+	11, // 22: seesaw.ha.EngineRestarting.within:type_name -> google.protobuf.Duration
+	13, // 23: seesaw.ha.Resume.last_advert:type_name -> google.protobuf.Timestamp
+	9,  // 24: seesaw.ha.HA.GetStatus:input_type -> seesaw.ha.GetStatusRequest
+	1,  // 25: seesaw.ha.HA.GetStatus:output_type -> seesaw.ha.Status
+	25, // [25:26] is the sub-list for method output_type
+	24, // [24:25] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_ha_ha_proto_init() }
@@ -812,10 +1078,13 @@ func file_ha_ha_proto_init() {
 	file_ha_ha_proto_msgTypes[3].OneofWrappers = []any{
 		(*Report_Transition)(nil),
 		(*Report_Status)(nil),
+		(*Report_Restarting)(nil),
 	}
-	file_ha_ha_proto_msgTypes[4].OneofWrappers = []any{
+	file_ha_ha_proto_msgTypes[5].OneofWrappers = []any{
 		(*Command_Config)(nil),
 		(*Command_Relinquish)(nil),
+		(*Command_Resume)(nil),
+		(*Command_EngineRestarting)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -823,7 +1092,7 @@ func file_ha_ha_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ha_ha_proto_rawDesc), len(file_ha_ha_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

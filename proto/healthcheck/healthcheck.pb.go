@@ -337,15 +337,19 @@ func (x *Check) GetTlsVerify() bool {
 }
 
 type Result struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Healthy       bool                   `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"` // the check's state after this result
-	Success       bool                   `protobuf:"varint,3,opt,name=success,proto3" json:"success,omitempty"` // this attempt alone
-	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
-	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
-	Duration      *durationpb.Duration   `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Healthy  bool                   `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"` // the check's state after this result
+	Success  bool                   `protobuf:"varint,3,opt,name=success,proto3" json:"success,omitempty"` // this attempt alone
+	Message  string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Time     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	Duration *durationpb.Duration   `protobuf:"bytes,6,opt,name=duration,proto3" json:"duration,omitempty"`
+	// The check's run counts after this result (rise and fall count these),
+	// so that the engine can hand them to a restarted checker (CheckSet.known).
+	ConsecutiveSuccesses uint32 `protobuf:"varint,7,opt,name=consecutive_successes,json=consecutiveSuccesses,proto3" json:"consecutive_successes,omitempty"`
+	ConsecutiveFailures  uint32 `protobuf:"varint,8,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Result) Reset() {
@@ -420,13 +424,33 @@ func (x *Result) GetDuration() *durationpb.Duration {
 	return nil
 }
 
+func (x *Result) GetConsecutiveSuccesses() uint32 {
+	if x != nil {
+		return x.ConsecutiveSuccesses
+	}
+	return 0
+}
+
+func (x *Result) GetConsecutiveFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
 // CheckSet goes from the engine to healthcheck: the whole set when full is
 // true, otherwise additions/changes and removals.
 type CheckSet struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Full          bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
-	Upsert        []*Check               `protobuf:"bytes,2,rep,name=upsert,proto3" json:"upsert,omitempty"`
-	Remove        []uint64               `protobuf:"varint,3,rep,packed,name=remove,proto3" json:"remove,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Full   bool                   `protobuf:"varint,1,opt,name=full,proto3" json:"full,omitempty"`
+	Upsert []*Check               `protobuf:"bytes,2,rep,name=upsert,proto3" json:"upsert,omitempty"`
+	Remove []uint64               `protobuf:"varint,3,rep,packed,name=remove,proto3" json:"remove,omitempty"`
+	// known is the engine's last word on checks it sends (from their latest
+	// results): a checker that does not know a check yet continues from this
+	// state instead of letting the first result decide, so that a restarted
+	// checker still needs fall (retries+1) failures to take a healthy
+	// destination out. Checks the checker already runs ignore it.
+	Known         []*KnownState `protobuf:"bytes,4,rep,name=known,proto3" json:"known,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -482,6 +506,81 @@ func (x *CheckSet) GetRemove() []uint64 {
 	return nil
 }
 
+func (x *CheckSet) GetKnown() []*KnownState {
+	if x != nil {
+		return x.Known
+	}
+	return nil
+}
+
+type KnownState struct {
+	state                protoimpl.MessageState `protogen:"open.v1"`
+	Id                   uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Healthy              bool                   `protobuf:"varint,2,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	ConsecutiveSuccesses uint32                 `protobuf:"varint,3,opt,name=consecutive_successes,json=consecutiveSuccesses,proto3" json:"consecutive_successes,omitempty"`
+	ConsecutiveFailures  uint32                 `protobuf:"varint,4,opt,name=consecutive_failures,json=consecutiveFailures,proto3" json:"consecutive_failures,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
+}
+
+func (x *KnownState) Reset() {
+	*x = KnownState{}
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KnownState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KnownState) ProtoMessage() {}
+
+func (x *KnownState) ProtoReflect() protoreflect.Message {
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KnownState.ProtoReflect.Descriptor instead.
+func (*KnownState) Descriptor() ([]byte, []int) {
+	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *KnownState) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *KnownState) GetHealthy() bool {
+	if x != nil {
+		return x.Healthy
+	}
+	return false
+}
+
+func (x *KnownState) GetConsecutiveSuccesses() uint32 {
+	if x != nil {
+		return x.ConsecutiveSuccesses
+	}
+	return 0
+}
+
+func (x *KnownState) GetConsecutiveFailures() uint32 {
+	if x != nil {
+		return x.ConsecutiveFailures
+	}
+	return 0
+}
+
 // Results go from healthcheck to the engine, batched.
 type Results struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -492,7 +591,7 @@ type Results struct {
 
 func (x *Results) Reset() {
 	*x = Results{}
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[3]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -504,7 +603,7 @@ func (x *Results) String() string {
 func (*Results) ProtoMessage() {}
 
 func (x *Results) ProtoReflect() protoreflect.Message {
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[3]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -517,7 +616,7 @@ func (x *Results) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Results.ProtoReflect.Descriptor instead.
 func (*Results) Descriptor() ([]byte, []int) {
-	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{3}
+	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Results) GetResults() []*Result {
@@ -545,7 +644,7 @@ type CheckStatus struct {
 
 func (x *CheckStatus) Reset() {
 	*x = CheckStatus{}
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[4]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -557,7 +656,7 @@ func (x *CheckStatus) String() string {
 func (*CheckStatus) ProtoMessage() {}
 
 func (x *CheckStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[4]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -570,7 +669,7 @@ func (x *CheckStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckStatus.ProtoReflect.Descriptor instead.
 func (*CheckStatus) Descriptor() ([]byte, []int) {
-	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{4}
+	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CheckStatus) GetCheck() *Check {
@@ -650,7 +749,7 @@ type ListChecksRequest struct {
 
 func (x *ListChecksRequest) Reset() {
 	*x = ListChecksRequest{}
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[5]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +761,7 @@ func (x *ListChecksRequest) String() string {
 func (*ListChecksRequest) ProtoMessage() {}
 
 func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[5]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +774,7 @@ func (x *ListChecksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChecksRequest.ProtoReflect.Descriptor instead.
 func (*ListChecksRequest) Descriptor() ([]byte, []int) {
-	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{5}
+	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListChecksRequest) GetIds() []uint64 {
@@ -716,7 +815,7 @@ type ListChecksResponse struct {
 
 func (x *ListChecksResponse) Reset() {
 	*x = ListChecksResponse{}
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[6]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -728,7 +827,7 @@ func (x *ListChecksResponse) String() string {
 func (*ListChecksResponse) ProtoMessage() {}
 
 func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_healthcheck_healthcheck_proto_msgTypes[6]
+	mi := &file_healthcheck_healthcheck_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -741,7 +840,7 @@ func (x *ListChecksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListChecksResponse.ProtoReflect.Descriptor instead.
 func (*ListChecksResponse) Descriptor() ([]byte, []int) {
-	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{6}
+	return file_healthcheck_healthcheck_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ListChecksResponse) GetChecks() []*CheckStatus {
@@ -784,18 +883,27 @@ const file_healthcheck_healthcheck_proto_rawDesc = "" +
 	"\x06method\x18\x11 \x01(\tR\x06method\x12\x14\n" +
 	"\x05proxy\x18\x12 \x01(\bR\x05proxy\x12\x1d\n" +
 	"\n" +
-	"tls_verify\x18\x13 \x01(\bR\ttlsVerify\"\xcd\x01\n" +
+	"tls_verify\x18\x13 \x01(\bR\ttlsVerify\"\xb5\x02\n" +
 	"\x06Result\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
 	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x12\x18\n" +
 	"\asuccess\x18\x03 \x01(\bR\asuccess\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12.\n" +
 	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x125\n" +
-	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\"i\n" +
+	"\bduration\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\bduration\x123\n" +
+	"\x15consecutive_successes\x18\a \x01(\rR\x14consecutiveSuccesses\x121\n" +
+	"\x14consecutive_failures\x18\b \x01(\rR\x13consecutiveFailures\"\x9f\x01\n" +
 	"\bCheckSet\x12\x12\n" +
 	"\x04full\x18\x01 \x01(\bR\x04full\x121\n" +
 	"\x06upsert\x18\x02 \x03(\v2\x19.seesaw.healthcheck.CheckR\x06upsert\x12\x16\n" +
-	"\x06remove\x18\x03 \x03(\x04R\x06remove\"?\n" +
+	"\x06remove\x18\x03 \x03(\x04R\x06remove\x124\n" +
+	"\x05known\x18\x04 \x03(\v2\x1e.seesaw.healthcheck.KnownStateR\x05known\"\x9e\x01\n" +
+	"\n" +
+	"KnownState\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x18\n" +
+	"\ahealthy\x18\x02 \x01(\bR\ahealthy\x123\n" +
+	"\x15consecutive_successes\x18\x03 \x01(\rR\x14consecutiveSuccesses\x121\n" +
+	"\x14consecutive_failures\x18\x04 \x01(\rR\x13consecutiveFailures\"?\n" +
 	"\aResults\x124\n" +
 	"\aresults\x18\x01 \x03(\v2\x1a.seesaw.healthcheck.ResultR\aresults\"\xf8\x02\n" +
 	"\vCheckStatus\x12/\n" +
@@ -849,40 +957,42 @@ func file_healthcheck_healthcheck_proto_rawDescGZIP() []byte {
 }
 
 var file_healthcheck_healthcheck_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_healthcheck_healthcheck_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_healthcheck_healthcheck_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_healthcheck_healthcheck_proto_goTypes = []any{
 	(CheckType)(0),                // 0: seesaw.healthcheck.CheckType
 	(CheckMode)(0),                // 1: seesaw.healthcheck.CheckMode
 	(*Check)(nil),                 // 2: seesaw.healthcheck.Check
 	(*Result)(nil),                // 3: seesaw.healthcheck.Result
 	(*CheckSet)(nil),              // 4: seesaw.healthcheck.CheckSet
-	(*Results)(nil),               // 5: seesaw.healthcheck.Results
-	(*CheckStatus)(nil),           // 6: seesaw.healthcheck.CheckStatus
-	(*ListChecksRequest)(nil),     // 7: seesaw.healthcheck.ListChecksRequest
-	(*ListChecksResponse)(nil),    // 8: seesaw.healthcheck.ListChecksResponse
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*KnownState)(nil),            // 5: seesaw.healthcheck.KnownState
+	(*Results)(nil),               // 6: seesaw.healthcheck.Results
+	(*CheckStatus)(nil),           // 7: seesaw.healthcheck.CheckStatus
+	(*ListChecksRequest)(nil),     // 8: seesaw.healthcheck.ListChecksRequest
+	(*ListChecksResponse)(nil),    // 9: seesaw.healthcheck.ListChecksResponse
+	(*durationpb.Duration)(nil),   // 10: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_healthcheck_healthcheck_proto_depIdxs = []int32{
 	0,  // 0: seesaw.healthcheck.Check.type:type_name -> seesaw.healthcheck.CheckType
 	1,  // 1: seesaw.healthcheck.Check.mode:type_name -> seesaw.healthcheck.CheckMode
-	9,  // 2: seesaw.healthcheck.Check.interval:type_name -> google.protobuf.Duration
-	9,  // 3: seesaw.healthcheck.Check.timeout:type_name -> google.protobuf.Duration
-	10, // 4: seesaw.healthcheck.Result.time:type_name -> google.protobuf.Timestamp
-	9,  // 5: seesaw.healthcheck.Result.duration:type_name -> google.protobuf.Duration
+	10, // 2: seesaw.healthcheck.Check.interval:type_name -> google.protobuf.Duration
+	10, // 3: seesaw.healthcheck.Check.timeout:type_name -> google.protobuf.Duration
+	11, // 4: seesaw.healthcheck.Result.time:type_name -> google.protobuf.Timestamp
+	10, // 5: seesaw.healthcheck.Result.duration:type_name -> google.protobuf.Duration
 	2,  // 6: seesaw.healthcheck.CheckSet.upsert:type_name -> seesaw.healthcheck.Check
-	3,  // 7: seesaw.healthcheck.Results.results:type_name -> seesaw.healthcheck.Result
-	2,  // 8: seesaw.healthcheck.CheckStatus.check:type_name -> seesaw.healthcheck.Check
-	3,  // 9: seesaw.healthcheck.CheckStatus.last:type_name -> seesaw.healthcheck.Result
-	3,  // 10: seesaw.healthcheck.CheckStatus.history:type_name -> seesaw.healthcheck.Result
-	6,  // 11: seesaw.healthcheck.ListChecksResponse.checks:type_name -> seesaw.healthcheck.CheckStatus
-	7,  // 12: seesaw.healthcheck.Healthcheck.ListChecks:input_type -> seesaw.healthcheck.ListChecksRequest
-	8,  // 13: seesaw.healthcheck.Healthcheck.ListChecks:output_type -> seesaw.healthcheck.ListChecksResponse
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	5,  // 7: seesaw.healthcheck.CheckSet.known:type_name -> seesaw.healthcheck.KnownState
+	3,  // 8: seesaw.healthcheck.Results.results:type_name -> seesaw.healthcheck.Result
+	2,  // 9: seesaw.healthcheck.CheckStatus.check:type_name -> seesaw.healthcheck.Check
+	3,  // 10: seesaw.healthcheck.CheckStatus.last:type_name -> seesaw.healthcheck.Result
+	3,  // 11: seesaw.healthcheck.CheckStatus.history:type_name -> seesaw.healthcheck.Result
+	7,  // 12: seesaw.healthcheck.ListChecksResponse.checks:type_name -> seesaw.healthcheck.CheckStatus
+	8,  // 13: seesaw.healthcheck.Healthcheck.ListChecks:input_type -> seesaw.healthcheck.ListChecksRequest
+	9,  // 14: seesaw.healthcheck.Healthcheck.ListChecks:output_type -> seesaw.healthcheck.ListChecksResponse
+	14, // [14:15] is the sub-list for method output_type
+	13, // [13:14] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_healthcheck_healthcheck_proto_init() }
@@ -896,7 +1006,7 @@ func file_healthcheck_healthcheck_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_healthcheck_healthcheck_proto_rawDesc), len(file_healthcheck_healthcheck_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

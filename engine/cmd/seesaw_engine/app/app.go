@@ -61,6 +61,10 @@ func Main() {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	cfg.Reload = hup
+	// SIGUSR2: the watchdog's reload restarts the engine (engine.Config.Restart).
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	cfg.Restart = usr2
 	ipc.Main("seesaw_engine", func(ctx context.Context) error { return engine.Run(ctx, cfg) })
 }
 

@@ -10,8 +10,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/golang/glog"
 
 	"github.com/seesawlb/seesaw/ha"
 	"github.com/seesawlb/seesaw/ha/vrrp"
@@ -67,6 +71,23 @@ func Main() {
 		if f := flag.Lookup("logtostderr"); f != nil && !isSet("logtostderr") && !isSet("log_dir") {
 			f.Value.Set("true")
 		}
+	}
+	// SIGUSR2 is the watchdog's reload signal for HA: restart keeping
+	// this node's mastership (see ha.Config.Restart). SIGTERM is a stop.
+	// Standalone has no engine to resume from: SIGUSR2 keeps its default
+	// action there.
+	if !*standalone {
+		restart := make(chan struct{})
+		usr2 := make(chan os.Signal, 1)
+		signal.Notify(usr2, syscall.SIGUSR2)
+		go func() {
+			<-usr2
+			glog.Infof("seesaw_ha: SIGUSR2: restarting for a reload")
+			close(restart)
+			for range usr2 { // once is enough; later ones must not kill HA
+			}
+		}()
+		cfg.Restart = restart
 	}
 	ipc.Main("seesaw_ha", func(ctx context.Context) error {
 		if !*standalone {

@@ -45,6 +45,7 @@ type options struct {
 	readyTimeout time.Duration
 	reloadFirst  string
 	reloadSettle time.Duration
+	reloadSignal string
 }
 
 // Main runs seesaw_watchdog on os.Args, as its main did: it exits with
@@ -74,6 +75,8 @@ func Main() {
 		"report READY to systemd after this long even if some services have not started (they are named in the log)")
 	flag.StringVar(&o.reloadFirst, "reload_first", "ncc,ha",
 		"services a reload (SIGHUP, systemctl reload) restarts first, in this order; the others follow, each after its dependencies")
+	flag.StringVar(&o.reloadSignal, "reload_signal", "ha=USR2,engine=USR2",
+		"service=SIGNAL,...: the signal a reload stops these services with instead of SIGTERM; seesaw_ha takes SIGUSR2 as a restart that keeps this node's mastership, seesaw_engine as one that HA is told to wait out")
 	flag.DurationVar(&o.reloadSettle, "reload_settle", time.Second,
 		"during a reload, how long to wait after one service runs again before restarting the next")
 	flag.Parse()
@@ -106,6 +109,10 @@ func run(ctx context.Context, o options, getenv func(string) string, hup <-chan 
 	if err != nil {
 		return err
 	}
+	reloadSignal, err := watchdog.ParseReloadSignals(o.reloadSignal)
+	if err != nil {
+		return fmt.Errorf("--reload_signal: %w", err)
+	}
 	sup, err := watchdog.New(cfg, watchdog.Options{
 		LogDir:      o.logDir,
 		BackoffBase: o.backoff,
@@ -115,6 +122,7 @@ func run(ctx context.Context, o options, getenv func(string) string, hup <-chan 
 
 		ReloadFirst:  splitList(o.reloadFirst),
 		ReloadSettle: o.reloadSettle,
+		ReloadSignal: reloadSignal,
 	})
 	if err != nil {
 		return err
