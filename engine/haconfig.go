@@ -2,17 +2,12 @@ package engine
 
 import (
 	"slices"
-	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/seesawlb/seesaw/engine/config"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 )
-
-// advertInterval is Seesaw v2's VRRP advertisement interval (its
-// -master_advert_interval default).
-const advertInterval = 500 * time.Millisecond
 
 // haConfig derives what HA runs with from a loaded config, as Seesaw v2's
 // engine did: enabled and priority from this node's entry in cluster.pb, the
@@ -26,7 +21,7 @@ func haConfig(e *config.Engine, c *config.Cluster, self *config.Node) *hapb.Conf
 		Interface:      e.NodeInterface,
 		Vrid:           uint32(e.VRID),
 		Priority:       uint32(self.Priority),
-		AdvertInterval: durationpb.New(advertInterval),
+		AdvertInterval: durationpb.New(e.AdvertInterval),
 	}
 	if e.Node.IPv4.IsValid() {
 		hc.LocalAddress = e.Node.IPv4.String()

@@ -42,6 +42,11 @@ func TestHAConfigFromGKE(t *testing.T) {
 	if got.AdvertInterval.AsDuration() != 500*time.Millisecond {
 		t.Errorf("advert interval %v, want Seesaw's 500ms", got.AdvertInterval.AsDuration())
 	}
+	// seesaw.cfg's [cluster] advert_interval sets it.
+	r.Engine.AdvertInterval = 100 * time.Millisecond
+	if got := haConfig(r.Engine, r.Cluster, r.ThisNode).AdvertInterval.AsDuration(); got != 100*time.Millisecond {
+		t.Errorf("advert interval %v with advert_interval = 100, want 100ms", got)
+	}
 
 }
 

@@ -23,6 +23,8 @@ import (
 //	     echoed, so that a held connection can prove it still carries data.
 //	UDP: every datagram is answered with "<name> <peer> <local>\n".
 //	HTTP: GET /healthz answers 200, for health checks.
+//	Talk (TCP, server speaks first): the TCP greeting, then "tick <n>\n"
+//	     every TalkEvery unasked; lines sent are echoed as on TCP.
 //
 // <peer> is the source address the backend saw (the cluster VIP under
 // Seesaw's full NAT, the client's own address under DSR) and <local> the
@@ -39,6 +41,10 @@ type ServeOptions struct {
 	UDP []netip.AddrPort
 	// Health are the listen addresses of the /healthz server (":8080").
 	Health []string
+	// Talk are listen addresses of the server that speaks first, sending a
+	// tick every TalkEvery (default a second) whether asked or not.
+	Talk      []string
+	TalkEvery time.Duration
 	// NoKeepAlive turns off TCP keepalives on accepted connections (Go
 	// sends them every 15 s), so that an idle connection is really idle.
 	NoKeepAlive bool
@@ -66,6 +72,14 @@ func Serve(t testing.TB, n *labtest.Node, o ServeOptions) *Server {
 		}
 		t.Cleanup(func() { l.Close() })
 		go s.serveTCP(l)
+	}
+	for _, addr := range o.Talk {
+		l, err := n.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("%s: listen tcp %s: %v", n.Role, addr, err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go s.serveTalk(l)
 	}
 	for _, ap := range o.UDP {
 		pc, err := n.ListenPacket("udp", ap.String())
@@ -103,6 +117,60 @@ func (s *Server) serveTCP(l net.Listener) {
 					return
 				}
 				if _, err := io.WriteString(c, line); err != nil {
+					return
+				}
+			}
+		}()
+	}
+}
+
+// serveTalk is serveTCP with a ticker: the backend sends on its own, as
+// a server that pushes does, so that the only packets of such a connection
+// through the LB (under DSR and TUN) are the client's acknowledgements.
+func (s *Server) serveTalk(l net.Listener) {
+	every := s.opts.TalkEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			var mu sync.Mutex // one writer at a time: the ticker or the echo
+			write := func(line string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				c.SetWriteDeadline(time.Now().Add(time.Minute))
+				_, err := io.WriteString(c, line)
+				return err
+			}
+			if write(answerLine(s.Name, c.RemoteAddr(), c.LocalAddr())) != nil {
+				return
+			}
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				tk := time.NewTicker(every)
+				defer tk.Stop()
+				for n := 1; ; n++ {
+					select {
+					case <-done:
+						return
+					case <-tk.C:
+					}
+					if write(fmt.Sprintf("tick %d\n", n)) != nil {
+						c.Close()
+						return
+					}
+				}
+			}()
+			r := bufio.NewReader(c)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil || write(line) != nil {
 					return
 				}
 			}
@@ -272,9 +340,15 @@ type Conn struct {
 
 // Hold connects from inside n to dst and reads the backend's greeting.
 func Hold(n *labtest.Node, dst netip.AddrPort, timeout time.Duration) (*Conn, error) {
+	return hold(n, dst, timeout, 0)
+}
+
+// hold is Hold with the dialer's keep-alive period (0: Go's default of
+// 15 s; negative: none, so that an idle connection sends nothing at all).
+func hold(n *labtest.Node, dst netip.AddrPort, timeout, keepAlive time.Duration) (*Conn, error) {
 	var c net.Conn
 	err := n.Do(func() (err error) {
-		d := net.Dialer{Timeout: timeout}
+		d := net.Dialer{Timeout: timeout, KeepAlive: keepAlive}
 		c, err = d.Dial("tcp", dst.String())
 		return err
 	})

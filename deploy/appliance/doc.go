@@ -3,8 +3,11 @@
 // client reaching a VIP, a backend leaving and rejoining on its health
 // checks, overrides taking a VIP or a backend away, established
 // connections surviving a daemon's crash, a real-world cluster.pb (the GKE
-// on-prem seed) balanced as written, and the appliance's resident memory
-// beside keepalived's.
+// on-prem seed) balanced as written, the appliance's resident memory
+// beside keepalived's, and the pair's failovers beside a keepalived+LVS
+// pair's (TestLabFailoverMatrix: a node dying in each forwarding mode and
+// family; TestLabFailoverEvents: graceful failover, failback, a node's
+// return, a partition), measured with a client's load (StartLoad).
 //
 // Its harness (Start, Appliance, Serve, Ask, Hold, Wait, IPVS) starts the
 // real seesaw_watchdog, which runs the real five daemons from a
@@ -27,4 +30,6 @@
 // separate binaries share none of their code.
 //
 // TestLabBenchMemory runs only with -args -appliance.bench (make bench).
+// TestLabFailoverMatrix runs one trial per cell at 1 s adverts in make
+// test, and -appliance.trials (20) per cell at 100 ms with it.
 package appliance

@@ -33,6 +33,10 @@ type Engine struct {
 	UseVMAC               bool          // use_vmac: VRRP MAC on the LB NIC, else GARP only
 	GratuitousARPInterval time.Duration // garp_interval_sec
 	VRID                  uint8         // vrid, 1..255
+	// AdvertInterval is the VRRP advertisement interval while master
+	// (advert_interval, milliseconds; Seesaw v2's seesaw_ha flag
+	// -master_advert_interval). The backup takes over after about three.
+	AdvertInterval time.Duration
 
 	// AnycastRanges decide which VIPs are anycast. Seesaw v2 hard-coded
 	// them (its issue #26); here "[cluster] anycast_ranges" can replace them.
@@ -154,6 +158,7 @@ func DefaultEngine() *Engine {
 		UseVMAC:                 true,
 		GratuitousARPInterval:   10 * time.Second,
 		VRID:                    60,
+		AdvertInterval:          500 * time.Millisecond,
 		AnycastRanges:           []netip.Prefix{defaultAnycastV4, defaultAnycastV6},
 		ConfigServers:           []string{"seesaw-config.example.com"},
 		NodeInterface:           "eth0",
@@ -281,6 +286,15 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 			case "cluster.vrid":
 				if n, ok := p.integer(kv, 1, 255); ok {
 					e.VRID = uint8(n)
+				}
+			case "cluster.advert_interval":
+				// VRRPv3 carries the interval in centiseconds, 12 bits.
+				if n, ok := p.integer(kv, 10, 40950); ok {
+					if n%10 != 0 {
+						p.errorf(kv, fmt.Sprintf("%d ms is not a whole number of centiseconds (VRRPv3 sends the interval in centiseconds)", n))
+					} else {
+						e.AdvertInterval = time.Duration(n) * time.Millisecond
+					}
 				}
 			case "cluster.anycast_ranges":
 				anycastSet = true

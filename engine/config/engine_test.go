@@ -94,6 +94,7 @@ vip_ipv6 = 2001:db8::4
 use_vmac = no
 garp_interval_sec = 3
 vrid = 255
+advert_interval = 100
 anycast_ranges = 10.99.0.0/16, 2001:db8:ffff::/48
 
 [config_server]
@@ -123,6 +124,7 @@ mon6 = 2001:db8:ffff::1
 	want.UseVMAC = false
 	want.GratuitousARPInterval = 3 * time.Second
 	want.VRID = 255
+	want.AdvertInterval = 100 * time.Millisecond
 	want.AnycastRanges = []netip.Prefix{netip.MustParsePrefix("10.99.0.0/16"), netip.MustParsePrefix("2001:db8:ffff::/48")}
 	// The monitoring defaults are outside the new ranges, so only the extras remain.
 	want.ServiceAnycastIPv4 = []netip.Addr{netip.MustParseAddr("10.99.1.1")}
@@ -177,6 +179,11 @@ func TestEngineErrors(t *testing.T) {
 		{"vrid word", minimalCfg + "vrid = sixty\n", []string{`seesaw.cfg:4: [cluster] vrid: "sixty" is not an integer`}},
 		{"bad bool", minimalCfg + "anycast_enabled = maybe\n", []string{`seesaw.cfg:4: [cluster] anycast_enabled: "maybe" is not a boolean (want true or false)`}},
 		{"garp 0", minimalCfg + "garp_interval_sec = 0\n", []string{"seesaw.cfg:4: [cluster] garp_interval_sec: 0 is out of range 1..3600"}},
+		{"advert 0", minimalCfg + "advert_interval = 0\n", []string{"seesaw.cfg:4: [cluster] advert_interval: 0 is out of range 10..40950"}},
+		{"advert too long", minimalCfg + "advert_interval = 41000\n", []string{"seesaw.cfg:4: [cluster] advert_interval: 41000 is out of range 10..40950"}},
+		{"advert not centiseconds", minimalCfg + "advert_interval = 105\n",
+			[]string{"seesaw.cfg:4: [cluster] advert_interval: 105 ms is not a whole number of centiseconds (VRRPv3 sends the interval in centiseconds)"}},
+		{"advert seconds", minimalCfg + "advert_interval = 0.1\n", []string{`seesaw.cfg:4: [cluster] advert_interval: "0.1" is not an integer`}},
 		{"peer is node", minimalCfg + "peer_ipv4 = 192.0.2.2\n", []string{"seesaw.cfg:4: [cluster] peer_ipv4: is the same as node_ipv4"}},
 		{"bad anycast range", minimalCfg + "anycast_ranges = 10.0.0.0/33\n", []string{`seesaw.cfg:4: [cluster] anycast_ranges: "10.0.0.0/33" is not a CIDR`}},
 		{"extra anycast outside range", minimalCfg + "[extra_service_anycast]\nx = 10.0.0.1\n",

@@ -1,0 +1,688 @@
+package appliance
+
+import (
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/seesawlb/seesaw/deploy/labtest"
+	"github.com/seesawlb/seesaw/engine/config"
+	"github.com/seesawlb/seesaw/engine/config/keepalived"
+	enginepb "github.com/seesawlb/seesaw/proto/engine"
+)
+
+var (
+	failoverTrials = flag.Int("appliance.trials", 20, "trials per cell of the failover matrix under -appliance.bench (make test runs one)")
+	failoverConns  = flag.Int("appliance.conns", 300, "client TCP connections per failover trial (a tenth chatty, the rest idle, young and server-first)")
+	advertFlag     = flag.Duration("appliance.advert", 0, "VRRP advert interval of both pairs in the failover tests (0: 100ms under -appliance.bench, else 1s)")
+)
+
+// failoverAdvert is the advert interval of the pairs, set by
+// setFailoverAdvert at a test's start. make bench runs the 100 ms.
+// make test runs 1 s: the lab's guest is emulated, and on a busy host a
+// master's adverts come late by more than three 100 ms intervals under
+// the load, so that healthy pairs (ours and keepalived alike) fail over
+// on their own, which a test that must pass cannot have.
+var failoverAdvert = 100 * time.Millisecond
+
+func setFailoverAdvert() {
+	failoverAdvert = *advertFlag
+	if failoverAdvert == 0 {
+		failoverAdvert = time.Second
+		if *benchFlag {
+			failoverAdvert = 100 * time.Millisecond
+		}
+	}
+}
+
+// The failover matrix's services, the same on both pairs: per cell (a
+// forwarding mode and an address family) a VIP with a TCP echo on port 80,
+// a server-first TCP service on 81 and a UDP answerer on 80, mh
+// (mh-port, mh-fallback) over two backends. The configs come from one
+// hand-written keepalived.conf: keepalived runs it, and our pair runs what
+// "seesaw config import keepalived" makes of it.
+const (
+	failoverConf = "testdata/failover/keepalived.conf"
+	talkPort     = 81
+	talkEvery    = 500 * time.Millisecond
+)
+
+type failoverCell struct {
+	mode string // DSR or TUN
+	fam  int
+	vip  netip.Addr
+}
+
+func (c failoverCell) String() string { return fmt.Sprintf("mode=%s fam=%d", c.mode, c.fam) }
+
+var failoverCells = []failoverCell{
+	{"DSR", 4, netip.MustParseAddr("192.0.2.110")},
+	{"DSR", 6, netip.MustParseAddr("2001:db8:0:1::110")},
+	{"TUN", 4, netip.MustParseAddr("192.0.2.120")},
+	{"TUN", 6, netip.MustParseAddr("2001:db8:0:1::120")},
+}
+
+// load is the cell's client load: conns connections, a tenth of them
+// chatty (each a request every 10 ms: the lab's emulated guest has two
+// CPUs, and a quarter at that rate starves it, so that adverts arrive
+// late and healthy pairs fail over on their own), the rest idle, young
+// and server-first in equal parts.
+func (c failoverCell) load(conns int) LoadOptions {
+	chatty := max(conns/10, 1)
+	k := max((conns-chatty)/3, 1)
+	return LoadOptions{
+		Chatty: chatty, Idle: k, Young: k, Talk: k,
+		Echo:     netip.AddrPortFrom(c.vip, svcPort),
+		TalkAddr: netip.AddrPortFrom(c.vip, talkPort),
+		UDP:      netip.AddrPortFrom(c.vip, svcPort),
+	}
+}
+
+// failoverPair is one of the two pairs the matrix runs: ours or
+// keepalived's, each in a topology of its own.
+type failoverPair struct {
+	name   string
+	topo   *labtest.Topology
+	master int // index into topo.LBs
+	// start starts node i's software; up says whether it is master with
+	// its data plane in place; crash SIGKILLs its software.
+	start func(t *testing.T, i int)
+	up    func(i int) error
+	crash func(t *testing.T, i int)
+	// failover asks master i to hand over gracefully (ours: the engine's
+	// Failover RPC).
+	failover func(i int) error
+}
+
+// failoverServices are the IPVS services both pairs hold, as ipvsadm
+// keys.
+func failoverServices() []string {
+	var keys []string
+	for _, c := range failoverCells {
+		keys = append(keys, ServiceKey("TCP", c.vip, svcPort), ServiceKey("TCP", c.vip, talkPort), ServiceKey("UDP", c.vip, svcPort))
+	}
+	return keys
+}
+
+// readyIPVS checks that n holds every service with both backends and
+// runs both sync daemons.
+func readyIPVS(n *labtest.Node) error {
+	tab, err := IPVS(n)
+	if err != nil {
+		return err
+	}
+	for _, k := range failoverServices() {
+		if s := tab.Service(k); s == nil || len(s.Dests) != 2 {
+			return fmt.Errorf("%s lacks %s with 2 backends:\n%s", n.Role, k, tab.Text)
+		}
+	}
+	out, err := n.Output("ipvsadm", "-L", "--daemon")
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(string(out), "master sync daemon") || !strings.Contains(string(out), "backup sync daemon") {
+		return fmt.Errorf("ipvsadm --daemon on %s:\n%s", n.Role, out)
+	}
+	return nil
+}
+
+// failoverTopology is the matrix's topology: two LB nodes with an LB NIC,
+// two backends readied for DSR and TUN of every cell's VIP and serving
+// the echo, server-first and UDP services and /healthz.
+func failoverTopology(t *testing.T) *labtest.Topology {
+	topo := labtest.New(t, labtest.Config{LBs: 2, Backends: 2, LBNIC: "eth2", RoutedBackends: true})
+	var vips []netip.Addr
+	var udp []netip.AddrPort
+	for _, c := range failoverCells {
+		vips = append(vips, c.vip)
+		udp = append(udp, netip.AddrPortFrom(c.vip, svcPort))
+	}
+	for _, b := range topo.Backends {
+		if err := DSR(b, vips...); err != nil {
+			t.Fatal(err)
+		}
+		if err := TUN(b); err != nil {
+			t.Fatal(err)
+		}
+		Serve(t, b, ServeOptions{
+			TCP: []string{fmt.Sprintf(":%d", svcPort)}, Talk: []string{fmt.Sprintf(":%d", talkPort)}, TalkEvery: talkEvery,
+			UDP: udp, Health: []string{fmt.Sprintf(":%d", healthPort)},
+		})
+	}
+	return topo
+}
+
+// TUN readies a backend (already DSR's, holding the VIPs on lo) to take
+// IPVS's tunnelled packets: a tunnel of each kind (IPv4 in IPv4, IPv6 in
+// IPv6) bound to the backend's own address and open to any remote, and no
+// reverse-path filter, since a decapsulated packet from the client arrives
+// on a tunnel no route to the client goes through. (The kernel's fallback
+// tunl0 and ip6tnl0 would do, but a kernel may create them in the first
+// namespace only: net.core.fb_tunnels_only_for_init_net.)
+func TUN(n *labtest.Node) error {
+	for _, k := range []string{"net.ipv4.conf.all.rp_filter", "net.ipv4.conf.default.rp_filter"} {
+		if err := n.Sysctl(k, "0"); err != nil {
+			return err
+		}
+	}
+	for _, args := range [][]string{
+		{"link", "add", "name", "tun4", "type", "ipip", "local", n.IPv4().String()},
+		{"link", "set", "tun4", "up"},
+		{"-6", "link", "add", "name", "tun6", "type", "ip6tnl", "mode", "ip6ip6", "local", n.IPv6().String(), "remote", "::"},
+		{"link", "set", "tun6", "up"},
+	} {
+		if out, err := n.Output("ip", args...); err != nil {
+			return fmt.Errorf("TUN: %s: %v: %s", n.Role, err, out)
+		}
+	}
+	return n.Sysctl("net.ipv4.conf.tun4.rp_filter", "0")
+}
+
+// importedPair is what the import makes of the keepalived.conf: our
+// pair's cluster.pb and the two seesaw.cfg, each given the advert
+// interval that the import does not carry over.
+func importedPair(t *testing.T) (cluster string, cfg [2]string) {
+	var in [2]keepalived.Input
+	for i, id := range []string{"lb1", "lb2"} {
+		st, err := keepalived.ParseFile(failoverConf, keepalived.Options{ConfigID: id})
+		if err != nil {
+			t.Fatalf("%s: %v", failoverConf, err)
+		}
+		in[i] = keepalived.Input{Stmts: st}
+	}
+	res, err := keepalived.Import(in[0], &in[1], keepalived.ImportOptions{})
+	if err != nil {
+		t.Fatalf("import %s: %v", failoverConf, err)
+	}
+	files := res.Files(failoverConf)
+	cluster = string(files["cluster.pb"])
+	for i, name := range []string{"seesaw.cfg", "peer/seesaw.cfg"} {
+		c := string(files[name])
+		if !strings.Contains(c, "\n[cluster]\n") {
+			t.Fatalf("the import's %s has no [cluster]:\n%s", name, c)
+		}
+		cfg[i] = strings.Replace(c, "\n[cluster]\n", fmt.Sprintf("\n[cluster]\nadvert_interval = %d\n", failoverAdvert.Milliseconds()), 1)
+		if r := config.CheckData(name, []byte(cfg[i]), "cluster.pb", []byte(cluster)); r.Err() != nil {
+			t.Fatalf("the imported config is rejected: %v\n%s\n%s", r.Err(), cfg[i], cluster)
+		}
+	}
+	t.Logf("imported %s: %d vservers, %d statements not imported (delay_before_retry, advert_int, lvs_sync_daemon...)",
+		failoverConf, len(res.Cluster.GetVserver()), len(res.Unmapped))
+	return cluster, cfg
+}
+
+// oursPair starts our pair, lb1 master.
+func oursPair(t *testing.T, bin string) *failoverPair {
+	cluster, cfgs := importedPair(t)
+	topo := failoverTopology(t)
+	var apps [2]*Appliance
+	p := &failoverPair{name: "ours", topo: topo}
+	p.start = func(t *testing.T, i int) {
+		apps[i] = Start(t, topo.LBs[i], Options{Bin: bin, SeesawCfg: cfgs[i], ClusterPB: cluster})
+		apps[i].WaitRunning(t, 2*time.Minute)
+	}
+	p.up = func(i int) error { return apps[i].master() }
+	p.crash = func(t *testing.T, i int) { apps[i].Crash(t) }
+	p.failover = func(i int) error {
+		ctx, cancel := rpcCtx()
+		defer cancel()
+		resp, err := apps[i].Engine.Failover(ctx, &enginepb.FailoverRequest{})
+		if err != nil {
+			return fmt.Errorf("%s: engine Failover: %w", topo.LBs[i].Role, err)
+		}
+		t.Logf("%s: failover: %s", topo.LBs[i].Role, resp.GetMessage())
+		return nil
+	}
+	return p
+}
+
+// keepalivedPair starts keepalived on the second topology, lb1 master.
+func keepalivedPair(t *testing.T, bin string) *failoverPair {
+	b, err := os.ReadFile(failoverConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The file says 100 ms; the run's interval replaces it.
+	text := strings.Replace(string(b), "advert_int 0.1\n", fmt.Sprintf("advert_int %g\n", failoverAdvert.Seconds()), 1)
+	if !strings.Contains(text, fmt.Sprintf("advert_int %g\n", failoverAdvert.Seconds())) {
+		t.Fatalf("%s: no advert_int 0.1 to replace", failoverConf)
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	topo := failoverTopology(t)
+	p := &failoverPair{name: "keepalived", topo: topo}
+	var cmds [2]*exec.Cmd
+	var done [2]chan error
+	var logs [2]string
+	p.start = func(t *testing.T, i int) {
+		n := topo.LBs[i]
+		dir := t.TempDir()
+		logs[i] = filepath.Join(dir, "keepalived.log")
+		logf, err := os.Create(logs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logf.Close()
+		cmd := exec.Command(bin, "-n", "-l", "-D", "-i", n.Role, "-f", conf, "-p", filepath.Join(dir, "keepalived.pid"),
+			"-c", filepath.Join(dir, "checkers.pid"), "-r", filepath.Join(dir, "vrrp.pid"))
+		cmd.Stdout, cmd.Stderr = logf, logf
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := n.Start(cmd); err != nil {
+			t.Fatal(err)
+		}
+		ch := make(chan error, 1)
+		go func() { ch <- cmd.Wait() }()
+		cmds[i], done[i] = cmd, ch
+		t.Cleanup(func() { p.crash(t, i) })
+	}
+	p.crash = func(t *testing.T, i int) {
+		if cmds[i] == nil {
+			return
+		}
+		syscall.Kill(-cmds[i].Process.Pid, syscall.SIGKILL)
+		<-done[i]
+		cmds[i] = nil
+		if t.Failed() {
+			b, _ := os.ReadFile(logs[i])
+			t.Logf("== keepalived on %s ==\n%s", topo.LBs[i].Role, tail(string(b), 4000))
+		}
+	}
+	p.up = func(i int) error {
+		select {
+		case err := <-done[i]:
+			done[i] <- err
+			b, _ := os.ReadFile(logs[i])
+			return Permanent(fmt.Errorf("keepalived on %s exited: %v\n%s", topo.LBs[i].Role, err, tail(string(b), 3000)))
+		default:
+		}
+		out, err := topo.LBs[i].Output("ip", "-o", "addr", "show", "dev", "eth2")
+		if err != nil {
+			return err
+		}
+		for _, c := range failoverCells {
+			if !strings.Contains(string(out), " "+c.vip.String()+"/") {
+				return fmt.Errorf("%s does not hold %s:\n%s", topo.LBs[i].Role, c.vip, out)
+			}
+		}
+		return nil
+	}
+	return p
+}
+
+// bringUp starts lb1, waits until it is master, then lb2, and waits until
+// both hold every service.
+func (p *failoverPair) bringUp(t *testing.T) {
+	p.start(t, 0)
+	Wait(t, 2*time.Minute, p.name+": lb1 master", func() error { return p.up(0) })
+	p.start(t, 1)
+	for _, n := range p.topo.LBs {
+		Wait(t, 2*time.Minute, p.name+": "+n.Role+" ready", func() error { return readyIPVS(n) })
+	}
+	if err := p.up(0); err != nil {
+		t.Fatalf("%s: lb1 is no longer master: %v", p.name, err)
+	}
+	p.master = 0
+}
+
+// findMaster waits until exactly one node is master and notes which. At
+// 100 ms adverts in the lab's emulated guest a backup may take over on
+// its own when the master's adverts come late under load (the test logs
+// HA's transitions): the pair is asked, not assumed.
+func (p *failoverPair) findMaster(t *testing.T) {
+	t.Helper()
+	Wait(t, 2*time.Minute, p.name+": one master", func() error {
+		e0, e1 := p.up(0), p.up(1)
+		switch {
+		case e0 == nil && e1 == nil:
+			return fmt.Errorf("both master")
+		case e0 == nil:
+			p.master = 0
+		case e1 == nil:
+			p.master = 1
+		default:
+			return fmt.Errorf("no master: lb1: %v; lb2: %v", e0, e1)
+		}
+		return nil
+	})
+	if err := readyIPVS(p.topo.LBs[1-p.master]); err != nil {
+		Wait(t, 2*time.Minute, p.name+": the backup ready", func() error { return readyIPVS(p.topo.LBs[1-p.master]) })
+	}
+}
+
+// fail is a node dying: its links down (through its netlink handle, all
+// three within a moment: the node is gone from the network from here on,
+// and its adverts stop), then its software SIGKILLed.
+func (p *failoverPair) fail(t *testing.T, i int) {
+	n := p.topo.LBs[i]
+	for _, name := range []string{"eth0", "eth2", "eth1"} {
+		l, err := n.Handle().LinkByName(name)
+		if err == nil {
+			err = n.Handle().LinkSetDown(l)
+		}
+		if err != nil {
+			t.Fatalf("%s: %s down: %v", n.Role, name, err)
+		}
+	}
+	p.crash(t, i)
+}
+
+// reboot brings a failed node back as a rebooted one (no VIPs, no IPVS,
+// no sync daemons; the LB NIC down for ours, whose engine raises it as
+// master; up without addresses for keepalived, which only adds them),
+// starts its software, and waits until it is the backup, ready.
+func (p *failoverPair) reboot(t *testing.T, i int) {
+	n := p.topo.LBs[i]
+	n.Run(t, "ipvsadm", "-C")
+	for _, d := range []string{"master", "backup"} {
+		n.Output("ipvsadm", "--stop-daemon", d) // an error: it was not running
+	}
+	n.Run(t, "ip", "addr", "flush", "dev", "eth2")
+	n.Run(t, "ip", "link", "set", "eth0", "up")
+	n.Run(t, "ip", "link", "set", "eth1", "up")
+	if p.name != "ours" {
+		n.Run(t, "ip", "link", "set", "eth2", "up")
+	}
+	// A link taken down loses its IPv6 addresses, and routes through it
+	// go: give back what the topology gave.
+	for _, ifc := range n.Ifaces {
+		for _, a := range []netip.Prefix{ifc.IPv4, ifc.IPv6} {
+			if a.IsValid() {
+				n.Run(t, "ip", "addr", "replace", a.String(), "dev", ifc.Name)
+			}
+		}
+	}
+	n.Run(t, "ip", "-4", "route", "replace", "default", "via", labtest.Host(labtest.NodeNet4, 1).Addr().String())
+	n.Run(t, "ip", "-6", "route", "replace", "default", "via", labtest.Host(labtest.NodeNet6, 1).Addr().String())
+	p.start(t, i)
+	Wait(t, 2*time.Minute, p.name+": "+n.Role+" back, ready", func() error { return readyIPVS(n) })
+}
+
+// trialResult is one failover's figures.
+type trialResult struct {
+	LoadResult
+	void bool          // the trial could not start: its figures are not counted
+	took time.Duration // from the failure until the new master was up (as its own software says)
+}
+
+// trial runs one failover of the current master under the cell's load,
+// the failure delay spread over the advert cycle by k of trials, and
+// brings the failed node back as the backup.
+func (p *failoverPair) trial(t *testing.T, c failoverCell, k, trials int) trialResult {
+	var m int
+	res := p.measure(t, c, event{
+		what: fmt.Sprintf("trial %d", k+1),
+		// The failure's phase in the advert cycle: the load's own timing
+		// is not tied to the master's advert timer, and this spreads it
+		// further.
+		delay:   failoverAdvert * time.Duration(k) / time.Duration(max(trials, 1)),
+		act:     func() { m = p.master; p.fail(t, m) },
+		settled: "the backup taking over", done: func() error { return p.up(1 - m) },
+	})
+	if res.void {
+		return res
+	}
+	p.master = 1 - m
+	p.reboot(t, m)
+	return res
+}
+
+// event is what measure runs under load.
+type event struct {
+	what string
+	// split: the pair is not expected to have one master at the start.
+	split bool
+	// before runs once the load's connections are open, before the sync
+	// is awaited.
+	before func()
+	delay  time.Duration // between the young connections and act
+	act    func()
+	// done says whether the pair has settled (settled says how).
+	settled string
+	done    func() error
+}
+
+// measure runs an event under the cell's load: the load started, before,
+// the backup's sync awaited (a while: what happens is measured either
+// way), the young connections opened, the delay, then act; once done says
+// the pair has settled, the exchanges after it and the figures, which it
+// logs.
+func (p *failoverPair) measure(t *testing.T, c failoverCell, ev event) trialResult {
+	t.Helper()
+	what := ev.what
+	if !ev.split {
+		p.findMaster(t)
+	}
+	b := 1 - p.master
+	l, err := StartLoad(p.topo.Client, c.load(*failoverConns))
+	if err != nil {
+		if !*benchFlag {
+			t.Fatalf("%s %s: %v", p.name, c, err)
+		}
+		// At 100 ms adverts a loaded guest can make a pair flap before
+		// any failure: the trial is void, and counted as such.
+		t.Logf("%s %s %s: void: the load could not open (the pair flapping?): %v", p.name, c, what, err)
+		return trialResult{void: true}
+	}
+	defer l.Close()
+	if ev.before != nil {
+		ev.before()
+	}
+	want := l.Established()
+	var synced int
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		conns, err := IPVSConns(p.topo.LBs[b])
+		if err != nil {
+			t.Fatal(err)
+		}
+		have := map[netip.AddrPort]bool{}
+		for _, x := range conns {
+			if x.State == "ESTABLISHED" {
+				have[x.Source] = true
+			}
+		}
+		synced = 0
+		for _, s := range want {
+			if have[s] {
+				synced++
+			}
+		}
+		if synced == len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(PollInterval)
+	}
+	if err := l.Young(); err != nil {
+		t.Fatalf("%s %s: %v", p.name, c, err)
+	}
+	time.Sleep(ev.delay)
+	at := l.Mark()
+	ev.act()
+	Wait(t, time.Minute, p.name+": "+ev.settled, ev.done)
+	took := time.Since(at)
+	res := trialResult{LoadResult: l.Finish(), took: took}
+	var kept []string
+	for _, kind := range Kinds {
+		k := res.Kept[kind]
+		kept = append(kept, fmt.Sprintf("%s %d/%d", kind, k.OK, k.Total))
+	}
+	t.Logf("%s %s %s: the backup had %d of %d established synced; settled (%s) after %v; UDP gap %v (send gap %v, %d/%d answered); chatty stall max %v; kept %s",
+		p.name, c, what, synced, len(want), ev.settled, took.Round(time.Millisecond), res.UDPGap.Round(time.Millisecond), res.UDPSendGap.Round(time.Millisecond),
+		res.UDPRecv, res.UDPSent, pct(res.Stalls, 100).Round(time.Millisecond), strings.Join(kept, ", "))
+	var lost []netip.AddrPort
+	for _, kind := range Kinds {
+		if errs := res.Kept[kind].Errs; len(errs) > 0 {
+			t.Logf("  %s lost %s: %s", p.name, kind, strings.Join(errs[:min(len(errs), 3)], "; "))
+			lost = append(lost, res.Kept[kind].Lost...)
+		}
+	}
+	// What the masters' IPVS holds of the lost connections, for whoever
+	// reads the log.
+	for i, n := range p.topo.LBs {
+		if len(lost) == 0 {
+			break
+		}
+		conns, err := IPVSConns(n)
+		if err != nil {
+			t.Logf("  %s: %v", n.Role, err)
+			continue
+		}
+		var held []string
+		for _, x := range conns {
+			if slices.Contains(lost, x.Source) {
+				held = append(held, fmt.Sprintf("%s %s %s->%s", x.Proto, x.State, x.Source, x.Dest))
+			}
+		}
+		t.Logf("  %s (%s): IPVS holds %d of the %d lost: %s", n.Role, map[bool]string{true: "master", false: "not master"}[p.up(i) == nil],
+			len(held), len(lost), strings.Join(held[:min(len(held), 5)], "; "))
+	}
+	return res
+}
+
+// pct is the p-th percentile of sorted durations (nearest rank); 0 when
+// there are none.
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (p*len(sorted)+99)/100 - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// cellFigures gathers a cell's trials on one pair.
+type cellFigures struct {
+	outage, stall []time.Duration // per trial: UDP gap; per chatty connection kept
+	kept          map[string]Kept
+	void          int
+}
+
+func (f *cellFigures) add(r trialResult) {
+	if r.void {
+		f.void++
+		return
+	}
+	if f.kept == nil {
+		f.kept = map[string]Kept{}
+	}
+	f.outage = append(f.outage, r.UDPGap)
+	f.stall = append(f.stall, r.Stalls...)
+	for kind, k := range r.Kept {
+		s := f.kept[kind]
+		s.Total += k.Total
+		s.OK += k.OK
+		f.kept[kind] = s
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%dms", d.Milliseconds()) }
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "inf"
+	}
+	return fmt.Sprintf("%.2f", a/b)
+}
+
+// TestLabFailoverMatrix is the pair's failover, measured beside a
+// keepalived+LVS pair doing the same work in the same run: in each cell
+// (DSR and TUN, IPv4 and IPv6) the master dies (software SIGKILLed, links
+// down) under a client's load of ~300 TCP connections of four kinds and a
+// 1 ms UDP stream, at 100 ms adverts (1 s in make test: see
+// failoverAdvert), and comes back as the backup. It
+// prints bench: lines: the outage (largest UDP gap) and chatty TCP stalls
+// p50/p95/max, and the connections kept by kind, ours and keepalived's.
+// make test runs one trial per cell and asserts that our pair kept every
+// established connection (chatty, idle, server-first); make bench runs
+// -appliance.trials (20) per cell and asserts nothing.
+func TestLabFailoverMatrix(t *testing.T) {
+	labtest.RequireLab(t)
+	bin, err := BinDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	setFailoverAdvert()
+	trials := 1
+	if *benchFlag {
+		trials = *failoverTrials
+	}
+	pairs := []*failoverPair{oursPair(t, bin)}
+	if ka, err := exec.LookPath("keepalived"); err == nil {
+		pairs = append(pairs, keepalivedPair(t, ka))
+	} else if _, err := os.Stat("/usr/sbin/keepalived"); err == nil {
+		pairs = append(pairs, keepalivedPair(t, "/usr/sbin/keepalived"))
+	} else if *benchFlag {
+		t.Fatalf("keepalived is the peer this benchmark measures against and is not installed: deploy/deps.sh bench installs it (Debian package keepalived)")
+	} else {
+		t.Logf("keepalived is not installed: our pair only (deploy/deps.sh bench installs it)")
+	}
+	for _, p := range pairs {
+		p.bringUp(t)
+	}
+	figs := map[string]map[failoverCell]*cellFigures{}
+	for _, p := range pairs {
+		figs[p.name] = map[failoverCell]*cellFigures{}
+		for _, c := range failoverCells {
+			figs[p.name][c] = &cellFigures{}
+		}
+	}
+	for k := range trials {
+		for _, c := range failoverCells {
+			for _, p := range pairs {
+				r := p.trial(t, c, k, trials)
+				figs[p.name][c].add(r)
+				if p.name == "ours" && !*benchFlag {
+					for _, kind := range []string{"chatty", "idle", "talk"} {
+						if kk := r.Kept[kind]; kk.OK != kk.Total {
+							t.Errorf("ours %s: %d of %d %s connections lost through the failover: %s", c, kk.Total-kk.OK, kk.Total, kind, strings.Join(kk.Errs[:min(3, len(kk.Errs))], "; "))
+						}
+					}
+				}
+			}
+		}
+	}
+	for _, c := range failoverCells {
+		ours := figs["ours"][c]
+		ka := figs["keepalived"][c]
+		for _, what := range []string{"outage", "stall"} {
+			get := func(f *cellFigures) []time.Duration {
+				if what == "outage" {
+					return slices.Sorted(slices.Values(f.outage))
+				}
+				return slices.Sorted(slices.Values(f.stall))
+			}
+			o := get(ours)
+			line := fmt.Sprintf("bench: failover %s mode=%s fam=%d adverts=%s trials=%d conns=%d p50=%s p95=%s max=%s",
+				what, c.mode, c.fam, ms(failoverAdvert), trials-ours.void, *failoverConns, ms(pct(o, 50)), ms(pct(o, 95)), ms(pct(o, 100)))
+			if ka != nil && len(ka.outage) == 0 {
+				line += " keepalived=n/a (every trial void)"
+			} else if ka != nil {
+				kk := get(ka)
+				line += fmt.Sprintf(" keepalived trials=%d p50=%s p95=%s max=%s ours/keepalived=%s (p50)", trials-ka.void, ms(pct(kk, 50)), ms(pct(kk, 95)), ms(pct(kk, 100)),
+					ratio(float64(pct(o, 50)), float64(pct(kk, 50))))
+			}
+			fmt.Println(line)
+		}
+		for _, kind := range Kinds {
+			k := ours.kept[kind]
+			line := fmt.Sprintf("bench: failover kept mode=%s fam=%d kind=%s ours=%.0f%% (%d/%d)", c.mode, c.fam, kind, k.Pct(), k.OK, k.Total)
+			if ka != nil {
+				if kk := ka.kept[kind]; kk.Total > 0 {
+					line += fmt.Sprintf(" keepalived=%.0f%% (%d/%d) ours/keepalived=%s", kk.Pct(), kk.OK, kk.Total, ratio(k.Pct(), kk.Pct()))
+				} else {
+					line += " keepalived=n/a (every trial void)"
+				}
+			}
+			fmt.Println(line)
+		}
+	}
+}
