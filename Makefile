@@ -114,6 +114,8 @@ fuzz-short:
 #        vservers) against keepalived doing the same, in one kernel-lab boot;
 #        the pair's failover (outage, stalls, connections kept) against a
 #        keepalived+LVS pair, 20 trials per mode and family at 100 ms adverts.
+#   failback: time for a returning node's table to catch up with the
+#        master's at 10,000 and 100,000 connections, in one kernel-lab boot.
 bench: build lab
 	@deploy/deps.sh bench
 	$(GO) test -run='^$$' -bench='^BenchmarkFailover$$' -benchtime=1x -timeout=20m ./ha | grep -E '^(bench:|ok|FAIL|---)'
@@ -123,6 +125,7 @@ bench: build lab
 	$(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchEngine$$' -v ./engine -args -engine.bench | grep -E '^(bench:|ok|FAIL|---)'
 	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchMemory$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=180m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabFailoverMatrix$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
+	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=40m -exec "$(CURDIR)/bin/seesaw-lab exec --mem 2048 --timeout 40m" -run='^TestLabBenchFailback$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 
 clean:
 	rm -rf bin $(CACHE)/test-results.jsonl

@@ -273,6 +273,9 @@ type Engine struct {
 	// components are the other daemons' status services, by name, for
 	// Versions.
 	components map[string]seesawpb.ComponentClient
+
+	// fb is failback's state (failback.go).
+	fb failback
 }
 
 // applyStatus is the outcome of the last Apply, for the status.

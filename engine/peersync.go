@@ -46,6 +46,7 @@ func (e *Engine) RunPeer(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { e.peer.Run(ctx, e.peerSettings) })
 	wg.Go(func() { e.watchHealth(ctx) })
+	wg.Go(func() { e.watchConns(ctx) })
 	wg.Wait()
 }
 
@@ -162,6 +163,7 @@ func (p peerLocal) View() *enginepb.PeerView {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	v := &enginepb.PeerView{Version: ipc.Version, HaState: e.ht.state(e.now()), ConfigSource: e.sourceLocked()}
+	v.IpvsConnections, v.IpvsConnectionsAt = e.fb.conns, connsTimestamp(e.fb.connsAt)
 	if cur := e.cur; cur != nil {
 		if cur.res.ThisNode != nil {
 			v.Node = cur.res.ThisNode.FQDN
@@ -232,6 +234,7 @@ func (p peerLocal) PeerView(v *enginepb.PeerView) {
 		e.ovGen++
 		e.saveStateLocked()
 	}
+	e.kickFailbackLocked() // the peer's state or count may have changed
 	fetch := e.sourceLocked() == sourcePeer && v.HaState == seesawpb.HAState_HA_STATE_LEADER && v.ConfigDigest != "" &&
 		(e.cur == nil || e.cur.digest != v.ConfigDigest)
 	e.mu.Unlock()

@@ -107,11 +107,17 @@ func (n *pairNode) startPeer() {
 // sync, each with its own state file.
 func newPair(t *testing.T, opts ...rigOption) (*pairNode, *pairNode, *peertest.CA) {
 	t.Helper()
+	return newPairCfg(t, "", opts...)
+}
+
+// newPairCfg is newPair with extra lines at the end of both seesaw.cfg.
+func newPairCfg(t *testing.T, extra string, opts ...rigOption) (*pairNode, *pairNode, *peertest.CA) {
+	t.Helper()
 	ca := peertest.NewCA(t, "seesaw cluster CA")
 	port := freePort(t)
 	cl := pairCluster(3)
 	mk := func(addr, peerAddr string) *pairNode {
-		cfg, clp := fixture(t, pairCfg(addr, ""), cl)
+		cfg, clp := fixture(t, pairCfg(addr, extra), cl)
 		ssl := ca.WriteDir(t, "lb "+addr, addr)
 		state := filepath.Join(t.TempDir(), "state.pb")
 		r := newRig(t, cfg, clp, nil, append([]rigOption{onLoopback(addr, peerAddr), func(c *Config) {

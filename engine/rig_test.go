@@ -75,6 +75,8 @@ type testNCC struct {
 	down      atomic.Bool
 	mu        sync.Mutex
 	onApply   func(*nccpb.ApplyRequest)
+	// onState edits GetState's answers (the kernel's counters).
+	onState func(*nccpb.GetStateResponse)
 }
 
 func newTestNCC(t testing.TB, k *fakeKernel) *testNCC {
@@ -114,7 +116,14 @@ func (c *testNCC) GetState(ctx context.Context, in *nccpb.GetStateRequest, _ ...
 	if c.down.Load() {
 		return nil, errNCCDown
 	}
-	return c.srv.GetState(ctx, in)
+	resp, err := c.srv.GetState(ctx, in)
+	c.mu.Lock()
+	f := c.onState
+	c.mu.Unlock()
+	if err == nil && f != nil {
+		f(resp)
+	}
+	return resp, err
 }
 
 func (c *testNCC) Announce(ctx context.Context, in *nccpb.AnnounceRequest, _ ...grpc.CallOption) (*nccpb.AnnounceResponse, error) {

@@ -492,6 +492,9 @@ func (e *Engine) HAStatus(context.Context, *enginepb.HAStatusRequest) (*hapb.Sta
 	if e.ha == nil {
 		st.Facilities = append(st.Facilities, &seesawpb.Facility{Name: "ha-session", Detail: "no HA session open (is seesaw_ha running?)"})
 	}
+	if f := e.failbackFacilityLocked(); f != nil {
+		st.Facilities = append(st.Facilities, f)
+	}
 	return st, nil
 }
 

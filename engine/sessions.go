@@ -67,13 +67,17 @@ func (e *Engine) HASession(stream grpc.BidiStreamingServer[hapb.Report, hapb.Com
 	var sent *hapb.Config
 	for {
 		cur, changed := e.current()
-		if cur != nil && !proto.Equal(cur.ha, sent) {
-			if err := stream.Send(&hapb.Command{Command: &hapb.Command_Config{Config: cur.ha}}); err != nil {
+		e.mu.Lock()
+		want, fbChanged := e.haConfigLocked(cur), e.failbackChangedLocked()
+		e.mu.Unlock()
+		if want != nil && !proto.Equal(want, sent) {
+			if err := stream.Send(&hapb.Command{Command: &hapb.Command_Config{Config: want}}); err != nil {
 				return e.haEnded(peer, err)
 			}
-			sent = cur.ha
+			sent = want
 		}
 		select {
+		case <-fbChanged:
 		case <-ctx.Done():
 			if errors.Is(context.Cause(ctx), errSuperseded) {
 				e.haEnded(peer, errSuperseded)

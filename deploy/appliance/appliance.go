@@ -66,6 +66,9 @@ type Options struct {
 	// ECUAddr is the ECU's HTTP listener in the node's namespace (default
 	// 127.0.0.1:10257).
 	ECUAddr string
+	// SSLDir is the engine's -ssl_dir (the cluster CA and the node's
+	// certificate, for peer sync); empty: the engine's default.
+	SSLDir string
 }
 
 // Appliance is seesaw_watchdog and its daemons running in a node's
@@ -125,7 +128,7 @@ func Start(t testing.TB, n *labtest.Node, o Options) *Appliance {
 			t.Fatal(err)
 		}
 	}
-	files := map[string]string{"seesaw.cfg": o.SeesawCfg, "cluster.pb": o.ClusterPB, "watchdog.cfg": a.watchdogCfg(o.ECUAddr)}
+	files := map[string]string{"seesaw.cfg": o.SeesawCfg, "cluster.pb": o.ClusterPB, "watchdog.cfg": a.watchdogCfg(o.ECUAddr, o.SSLDir)}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, "etc", name), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
@@ -189,7 +192,7 @@ func (a *Appliance) Etc(name string) string { return filepath.Join(a.Dir, "etc",
 // watchdogCfg is the shipped deploy/watchdog.cfg's services, dependencies,
 // priorities and timeouts, with this run's paths. Nobody here is in a
 // seesaw group: the daemons run as root and answer root.
-func (a *Appliance) watchdogCfg(ecuAddr string) string {
+func (a *Appliance) watchdogCfg(ecuAddr, sslDir string) string {
 	logDir := "-log_dir=" + a.LogDir()
 	run := func(name, file string) string { return filepath.Join(a.Dir, "run", name, file) }
 	var b strings.Builder
@@ -205,7 +208,7 @@ func (a *Appliance) watchdogCfg(ecuAddr string) string {
 	svc("engine", "ncc", "priority = -10\nterm_timeout = 10s\n",
 		"-socket="+a.Sock("engine"), "-ncc_socket="+a.Sock("ncc"), "-healthcheck_socket="+a.Sock("healthcheck"),
 		"-state_file="+run("engine", "state.pb"), "-conf="+a.Etc("seesaw.cfg"), "-cluster="+a.Etc("cluster.pb"),
-		"-reader_group=", "-daemon_user=root")
+		"-reader_group=", "-daemon_user=root", sslFlag(sslDir))
 	svc("ha", "engine", "priority = -15\n", "-socket="+a.Sock("ha"), "-engine_socket="+a.Sock("engine"))
 	svc("healthcheck", "engine", "", "-socket="+a.Sock("healthcheck"), "-engine_socket="+a.Sock("engine"))
 	svc("ecu", "engine", "",
@@ -213,6 +216,14 @@ func (a *Appliance) watchdogCfg(ecuAddr string) string {
 		"-ha_socket="+a.Sock("ha"), "-healthcheck_socket="+a.Sock("healthcheck"), "-watchdog_socket="+a.Sock("watchdog"),
 		"-http_addr="+ecuAddr)
 	return b.String()
+}
+
+// sslFlag is the engine's -ssl_dir flag, or nothing for the default.
+func sslFlag(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return "-ssl_dir=" + dir
 }
 
 // Stop sends the watchdog SIGTERM and waits for it, which stops every

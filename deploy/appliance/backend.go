@@ -45,6 +45,9 @@ type ServeOptions struct {
 	// tick every TalkEvery (default a second) whether asked or not.
 	Talk      []string
 	TalkEvery time.Duration
+	// NoKeepAlive turns off TCP keepalives on accepted connections (Go
+	// sends them every 15 s), so that an idle connection is really idle.
+	NoKeepAlive bool
 }
 
 // Server is a backend's servers.
@@ -98,6 +101,9 @@ func (s *Server) serveTCP(l net.Listener) {
 		c, err := l.Accept()
 		if err != nil {
 			return
+		}
+		if tc, ok := c.(*net.TCPConn); ok && s.opts.NoKeepAlive {
+			tc.SetKeepAlive(false)
 		}
 		go func() {
 			defer c.Close()

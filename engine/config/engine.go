@@ -109,6 +109,13 @@ type ConnSync struct {
 	TCPTimeout    time.Duration // tcp_timeout (ipvsadm --set)
 	TCPFinTimeout time.Duration // tcp_fin_timeout
 	UDPTimeout    time.Duration // udp_timeout
+	// failback: a node of higher priority that comes back takes mastership
+	// back (VRRP preemption), but only once its sync has caught up with the
+	// master's connections, or catch_up_limit has passed (see
+	// engine/failback.go). Default false: Seesaw's rule, mastership stays
+	// where it is.
+	Failback     bool
+	CatchUpLimit time.Duration // catch_up_limit
 
 	// Conntrackd: whether the NCC runs Debian's conntrackd to sync
 	// netfilter conntrack, which full NAT's source-NAT bindings live in
@@ -179,6 +186,7 @@ func DefaultEngine() *Engine {
 			TCPTimeout:    900 * time.Second,
 			TCPFinTimeout: 120 * time.Second,
 			UDPTimeout:    300 * time.Second,
+			CatchUpLimit:  120 * time.Second,
 		},
 		keyLines: map[string]int{},
 	}
@@ -352,6 +360,10 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 				p.seconds(kv, &e.ConnSync.TCPFinTimeout)
 			case "connection_sync.udp_timeout":
 				p.seconds(kv, &e.ConnSync.UDPTimeout)
+			case "connection_sync.failback":
+				p.boolean(kv, &e.ConnSync.Failback)
+			case "connection_sync.catch_up_limit":
+				p.seconds(kv, &e.ConnSync.CatchUpLimit)
 			case "remote_control.admin":
 				e.RemoteAdmins = names(ent.Value)
 			case "remote_control.reader":

@@ -309,6 +309,33 @@ interface = eth3
 	}
 }
 
+func TestEngineFailback(t *testing.T) {
+	e, _, err := ParseEngine("seesaw.cfg", []byte(minimalCfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ConnSync.Failback || e.ConnSync.CatchUpLimit != 120*time.Second {
+		t.Errorf("defaults: failback %v, catch_up_limit %v", e.ConnSync.Failback, e.ConnSync.CatchUpLimit)
+	}
+	e, _, err = ParseEngine("seesaw.cfg", []byte(minimalCfg+"[connection_sync]\nfailback = true\ncatch_up_limit = 600\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.ConnSync.Failback || e.ConnSync.CatchUpLimit != 10*time.Minute {
+		t.Errorf("failback %v, catch_up_limit %v", e.ConnSync.Failback, e.ConnSync.CatchUpLimit)
+	}
+	for cfg, want := range map[string]string{
+		"[connection_sync]\nfailback = later\n":    "failback: ",
+		"[connection_sync]\ncatch_up_limit = 0\n":  "catch_up_limit: 0 is out of range",
+		"[connection_sync]\ncatch_up_limit = -5\n": "catch_up_limit: ",
+	} {
+		_, _, err := ParseEngine("seesaw.cfg", []byte(minimalCfg+cfg))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", cfg, err, want)
+		}
+	}
+}
+
 // TestRemoteControlNames: [remote_control] lists the certificate names of
 // the remote control's admins and readers, by commas or spaces.
 func TestRemoteControlNames(t *testing.T) {

@@ -2806,10 +2806,17 @@ type PeerView struct {
 	// Every override this engine knows, with who set it and when, including
 	// the ones cleared (state OVERRIDE_DEFAULT), so that a clearing reaches
 	// the peer too. The newest set_at wins on both sides.
-	Overrides     []*OverrideRecord `protobuf:"bytes,11,rep,name=overrides,proto3" json:"overrides,omitempty"`
-	Version       string            `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"` // the engine's build
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Overrides []*OverrideRecord `protobuf:"bytes,11,rep,name=overrides,proto3" json:"overrides,omitempty"`
+	Version   string            `protobuf:"bytes,12,opt,name=version,proto3" json:"version,omitempty"` // the engine's build
+	// The connections this node's IPVS holds (active and inactive, summed
+	// over its destinations), as the NCC last reported them; unset
+	// ipvs_connections_at: not known. A node that comes back compares its
+	// own count with the master's before it takes mastership back
+	// (engine/failback.go).
+	IpvsConnections   uint64                 `protobuf:"varint,20,opt,name=ipvs_connections,json=ipvsConnections,proto3" json:"ipvs_connections,omitempty"`
+	IpvsConnectionsAt *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=ipvs_connections_at,json=ipvsConnectionsAt,proto3" json:"ipvs_connections_at,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *PeerView) Reset() {
@@ -2924,6 +2931,20 @@ func (x *PeerView) GetVersion() string {
 		return x.Version
 	}
 	return ""
+}
+
+func (x *PeerView) GetIpvsConnections() uint64 {
+	if x != nil {
+		return x.IpvsConnections
+	}
+	return 0
+}
+
+func (x *PeerView) GetIpvsConnectionsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.IpvsConnectionsAt
+	}
+	return nil
 }
 
 // PeerStatus is this engine's view of peer sync, for operators.
@@ -3504,7 +3525,7 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\vunreachable\x18\x02 \x03(\tR\vunreachable\"\x11\n" +
 	"\x0fFailoverRequest\",\n" +
 	"\x10FailoverResponse\x12\x18\n" +
-	"\amessage\x18\x01 \x01(\tR\amessage\"\xa6\x04\n" +
+	"\amessage\x18\x01 \x01(\tR\amessage\"\x9d\x05\n" +
 	"\bPeerView\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12*\n" +
 	"\bha_state\x18\x02 \x01(\x0e2\x0f.seesaw.HAStateR\ahaState\x12#\n" +
@@ -3518,7 +3539,9 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\fdestinations\x18\n" +
 	" \x01(\rR\fdestinations\x12;\n" +
 	"\toverrides\x18\v \x03(\v2\x1d.seesaw.engine.OverrideRecordR\toverrides\x12\x18\n" +
-	"\aversion\x18\f \x01(\tR\aversion\"\x93\x04\n" +
+	"\aversion\x18\f \x01(\tR\aversion\x12)\n" +
+	"\x10ipvs_connections\x18\x14 \x01(\x04R\x0fipvsConnections\x12J\n" +
+	"\x13ipvs_connections_at\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampR\x11ipvsConnectionsAt\"\x93\x04\n" +
 	"\n" +
 	"PeerStatus\x12\x18\n" +
 	"\aenabled\x18\x01 \x01(\bR\aenabled\x12'\n" +
@@ -3697,53 +3720,54 @@ var file_engine_engine_proto_depIdxs = []int32{
 	48, // 40: seesaw.engine.PeerView.config_last_updated:type_name -> google.protobuf.Timestamp
 	48, // 41: seesaw.engine.PeerView.config_loaded:type_name -> google.protobuf.Timestamp
 	28, // 42: seesaw.engine.PeerView.overrides:type_name -> seesaw.engine.OverrideRecord
-	48, // 43: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
-	40, // 44: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
-	48, // 45: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
-	48, // 46: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
-	48, // 47: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
-	43, // 48: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
-	2,  // 49: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
-	4,  // 50: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
-	5,  // 51: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
-	8,  // 52: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
-	10, // 53: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
-	17, // 54: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
-	20, // 55: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
-	23, // 56: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
-	25, // 57: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
-	38, // 58: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
-	27, // 59: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
-	32, // 60: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
-	34, // 61: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
-	44, // 62: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
-	36, // 63: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
-	58, // 64: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
-	59, // 65: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
-	42, // 66: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
-	3,  // 67: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
-	60, // 68: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
-	7,  // 69: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
-	9,  // 70: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
-	11, // 71: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
-	18, // 72: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
-	21, // 73: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
-	24, // 74: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
-	26, // 75: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
-	39, // 76: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
-	29, // 77: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
-	33, // 78: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
-	35, // 79: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
-	45, // 80: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
-	37, // 81: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
-	61, // 82: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
-	62, // 83: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
-	41, // 84: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
-	67, // [67:85] is the sub-list for method output_type
-	49, // [49:67] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	48, // 43: seesaw.engine.PeerView.ipvs_connections_at:type_name -> google.protobuf.Timestamp
+	48, // 44: seesaw.engine.PeerStatus.unreachable_since:type_name -> google.protobuf.Timestamp
+	40, // 45: seesaw.engine.PeerStatus.view:type_name -> seesaw.engine.PeerView
+	48, // 46: seesaw.engine.PeerStatus.view_at:type_name -> google.protobuf.Timestamp
+	48, // 47: seesaw.engine.PeerStatus.last_refused_at:type_name -> google.protobuf.Timestamp
+	48, // 48: seesaw.engine.Event.time:type_name -> google.protobuf.Timestamp
+	43, // 49: seesaw.engine.EventsResponse.events:type_name -> seesaw.engine.Event
+	2,  // 50: seesaw.engine.Engine.ClusterStatus:input_type -> seesaw.engine.ClusterStatusRequest
+	4,  // 51: seesaw.engine.Engine.HAStatus:input_type -> seesaw.engine.HAStatusRequest
+	5,  // 52: seesaw.engine.Engine.ConfigStatus:input_type -> seesaw.engine.ConfigStatusRequest
+	8,  // 53: seesaw.engine.Engine.ConfigReload:input_type -> seesaw.engine.ConfigReloadRequest
+	10, // 54: seesaw.engine.Engine.ConfigSource:input_type -> seesaw.engine.ConfigSourceRequest
+	17, // 55: seesaw.engine.Engine.Vservers:input_type -> seesaw.engine.VserversRequest
+	20, // 56: seesaw.engine.Engine.Backends:input_type -> seesaw.engine.BackendsRequest
+	23, // 57: seesaw.engine.Engine.VLANs:input_type -> seesaw.engine.VLANsRequest
+	25, // 58: seesaw.engine.Engine.Override:input_type -> seesaw.engine.OverrideRequest
+	38, // 59: seesaw.engine.Engine.Failover:input_type -> seesaw.engine.FailoverRequest
+	27, // 60: seesaw.engine.Engine.Overrides:input_type -> seesaw.engine.OverridesRequest
+	32, // 61: seesaw.engine.Engine.Checks:input_type -> seesaw.engine.ChecksRequest
+	34, // 62: seesaw.engine.Engine.Plan:input_type -> seesaw.engine.PlanRequest
+	44, // 63: seesaw.engine.Engine.Events:input_type -> seesaw.engine.EventsRequest
+	36, // 64: seesaw.engine.Engine.Versions:input_type -> seesaw.engine.VersionsRequest
+	58, // 65: seesaw.engine.Engine.HASession:input_type -> seesaw.ha.Report
+	59, // 66: seesaw.engine.Engine.HealthcheckSession:input_type -> seesaw.healthcheck.Results
+	42, // 67: seesaw.engine.Engine.Peer:input_type -> seesaw.engine.PeerStatusRequest
+	3,  // 68: seesaw.engine.Engine.ClusterStatus:output_type -> seesaw.engine.ClusterStatusResponse
+	60, // 69: seesaw.engine.Engine.HAStatus:output_type -> seesaw.ha.Status
+	7,  // 70: seesaw.engine.Engine.ConfigStatus:output_type -> seesaw.engine.ConfigStatusResponse
+	9,  // 71: seesaw.engine.Engine.ConfigReload:output_type -> seesaw.engine.ConfigReloadResponse
+	11, // 72: seesaw.engine.Engine.ConfigSource:output_type -> seesaw.engine.ConfigSourceResponse
+	18, // 73: seesaw.engine.Engine.Vservers:output_type -> seesaw.engine.VserversResponse
+	21, // 74: seesaw.engine.Engine.Backends:output_type -> seesaw.engine.BackendsResponse
+	24, // 75: seesaw.engine.Engine.VLANs:output_type -> seesaw.engine.VLANsResponse
+	26, // 76: seesaw.engine.Engine.Override:output_type -> seesaw.engine.OverrideResponse
+	39, // 77: seesaw.engine.Engine.Failover:output_type -> seesaw.engine.FailoverResponse
+	29, // 78: seesaw.engine.Engine.Overrides:output_type -> seesaw.engine.OverridesResponse
+	33, // 79: seesaw.engine.Engine.Checks:output_type -> seesaw.engine.ChecksResponse
+	35, // 80: seesaw.engine.Engine.Plan:output_type -> seesaw.engine.PlanResponse
+	45, // 81: seesaw.engine.Engine.Events:output_type -> seesaw.engine.EventsResponse
+	37, // 82: seesaw.engine.Engine.Versions:output_type -> seesaw.engine.VersionsResponse
+	61, // 83: seesaw.engine.Engine.HASession:output_type -> seesaw.ha.Command
+	62, // 84: seesaw.engine.Engine.HealthcheckSession:output_type -> seesaw.healthcheck.CheckSet
+	41, // 85: seesaw.engine.Engine.Peer:output_type -> seesaw.engine.PeerStatus
+	68, // [68:86] is the sub-list for method output_type
+	50, // [50:68] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_engine_engine_proto_init() }
