@@ -202,8 +202,8 @@ func TestFailbackWaitsForSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := cmd.GetConfig(); c == nil || c.Preempt || c.Priority != 1 {
-		t.Fatalf("lb1's first HA command %v, want a config without preemption, priority 1 (below lb2's 1 would be 0: a tie, which lb2's higher address wins)", cmd)
+	if c := cmd.GetConfig(); c == nil || c.Preempt || c.Priority != 253 {
+		t.Fatalf("lb1's first HA command %v, want a config without preemption, priority 253 (below lb2's 254)", cmd)
 	}
 	stream.Send(&hapb.Report{Report: &hapb.Report_Transition{Transition: &hapb.Transition{
 		From: seesawpb.HAState_HA_STATE_UNKNOWN, To: seesawpb.HAState_HA_STATE_BACKUP, Reason: "test"}}})
