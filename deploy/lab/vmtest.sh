@@ -43,7 +43,8 @@ if [ ${#pkgs[@]} -eq 0 ]; then
 fi
 echo "vmtest: lab tests in ${#pkgs[@]} packages: ${pkgs[*]}" >&2
 
-# TestLabBenchMemory is make bench's (it runs only with -appliance.bench);
+# TestLabBenchMemory, TestLabBenchFailback and TestLabBenchECU are make bench's
+# (they run only with -appliance.bench);
 # left to skip here, it would count as a skip, which fails CI.
-$GO test -json -count=1 -exec "$(pwd)/bin/seesaw-lab exec" -run '^TestLab' -skip '^TestLabBenchMemory$' "${pkgs[@]}" |
+$GO test -json -count=1 -exec "$(pwd)/bin/seesaw-lab exec" -run '^TestLab' -skip '^TestLabBench(Memory|Failback|ECU)$' "${pkgs[@]}" |
 	$GO run ./deploy/testsum -layer lab "$@"
