@@ -19,6 +19,7 @@ import (
 // reads, a reader's write is refused with the ECU's reason and exit
 // status 1 and changes nothing, an admin's write reaches the engine, and
 // a certificate from another CA or a missing file says what is wrong.
+// The engine records the certificate's name as the override's setter.
 func TestCLIRemote(t *testing.T) {
 	ca, other := newCA(t, "cluster CA"), newCA(t, "another CA")
 	ssl, home := t.TempDir(), t.TempDir()
@@ -88,7 +89,14 @@ func TestCLIRemote(t *testing.T) {
 	}
 	ov, err = r.eng.Overrides(context.Background(), &enginepb.OverridesRequest{})
 	if err != nil || len(ov.Overrides) != 1 || ov.Overrides[0].GetVserver() != "web" {
-		t.Errorf("overrides after the admin's write: %v %v", ov, err)
+		t.Fatalf("overrides after the admin's write: %v %v", ov, err)
+	}
+	// The engine records the certificate's holder, not the ECU's user.
+	if by := ov.Overrides[0].Info.GetSetBy(); !strings.HasPrefix(by, "alice (admin) (remote control, through ") {
+		t.Errorf("the admin's override is set by %q, want alice's name through remote control", by)
+	}
+	if code, out, errOut := run(bobCrt, bobKey, "show", "vservers", "web"); code != 0 || !strings.Contains(out, "set by alice (admin) (remote control") {
+		t.Errorf("bob: show vservers web: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// Another CA's certificate gets nothing; a missing file is named.
