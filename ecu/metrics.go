@@ -89,6 +89,8 @@ var (
 	mDestActive   = def("seesaw_destination_connections_active", gauge, "Active connections to the destination, from IPVS.")
 	mDestInactive = def("seesaw_destination_connections_inactive", gauge, "Inactive connections to the destination, from IPVS.")
 	mDestConns    = def("seesaw_destination_connections_total", counter, "Connections the destination has taken, as IPVS counts them.")
+	mDestPktIn    = def("seesaw_destination_incoming_packets_total", counter, "Packets in, as IPVS counts them.")
+	mDestPktOut   = def("seesaw_destination_outgoing_packets_total", counter, "Packets out, as IPVS counts them.")
 	mDestBytIn    = def("seesaw_destination_incoming_bytes_total", counter, "Bytes in, as IPVS counts them.")
 	mDestBytOut   = def("seesaw_destination_outgoing_bytes_total", counter, "Bytes out, as IPVS counts them.")
 
@@ -495,6 +497,8 @@ func writeVserverSeries(w *expo, vs []*enginepb.VserverStatus) {
 		f func(*nccpb.Stats) uint64
 	}{
 		{mDestConns, (*nccpb.Stats).GetConnections},
+		{mDestPktIn, (*nccpb.Stats).GetPacketsIn},
+		{mDestPktOut, (*nccpb.Stats).GetPacketsOut},
 		{mDestBytIn, (*nccpb.Stats).GetBytesIn},
 		{mDestBytOut, (*nccpb.Stats).GetBytesOut},
 	} {
