@@ -2,6 +2,7 @@ package ecu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
@@ -645,7 +646,7 @@ func (e *ecu) metricsHandler() http.Handler {
 		case <-r.Context().Done():
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), e.cfg.CallTimeout+time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(e.cfg.SnapshotTimeout, e.cfg.CallTimeout)+time.Second)
 		defer cancel()
 		snap := e.snaps.get(ctx)
 		b := exposition(snap)

@@ -138,13 +138,15 @@ func TestLabBenchECU(t *testing.T) {
 
 	// SEESAW_BENCH_ECU_BEFORE names another build's binaries: its ECU runs
 	// beside the appliance's on the same engine and is measured in the
-	// same run (a before/after of a change to the ECU).
+	// same run (a before/after of a change to the ECU), with the flags in
+	// SEESAW_BENCH_ECU_BEFORE_ARGS.
 	var beforePID int
 	if dir := os.Getenv("SEESAW_BENCH_ECU_BEFORE"); dir != "" {
 		sock := filepath.Join(a.Dir, "run", "ecu-before.sock")
 		cmd := exec.Command(filepath.Join(dir, "seesaw_ecu"), "-log_dir="+a.LogDir(), "-socket="+sock, "-engine_socket="+a.Sock("engine"),
 			"-ncc_socket="+a.Sock("ncc"), "-ha_socket="+a.Sock("ha"), "-healthcheck_socket="+a.Sock("healthcheck"),
 			"-watchdog_socket="+a.Sock("watchdog"), "-http_addr=127.0.0.1:10259", "-control_addr=-")
+		cmd.Args = append(cmd.Args, strings.Fields(os.Getenv("SEESAW_BENCH_ECU_BEFORE_ARGS"))...)
 		if err := lb.Start(cmd); err != nil {
 			t.Fatal(err)
 		}
