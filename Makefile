@@ -126,6 +126,7 @@ bench: build lab
 	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchMemory$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=180m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabFailoverMatrix$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=40m -exec "$(CURDIR)/bin/seesaw-lab exec --mem 2048 --timeout 40m" -run='^TestLabBenchFailback$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
+	SEESAW_BIN="$(CURDIR)/bin" $(GO) test -count=1 -timeout=30m -exec "$(CURDIR)/bin/seesaw-lab exec" -run='^TestLabBenchECU$$' -v ./deploy/appliance -args -appliance.bench | grep -E '^(bench:|ok|FAIL|---)'
 
 clean:
 	rm -rf bin $(CACHE)/test-results.jsonl

@@ -124,10 +124,22 @@ func (e *env) adminGroups() (string, bool) {
 // client returns the engine's client, dialing it first.
 func (e *env) client() (enginepb.EngineClient, error) {
 	ec := e.engine
-	if ec.c != nil && ec.path == e.opts.Engine {
+	target := e.opts.Engine
+	if e.opts.Remote != "" {
+		target = "remote:" + e.opts.Remote
+	}
+	if ec.c != nil && ec.path == target {
 		return ec.c, nil
 	}
 	ec.close()
+	if e.opts.Remote != "" {
+		cc, err := e.dialRemote()
+		if err != nil {
+			return nil, err
+		}
+		ec.path, ec.cc, ec.c = target, cc, enginepb.NewEngineClient(cc)
+		return ec.c, nil
+	}
 	if err := probe(e.opts.Engine); err != nil {
 		return nil, err
 	}
@@ -156,6 +168,9 @@ func (e *env) rpcErr(what string, err error) error {
 	st, ok := status.FromError(err)
 	if !ok {
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if e.opts.Remote != "" {
+		return e.remoteErr(what, st)
 	}
 	switch st.Code() {
 	case codes.PermissionDenied:

@@ -67,6 +67,11 @@ type Options struct {
 	Shell bool
 	// Now is the clock ages are shown against; nil is time.Now.
 	Now func() time.Time
+	// Remote, when set, is an ECU's remote control (host:port, the port
+	// 10256 by default): commands go there over mutual TLS with the
+	// client certificate Cert and key Key, trusting the cluster CA CA
+	// (the --cert, --key and --ca flags' defaults when set here).
+	Remote, Cert, Key, CA string
 }
 
 // DefaultOptions are the options for the process: colour when stdout is
@@ -149,6 +154,10 @@ func newRoot(e *env) *cobra.Command {
 		root.Flags().StringVarP(&e.command, "command", "c", "", `run one command, e.g. -c "show vservers", and exit`)
 	}
 	root.PersistentFlags().StringVar(&e.opts.Engine, "engine", e.opts.Engine, "path of the engine's socket")
+	root.PersistentFlags().StringVar(&e.opts.Remote, "remote", e.opts.Remote, "talk to the engine of host[:port] through its ECU's remote control (port "+DefaultRemotePort+", mutual TLS) instead of the local socket")
+	root.PersistentFlags().StringVar(&e.opts.Cert, "cert", cmpOr(e.opts.Cert, defaultTLSFile("seesaw.crt")), "with --remote: the client certificate, from the cluster CA")
+	root.PersistentFlags().StringVar(&e.opts.Key, "key", cmpOr(e.opts.Key, defaultTLSFile("seesaw.key")), "with --remote: the client certificate's key")
+	root.PersistentFlags().StringVar(&e.opts.CA, "ca", cmpOr(e.opts.CA, defaultTLSFile("ca.crt")), "with --remote: the cluster CA that signed the ECU's certificate")
 	root.AddCommand(newConfigCommand(e), newShowCommand(e), newOverrideCommand(e), newFailoverCommand(e),
 		newDrainCommand(e), newExitCommand(e, "exit"), newExitCommand(e, "quit"))
 	addImportCommand(root)

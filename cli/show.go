@@ -698,7 +698,7 @@ func showVersion(ctx context.Context, e *env, w io.Writer, _ string, asJSON bool
 		have[c.Component] = true
 	}
 	for _, name := range []string{"ha", "ecu", "watchdog"} {
-		if have[name] {
+		if have[name] || e.opts.Remote != "" {
 			continue
 		}
 		st, err := componentStatus(ctx, filepath.Join(runDir, name, name+".sock"))

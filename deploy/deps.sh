@@ -20,6 +20,7 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
 fi
 if [ "$what" = bench ]; then
   need[haproxy]=haproxy         # the peer the health-check benchmark measures against
+  need[prometheus-node-exporter]=prometheus-node-exporter  # the peer the ECU's /metrics benchmark measures against
 fi
 missing=()
 for cmd in "${!need[@]}"; do

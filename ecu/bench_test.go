@@ -28,9 +28,11 @@ import (
 // each: 2,000 IPVS services, 20,000 destinations) from a real engine:
 //
 //   - snapshot: reading the engine once (every RPC the ECU makes);
+//   - metrics-write: writing a snapshot's exposition, which a scrape of a
+//     new snapshot does;
 //   - metrics, page, live, api-vservers: the ECU's own work per request on
 //     a snapshot it holds (collect and encode; render), with the response
-//     size;
+//     size (metrics: the snapshot's exposition already written);
 //   - node_exporter-ipvs: what node_exporter's IPVS collector does per
 //     scrape for the same destinations (procfs parsing /proc/net/ip_vs,
 //     three series per destination with its six labels, encoding), on a
@@ -89,6 +91,16 @@ func BenchmarkECU(b *testing.B) {
 		})
 	}
 	h := e.handler()
+	// A scrape of a new snapshot writes its exposition; the scrapes after
+	// it on the same snapshot share it ("metrics").
+	b.Run("metrics-write", func(b *testing.B) {
+		var size int
+		for b.Loop() {
+			size = len(writeSnapshot(make([]byte, 0, e.lastMetricsSize.Load()+4096), snap))
+			e.lastMetricsSize.Store(int64(size)) // as the handler does
+		}
+		b.ReportMetric(float64(size), "bytes/response")
+	})
 	serve("metrics", e.metricsHandler(), "/metrics")
 	serve("page", h, "/")
 	serve("live", h, "/?live=1")

@@ -35,7 +35,8 @@ import (
 // without a valid certificate does not get past the handshake. The ECU
 // forwards an allowed call to the engine's socket as itself, so the
 // engine's own policy applies on top (the ECU's user must be in the
-// engine's admin group for writes).
+// engine's admin group for writes); it names the certificate's holder in
+// the call's metadata, so that the engine records who set an override.
 
 // Defaults of the remote control's files.
 const (
@@ -203,7 +204,11 @@ func (c *control) proxy(_ any, ss grpc.ServerStream) error {
 		glog.V(2).Infof("ecu: remote control: %s (%s) calls %s", who, role, method)
 	}
 
-	cctx, cancel := context.WithCancel(ctx)
+	// The engine sees the ECU's own user on its socket; the certificate's
+	// name goes along in the call's metadata, which the engine believes
+	// from the ECU's user only (ipc.RelayedCaller). Nothing of the
+	// caller's own metadata is passed on.
+	cctx, cancel := context.WithCancel(ipc.WithRelayedCaller(ctx, names[0]+" ("+role+")"))
 	defer cancel()
 	cs, err := c.engine.NewStream(cctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, method, grpc.ForceCodec(rawCodec{}))
 	if err != nil {

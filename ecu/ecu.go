@@ -56,6 +56,11 @@ type Config struct {
 	HTTPAddr string
 	// CallTimeout bounds each call to a daemon (default 2s).
 	CallTimeout time.Duration
+	// SnapshotTimeout bounds the reading of a snapshot (default 10s): the
+	// engine's answers for a big config are tens of megabytes, more than
+	// CallTimeout allows on a slow or busy node (1,000 vservers x 10
+	// backends in the kernel lab's guest).
+	SnapshotTimeout time.Duration
 	// PollInterval is how often the ECU checks that the engine answers, for
 	// its own status (default 5s). /healthz always asks afresh.
 	PollInterval time.Duration
@@ -93,6 +98,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = 2 * time.Second
+	}
+	if c.SnapshotTimeout <= 0 {
+		c.SnapshotTimeout = max(10*time.Second, c.CallTimeout)
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 5 * time.Second

@@ -142,12 +142,18 @@ func TestLabMetricsDuringTraffic(t *testing.T) {
 		if got < before+n {
 			return fmt.Errorf("connections_total %v, was %v before %d connections", got, before, n)
 		}
-		var dests float64
+		var dests, pkts float64
 		for _, b := range topo.Backends {
-			dests += m[fmt.Sprintf("seesaw_destination_connections_total local_address=192.0.2.100 local_mark= local_port=80 proto=TCP remote_address=%s remote_port=80 vserver=web@lab", b.IPv4())]
+			d := fmt.Sprintf("local_address=192.0.2.100 local_mark= local_port=80 proto=TCP remote_address=%s remote_port=80 vserver=web@lab", b.IPv4())
+			dests += m["seesaw_destination_connections_total "+d]
+			pkts += m["seesaw_destination_incoming_packets_total "+d]
 		}
 		if dests < n || m["seesaw_service_incoming_bytes_total "+svc] == 0 {
 			return fmt.Errorf("destinations' connections %v, bytes in %v", dests, m["seesaw_service_incoming_bytes_total "+svc])
+		}
+		// Each connection is at least a SYN, an ACK and a FIN in.
+		if pkts < 3*n {
+			return fmt.Errorf("destinations' packets in %v after %d connections", pkts, n)
 		}
 		t.Logf("connections_total %v -> %v after %d connections; destinations' %v", before, got, n, dests)
 		return nil

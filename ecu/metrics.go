@@ -2,10 +2,12 @@ package ecu
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +90,8 @@ var (
 	mDestActive   = def("seesaw_destination_connections_active", gauge, "Active connections to the destination, from IPVS.")
 	mDestInactive = def("seesaw_destination_connections_inactive", gauge, "Inactive connections to the destination, from IPVS.")
 	mDestConns    = def("seesaw_destination_connections_total", counter, "Connections the destination has taken, as IPVS counts them.")
+	mDestPktIn    = def("seesaw_destination_incoming_packets_total", counter, "Packets in, as IPVS counts them.")
+	mDestPktOut   = def("seesaw_destination_outgoing_packets_total", counter, "Packets out, as IPVS counts them.")
 	mDestBytIn    = def("seesaw_destination_incoming_bytes_total", counter, "Bytes in, as IPVS counts them.")
 	mDestBytOut   = def("seesaw_destination_outgoing_bytes_total", counter, "Bytes out, as IPVS counts them.")
 
@@ -135,6 +139,15 @@ func overrideWord(s enginepb.OverrideState) string {
 func labelWord(w string) string { return strings.ReplaceAll(w, " ", "_") }
 
 var checkStates = []string{view.StateHealthy, view.StateUnhealthy, view.StateUnknown}
+
+// checkStateLabels are checkStates as labels that follow others.
+var checkStateLabels = func() []string {
+	out := make([]string, len(checkStates))
+	for i, st := range checkStates {
+		out[i] = "," + lv("state", st)
+	}
+	return out
+}()
 
 var watchdogStates = func() []wdpb.ServiceState {
 	var out []wdpb.ServiceState
@@ -189,15 +202,32 @@ func (w *expo) f(m *metricDef, labels string, v float64) {
 	w.b = append(w.b, '\n')
 }
 
-// u3 writes a sample whose labels are in three parts, without joining
-// them first (the destination states: a few hundred thousand series at
-// scale).
-func (w *expo) u3(m *metricDef, a, b, c string, v uint64) {
+// dest writes a destination's sample: its service's labels, its address
+// and port (an IP literal and a number: nothing to escape), mid (",", or
+// a state label between commas) and the vserver's label.
+func (w *expo) dest(m *metricDef, base string, d *enginepb.DestinationStatus, mid, vl string, v uint64) {
+	w.b = append(w.b, m.name...)
+	w.b = append(w.b, '{')
+	w.b = append(w.b, base...)
+	w.b = append(w.b, `,remote_address="`...)
+	w.b = append(w.b, d.Address...)
+	w.b = append(w.b, `",remote_port="`...)
+	w.b = strconv.AppendUint(w.b, uint64(d.Port), 10)
+	w.b = append(w.b, '"')
+	w.b = append(w.b, mid...)
+	w.b = append(w.b, vl...)
+	w.b = append(w.b, "} "...)
+	w.b = strconv.AppendUint(w.b, v, 10)
+	w.b = append(w.b, '\n')
+}
+
+// u2 writes a sample whose labels are in two parts, without joining
+// them first.
+func (w *expo) u2(m *metricDef, a, b string, v uint64) {
 	w.b = append(w.b, m.name...)
 	w.b = append(w.b, '{')
 	w.b = append(w.b, a...)
 	w.b = append(w.b, b...)
-	w.b = append(w.b, c...)
 	w.b = append(w.b, "} "...)
 	w.b = strconv.AppendUint(w.b, v, 10)
 	w.b = append(w.b, '\n')
@@ -345,39 +375,44 @@ func writeVserverSeries(w *expo, vs []*enginepb.VserverStatus) {
 	if len(vs) == 0 {
 		return
 	}
-	// The labels of every service and destination, made once, with
-	// duplicates (which the format forbids) left out.
+	// The labels of every service, made once, with duplicates (which the
+	// format forbids) left out. A destination's labels are written in
+	// parts (its service's, its address and port, then the vserver's),
+	// never joined: at 20,000 destinations joining them was most of a
+	// scrape's garbage.
 	type svcRow struct {
-		labels string
-		s      *enginepb.ServiceStatus
+		base, vl, labels string
+		s                *enginepb.ServiceStatus
 	}
-	// A destination's labels are pre + "," + post; its state goes
-	// between them, to keep the labels in order.
 	type destRow struct {
-		labels, pre, post string
-		d                 *enginepb.DestinationStatus
+		svc *svcRow
+		d   *enginepb.DestinationStatus
 	}
-	var svcs []svcRow
+	type destKey struct {
+		labels, addr string
+		port         uint32
+	}
+	var svcs []*svcRow
 	var dests []destRow
-	seenSvc, seenDest := map[string]bool{}, map[string]bool{}
+	seenSvc, seenDest := map[string]bool{}, map[destKey]bool{}
 	for _, v := range vs {
+		vl := lv("vserver", v.Name)
 		for _, svc := range v.Services {
 			base := serviceLabels(svc)
-			vl := lv("vserver", v.Name)
 			sl := base + "," + vl
 			if seenSvc[sl] {
 				continue
 			}
 			seenSvc[sl] = true
-			svcs = append(svcs, svcRow{sl, svc})
+			row := &svcRow{base, vl, sl, svc}
+			svcs = append(svcs, row)
 			for _, d := range svc.Destinations {
-				pre := base + "," + lv("remote_address", d.Address) + "," + lv("remote_port", strconv.Itoa(int(d.Port)))
-				dl := pre + "," + vl
-				if seenDest[dl] {
+				k := destKey{sl, d.Address, d.Port}
+				if seenDest[k] {
 					continue
 				}
-				seenDest[dl] = true
-				dests = append(dests, destRow{dl, pre, vl, d})
+				seenDest[k] = true
+				dests = append(dests, destRow{row, d})
 			}
 		}
 	}
@@ -435,30 +470,36 @@ func writeVserverSeries(w *expo, vs []*enginepb.VserverStatus) {
 	for i, st := range view.DestinationStates {
 		stateLabels[i] = "," + lv("state", labelWord(st)) + ","
 	}
+	words := make([]string, len(dests))
+	for i, r := range dests {
+		words[i], _ = view.DestinationState(r.d)
+	}
 	w.family(mDestState)
-	for _, r := range dests {
-		word, _ := view.DestinationState(r.d)
-		for i, st := range view.DestinationStates {
-			w.u3(mDestState, r.pre, stateLabels[i], r.post, b2u(word == st))
+	for i, r := range dests {
+		for j, st := range view.DestinationStates {
+			w.dest(mDestState, r.svc.base, r.d, stateLabels[j], r.svc.vl, b2u(words[i] == st))
 		}
 	}
-	w.family(mDestWeight)
-	for _, r := range dests {
-		w.f(mDestWeight, r.labels, float64(r.d.Weight))
-	}
-	w.family(mDestActive)
-	for _, r := range dests {
-		w.u(mDestActive, r.labels, uint64(r.d.ActiveConnections))
-	}
-	w.family(mDestInactive)
-	for _, r := range dests {
-		w.u(mDestInactive, r.labels, uint64(r.d.InactiveConnections))
+	for _, c := range []struct {
+		m *metricDef
+		f func(*enginepb.DestinationStatus) uint64
+	}{
+		{mDestWeight, func(d *enginepb.DestinationStatus) uint64 { return uint64(max(d.Weight, 0)) }},
+		{mDestActive, func(d *enginepb.DestinationStatus) uint64 { return uint64(d.ActiveConnections) }},
+		{mDestInactive, func(d *enginepb.DestinationStatus) uint64 { return uint64(d.InactiveConnections) }},
+	} {
+		w.family(c.m)
+		for _, r := range dests {
+			w.dest(c.m, r.svc.base, r.d, ",", r.svc.vl, c.f(r.d))
+		}
 	}
 	for _, c := range []struct {
 		m *metricDef
 		f func(*nccpb.Stats) uint64
 	}{
 		{mDestConns, (*nccpb.Stats).GetConnections},
+		{mDestPktIn, (*nccpb.Stats).GetPacketsIn},
+		{mDestPktOut, (*nccpb.Stats).GetPacketsOut},
 		{mDestBytIn, (*nccpb.Stats).GetBytesIn},
 		{mDestBytOut, (*nccpb.Stats).GetBytesOut},
 	} {
@@ -471,7 +512,7 @@ func writeVserverSeries(w *expo, vs []*enginepb.VserverStatus) {
 				w.family(c.m)
 				started = true
 			}
-			w.u(c.m, r.labels, c.f(r.d.Stats))
+			w.dest(c.m, r.svc.base, r.d, ",", r.svc.vl, c.f(r.d.Stats))
 		}
 	}
 }
@@ -507,8 +548,8 @@ func writeCheckSeries(w *expo, checks []*enginepb.CheckView, runs map[uint64]che
 				word = view.StateHealthy
 			}
 		}
-		for _, st := range checkStates {
-			w.u(mCheckState, r.labels+","+lv("state", st), b2u(word == st))
+		for i, st := range checkStates {
+			w.u2(mCheckState, r.labels, checkStateLabels[i], b2u(word == st))
 		}
 	}
 	started := false
@@ -572,11 +613,32 @@ func serviceLabels(s *enginepb.ServiceStatus) string {
 
 // metricsHandler serves /metrics: the snapshot's series and the ECU's
 // own Go and process metrics (client_golang's collectors). At most four
-// scrapes are served at once.
+// scrapes are served at once. The snapshot's exposition is written once
+// per snapshot: scrapes that share a snapshot (several Prometheus
+// servers, a person's curl) share its bytes, which are never changed once
+// made.
 func (e *ecu) metricsHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sem := make(chan struct{}, 4)
+	var (
+		mu     sync.Mutex
+		cached *snapshot
+		expo   []byte
+	)
+	exposition := func(snap *snapshot) []byte {
+		mu.Lock()
+		defer mu.Unlock()
+		if snap != nil && snap == cached {
+			return expo
+		}
+		// Start with room for the last scrape's size: the exposition of a
+		// big config is tens of megabytes, and growing to it copies it.
+		b := writeSnapshot(make([]byte, 0, e.lastMetricsSize.Load()+4096), snap)
+		e.lastMetricsSize.Store(int64(len(b)))
+		cached, expo = snap, b
+		return b
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case sem <- struct{}{}:
@@ -584,14 +646,11 @@ func (e *ecu) metricsHandler() http.Handler {
 		case <-r.Context().Done():
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), e.cfg.CallTimeout+time.Second)
+		ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(e.cfg.SnapshotTimeout, e.cfg.CallTimeout)+time.Second)
 		defer cancel()
-		// Start with room for the last scrape's size: the exposition of a
-		// big config is tens of megabytes, and growing to it copies it.
 		snap := e.snaps.get(ctx)
-		b := writeSnapshot(make([]byte, 0, e.lastMetricsSize.Load()+4096), snap)
-		b = writeDaemons(b, snap)
-		e.lastMetricsSize.Store(int64(len(b)))
+		b := exposition(snap)
+		daemons := writeDaemons(nil, snap)
 		mfs, err := reg.Gather()
 		if err != nil {
 			http.Error(w, "ecu: gathering the process metrics: "+err.Error(), http.StatusInternalServerError)
@@ -605,8 +664,10 @@ func (e *ecu) metricsHandler() http.Handler {
 			}
 		}
 		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		w.Header().Set("Content-Length", strconv.Itoa(own.Len()+len(b)+len(daemons)))
 		w.Write(own.Bytes())
 		w.Write(b)
+		w.Write(daemons)
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/seesawlb/seesaw/engine/view"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	nccpb "github.com/seesawlb/seesaw/proto/ncc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 
 	"net/netip"
@@ -175,5 +176,40 @@ func TestExpositionParses(t *testing.T) {
 	}
 	if c := mfs["seesaw_service_connections_total"].Metric[0].GetCounter().GetValue(); c != 1000 {
 		t.Errorf("connections: %v", c)
+	}
+}
+
+// TestDestinationCounters: each destination's IPVS counters (connections,
+// packets and bytes, in and out) are counters with the destination's
+// labels, as IPVS gives them; a destination without stats has none.
+func TestDestinationCounters(t *testing.T) {
+	s := &snapshot{Cluster: &enginepb.ClusterStatusResponse{Site: "x"}, Vservers: []*enginepb.VserverStatus{{
+		Name: "web", Enabled: true,
+		Services: []*enginepb.ServiceStatus{{Vip: "192.0.2.1", Port: 80, Protocol: nccpb.Protocol_TCP,
+			Destinations: []*enginepb.DestinationStatus{
+				{Address: "198.51.100.1", Port: 8080, Weight: 1, Stats: &nccpb.Stats{Connections: 3, PacketsIn: 11, PacketsOut: 12, BytesIn: 1300, BytesOut: 1400}},
+				{Address: "198.51.100.2", Port: 8080, Weight: 1},
+			}}},
+	}}}
+	body := string(writeSnapshot(nil, s))
+	d := `{local_address="192.0.2.1",local_mark="",local_port="80",proto="TCP",remote_address="198.51.100.1",remote_port="8080",vserver="web"} `
+	for _, want := range []string{
+		"# TYPE seesaw_destination_incoming_packets_total counter\n",
+		"seesaw_destination_connections_total" + d + "3\n",
+		"seesaw_destination_incoming_packets_total" + d + "11\n",
+		"seesaw_destination_outgoing_packets_total" + d + "12\n",
+		"seesaw_destination_incoming_bytes_total" + d + "1300\n",
+		"seesaw_destination_outgoing_bytes_total" + d + "1400\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("lacks %q in:\n%s", want, body)
+		}
+	}
+	if regexp.MustCompile(`_packets_total\{[^}]*remote_address="198\.51\.100\.2"`).MatchString(body) {
+		t.Errorf("a destination without stats has packet counters:\n%s", body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	if _, err := p.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Errorf("does not parse: %v", err)
 	}
 }

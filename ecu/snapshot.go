@@ -1,6 +1,7 @@
 package ecu
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -110,9 +111,9 @@ func (s *snapshots) peek() *snapshot {
 }
 
 // fetchSnapshot reads a snapshot: the engine's RPCs and every daemon's
-// status in parallel, each bounded by the call timeout.
+// status in parallel, all bounded by the snapshot timeout.
 func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(e.cfg.SnapshotTimeout, e.cfg.CallTimeout))
 	defer cancel()
 	now := e.cfg.Now()
 	s := &snapshot{Tried: now, Taken: now, Components: map[string]*seesawpb.ComponentStatus{}, ComponentErrs: map[string]string{}}

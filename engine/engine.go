@@ -80,6 +80,12 @@ type Config struct {
 	ReaderGroup string
 	AdminGroup  string
 	DaemonUsers string
+	// RelayUIDs are the users whose calls may name their caller in the
+	// call's metadata (ipc.RelayCallerKey): the ECU, whose remote control
+	// forwards a certificate holder's calls. nil is the engine's own user,
+	// which the appliance's daemons share; an empty non-nil list trusts
+	// no one.
+	RelayUIDs []uint32
 	// Reload delivers SIGHUP: re-read the config from disk.
 	Reload <-chan os.Signal
 	// Restart delivers the watchdog's reload signal (SIGUSR2): the engine

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"os/user"
 	"slices"
 	"sort"
@@ -111,7 +112,7 @@ func (e *Engine) ConfigStatus(context.Context, *enginepb.ConfigStatusRequest) (*
 // ConfigReload pulls the config from the source now. A rejected config is
 // an error to the caller too; the running config keeps serving.
 func (e *Engine) ConfigReload(ctx context.Context, _ *enginepb.ConfigReloadRequest) (*enginepb.ConfigReloadResponse, error) {
-	glog.Infof("engine: config reload requested by %s", caller(ctx))
+	glog.Infof("engine: config reload requested by %s", e.caller(ctx))
 	if err := e.Reload(); err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "%v (the running config, if any, keeps serving)", err)
 	}
@@ -129,7 +130,7 @@ func (e *Engine) ConfigSource(ctx context.Context, req *enginepb.ConfigSourceReq
 	e.mu.Unlock()
 	resp := &enginepb.ConfigSourceResponse{Source: prev, Previous: prev}
 	if req.Source != "" {
-		glog.Infof("engine: config source %q requested by %s", req.Source, caller(ctx))
+		glog.Infof("engine: config source %q requested by %s", req.Source, e.caller(ctx))
 	}
 	if req.Source == "" {
 		return resp, nil
@@ -310,7 +311,7 @@ func (e *Engine) Override(ctx context.Context, req *enginepb.OverrideRequest) (*
 	if !slices.Contains(names, name) {
 		return nil, status.Errorf(codes.NotFound, "engine: override: no %s %q in the running config%s", kind, name, suggest(names, name))
 	}
-	who := caller(ctx)
+	who := e.caller(ctx)
 	rec.Info = &enginepb.OverrideInfo{State: req.State, SetBy: who, SetAt: timestamppb.New(e.now())}
 	key := overrideKey(rec)
 	e.mu.Lock()
@@ -426,7 +427,7 @@ func (e *Engine) Overrides(context.Context, *enginepb.OverridesRequest) (*engine
 // Failover asks HA to give up mastership. On the backup, the request goes
 // to the master over peer sync.
 func (e *Engine) Failover(ctx context.Context, _ *enginepb.FailoverRequest) (*enginepb.FailoverResponse, error) {
-	glog.Infof("engine: failover requested by %s", caller(ctx))
+	glog.Infof("engine: failover requested by %s", e.caller(ctx))
 	e.mu.Lock()
 	s := e.ha
 	e.mu.Unlock()
@@ -571,14 +572,30 @@ func (e *Engine) Events(_ context.Context, req *enginepb.EventsRequest) (*engine
 }
 
 // caller names who is calling, for the log line every write leaves and
-// for an override's record: "alice (uid 1000, pid 4242)". The name is
-// looked up from the uid the kernel gave (SO_PEERCRED); an unknown uid is
-// shown as its number.
-func caller(ctx context.Context) string {
+// the override's set_by: the local user the kernel reports, or, for a call
+// a trusted relay (the ECU's remote control) forwards, the name the relay
+// gives (a client certificate's) and the relay.
+func (e *Engine) caller(ctx context.Context) string {
+	if who, relay, ok := ipc.RelayedCaller(ctx, e.trustedRelay); ok {
+		return fmt.Sprintf("%s (remote control, through %s)", who, localName(relay))
+	}
 	c, ok := ipc.CredFromContext(ctx)
 	if !ok {
 		return "unknown"
 	}
+	return localName(c)
+}
+
+// trustedRelay says whether c may name the caller of its calls.
+func (e *Engine) trustedRelay(c ipc.Cred) bool {
+	if e.cfg.RelayUIDs == nil {
+		return c.UID == uint32(os.Geteuid())
+	}
+	return slices.Contains(e.cfg.RelayUIDs, c.UID)
+}
+
+// localName is "alice (uid 1000, pid 42)".
+func localName(c ipc.Cred) string {
 	name := "uid " + strconv.FormatUint(uint64(c.UID), 10)
 	if u, err := user.LookupId(strconv.FormatUint(uint64(c.UID), 10)); err == nil {
 		name = u.Username

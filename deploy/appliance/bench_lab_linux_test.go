@@ -21,7 +21,7 @@ import (
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 )
 
-var benchFlag = flag.Bool("appliance.bench", false, "run TestLabBenchMemory: the appliance's memory against keepalived's (make bench)")
+var benchFlag = flag.Bool("appliance.bench", false, "run TestLabBenchMemory and TestLabBenchECU: the appliance against keepalived and node_exporter (make bench)")
 
 // memWindow is how long memory is sampled once a config is running: a
 // little more than the configs' check interval (10 s, the default), so

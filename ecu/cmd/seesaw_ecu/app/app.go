@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"flag"
+	"time"
 
 	"github.com/seesawlb/seesaw/ecu"
 	"github.com/seesawlb/seesaw/proto/ipc"
@@ -24,6 +25,7 @@ func Main() {
 	flag.StringVar(&hc, "healthcheck_socket", ecu.DefaultHealthcheckSocket, "path of healthcheck's Unix socket (for the status page; empty to skip)")
 	flag.StringVar(&wd, "watchdog_socket", ecu.DefaultWatchdogSocket, "path of the watchdog's Unix socket (for the status page; empty to skip)")
 	flag.StringVar(&cfg.HTTPAddr, "http_addr", ecu.DefaultHTTPAddr, "host:port of the HTTP monitoring listener")
+	flag.DurationVar(&cfg.SnapshotTimeout, "snapshot_timeout", 10*time.Second, "bound on reading the engine's state for the page, the API and /metrics")
 	flag.StringVar(&cfg.ControlAddr, "control_addr", ecu.DefaultControlAddr, "host:port of remote control (mutual TLS; - to turn it off)")
 	flag.StringVar(&cfg.SSLDir, "ssl_dir", ecu.DefaultSSLDir, "directory of remote control's ca.crt, seesaw.crt and seesaw.key (remote control is off without them)")
 	flag.StringVar(&cfg.EngineConf, "engine_conf", ecu.DefaultEngineConf, "seesaw.cfg, whose [remote_control] admin and reader name the certificates allowed")
