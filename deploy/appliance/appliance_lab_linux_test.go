@@ -586,11 +586,6 @@ func (r *labRig) testOverrides(t *testing.T) {
 func (r *labRig) testDaemonKills(t *testing.T) {
 	r.waitSteady(t)
 	var held []*Conn
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
 	for _, f := range flows {
 		if f.proto != "tcp" || f.vip == quiescentVIP {
 			continue
@@ -608,32 +603,8 @@ func (r *labRig) testDaemonKills(t *testing.T) {
 		names = append(names, fmt.Sprintf("%s->%s", c.Dst, c.Answer.Backend))
 	}
 	t.Logf("holding %d connections: %s", len(held), strings.Join(names, " "))
-	lost := map[*Conn]string{}
-	exchange := func(after string) {
-		t.Helper()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var slowest time.Duration
-		for _, c := range held {
-			if lost[c] != "" {
-				continue
-			}
-			wg.Go(func() {
-				start := time.Now()
-				// Generous: a segment sent while the VIP was away is
-				// retransmitted at growing intervals.
-				err := c.Exchange(90 * time.Second)
-				mu.Lock()
-				defer mu.Unlock()
-				slowest = max(slowest, time.Since(start))
-				if err != nil {
-					lost[c] = fmt.Sprintf("after %s: %v", after, err)
-				}
-			})
-		}
-		wg.Wait()
-		t.Logf("after %s: %d of %d held connections exchanged data (slowest %v)", after, len(held)-len(lost), len(held), slowest.Round(time.Millisecond))
-	}
+	h := newHeld(t, held)
+	exchange := func(after string) { t.Helper(); h.exchange(t, after, 90*time.Second) }
 	exchange("opening")
 	// New connections are tried all along, for the log: what a client
 	// arriving during a restart sees. (The held ones are the assertion.)
@@ -656,10 +627,7 @@ func (r *labRig) testDaemonKills(t *testing.T) {
 			}
 		}
 	}
-	for c, why := range lost {
-		t.Errorf("lost connection %s -> %s: %s", c.Dst, c.Answer.Backend, why)
-	}
-	t.Logf("lost connections: %d of %d", len(lost), len(held))
+	h.report(t)
 }
 
 // prober opens a new connection to a VIP every PollInterval and counts

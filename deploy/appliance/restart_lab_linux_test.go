@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,38 +55,8 @@ func TestLabApplianceRestart(t *testing.T) {
 	r.a.WaitRunning(t, 2*time.Minute)
 	r.waitSteady(t)
 
-	held := r.hold(t)
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	lost := map[*Conn]string{}
-	exchange := func(after string) {
-		t.Helper()
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var slowest time.Duration
-		for _, c := range held {
-			if lost[c] != "" {
-				continue
-			}
-			wg.Go(func() {
-				start := time.Now()
-				// Generous: a segment sent while the VIP was away is
-				// retransmitted at growing intervals.
-				err := c.Exchange(90 * time.Second)
-				mu.Lock()
-				defer mu.Unlock()
-				slowest = max(slowest, time.Since(start))
-				if err != nil {
-					lost[c] = fmt.Sprintf("after %s: %v", after, err)
-				}
-			})
-		}
-		wg.Wait()
-		t.Logf("after %s: %d of %d held connections exchanged data (slowest %v)", after, len(held)-len(lost), len(held), slowest.Round(time.Millisecond))
-	}
+	held := newHeld(t, r.hold(t))
+	exchange := func(after string) { t.Helper(); held.exchange(t, after, 90*time.Second) }
 	exchange("opening")
 
 	// Upgrade as the package does: a new file in place of the old (the
@@ -176,8 +145,8 @@ func TestLabApplianceRestart(t *testing.T) {
 		t.Errorf("after stop and release IPVS is not as it was: %v\nbefore:\n%s", err, tabBefore.Text)
 	}
 	conns := r.lb.Run(t, "ipvsadm", "-L", "-n", "-c")
-	if n := strings.Count(conns, "ESTABLISHED"); n < len(held) {
-		t.Errorf("after stop and release IPVS holds %d established connections, want the %d held:\n%s", n, len(held), conns)
+	if n := strings.Count(conns, "ESTABLISHED"); n < len(held.conns) {
+		t.Errorf("after stop and release IPVS holds %d established connections, want the %d held:\n%s", n, len(held.conns), conns)
 	}
 	t.Logf("stopped and released in %v; IPVS kept %d services; its connection table:\n%s", time.Since(stopAt).Round(time.Millisecond), len(tabAfter.Services), conns)
 
@@ -188,10 +157,7 @@ func TestLabApplianceRestart(t *testing.T) {
 	t.Logf("start: master with every destination in IPVS %v after the new watchdog started (%v after the stop began)",
 		steady.Round(time.Millisecond), time.Since(stopAt).Round(time.Millisecond))
 	exchange("stop and start")
-	for c, why := range lost {
-		t.Errorf("lost connection %s -> %s: %s", c.Dst, c.Answer.Backend, why)
-	}
-	t.Logf("lost connections: %d of %d", len(lost), len(held))
+	held.report(t)
 }
 
 // copyBin copies the build in dir to a directory of the test's own: one
