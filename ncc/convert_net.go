@@ -64,7 +64,7 @@ func netFromProto(ds *nccpb.DesiredState) (netconf.State, error) {
 			return st, fmt.Errorf("lb_interface: name is required")
 		}
 		st.LB = netconf.LBInterface{Name: lb.GetName(), Up: lb.GetUp(), VRID: uint8(lb.GetVrid()), UseVMAC: lb.GetUseVmac(),
-			Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}
+			Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable()), Shared: lb.GetShared()}
 	}
 	for i, v := range ds.GetVips() {
 		p, err := parsePrefix(v.GetAddress())
@@ -208,7 +208,7 @@ func netToProto(st netconf.State, ds *nccpb.DesiredState) {
 	}
 	if st.LB.Name != "" {
 		ds.LbInterface = &nccpb.LBInterface{Name: st.LB.Name, Up: st.LB.Up, Vrid: uint32(st.LB.VRID), UseVmac: st.LB.UseVMAC,
-			DummyInterface: st.LB.Dummy, RoutingTable: uint32(st.LB.Table)}
+			DummyInterface: st.LB.Dummy, RoutingTable: uint32(st.LB.Table), Shared: st.LB.Shared}
 	}
 	for _, v := range st.VIPs {
 		pl := nccpb.VIPPlacement_VIP_PLACEMENT_UNSPECIFIED

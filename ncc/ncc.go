@@ -748,11 +748,19 @@ func releaseNet(cfg Config) []error {
 		return []error{err}
 	}
 	// What is left: the interface, down, with its own MAC, and nothing of
-	// the NCC's on it or in its table.
+	// the NCC's on it or in its table; no floating address held (the NAT
+	// gateway, a shared LB interface's VIPs: a stopped node holds none).
+	// A shared LB interface is the node's own NIC: left up as it is.
 	r := reconcile.NewNet(k, glog.Infof)
 	r.RememberMACs(savedMACs(st))
-	return changeErrors(r.Apply(netconf.State{LB: netconf.LBInterface{
-		Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable())}}, false))
+	rel := netconf.State{LB: netconf.LBInterface{
+		Name: lb.GetName(), Dummy: lb.GetDummyInterface(), Table: int(lb.GetRoutingTable()), Shared: lb.GetShared()}}
+	for _, f := range st.GetDesired().GetFloatingAddresses() {
+		if p, err := netip.ParsePrefix(f.GetAddress()); err == nil && f.GetInterface() != "" {
+			rel.Floating = append(rel.Floating, netconf.Floating{Addr: p, Link: f.GetInterface()})
+		}
+	}
+	return changeErrors(r.Apply(rel, false))
 }
 
 // changeErrors are err and the errors of changes.

@@ -390,6 +390,13 @@ func parseEngine(name string, data []byte) (*Engine, []Warning, Errors) {
 			"is the same as node_ipv4")
 	}
 
+	if e.LBInterface == e.NodeInterface && e.UseVMAC {
+		// The VIPs share the node's NIC (keepalived's layout): giving it
+		// the VRRP MAC would change the node's own MAC on every failover.
+		p.errorf(keyVal{section: "cluster", iniEntry: iniEntry{Key: "use_vmac", Line: e.keyLines["cluster.use_vmac"]}},
+			fmt.Sprintf("needs an LB NIC of its own: [interface] lb is the node NIC %s (set use_vmac = false, or lb to another NIC)", e.LBInterface))
+	}
+
 	var configured []string
 	for _, s := range servers {
 		if s != "" {

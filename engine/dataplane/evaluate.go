@@ -288,6 +288,21 @@ func (m *Model) desired(master bool, services []*Service, vips []*VIP, dstatus m
 	}
 	ds.Vips = append(ds.Vips, m.static.serviceVIPs...)
 	ds.Services = append(ds.Services, m.static.checkSvcs...)
+	if e.LBInterface == e.NodeInterface {
+		// The LB interface is the node's own NIC (keepalived's layout):
+		// the NCC must never take it down, so the VIPs on it move as
+		// floating addresses, held by the master only.
+		ds.LbInterface.Shared = true
+		var kept []*nccpb.VIP
+		for _, v := range ds.Vips {
+			if v.Placement == nccpb.VIPPlacement_VIP_ON_LB_INTERFACE && (v.Interface == "" || v.Interface == e.LBInterface) {
+				ds.FloatingAddresses = append(ds.FloatingAddresses, &nccpb.FloatingAddress{Address: v.Address, Interface: e.LBInterface, Held: master})
+				continue
+			}
+			kept = append(kept, v)
+		}
+		ds.Vips = kept
+	}
 	return ds
 }
 

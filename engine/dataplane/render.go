@@ -15,6 +15,7 @@ import (
 // prints and what the golden files hold.
 //
 //	lb-interface eth1 up vrid 60 vmac dummy dummy0 table 2
+//	lb-interface eth0 up vrid 20 shared dummy dummy0 table 2 (the node NIC)
 //	vip 192.0.2.100/24 on eth1 announce source 192.0.2.2
 //	service inet TCP 192.0.2.100:80 rr
 //	  -> 198.51.100.11:80 nat weight 1
@@ -30,6 +31,9 @@ func Text(ds *nccpb.DesiredState) string {
 		line := fmt.Sprintf("lb-interface %s %s vrid %d", lb.Name, state, lb.Vrid)
 		if lb.UseVmac {
 			line += " vmac"
+		}
+		if lb.Shared {
+			line += " shared"
 		}
 		if lb.DummyInterface != "" {
 			line += " dummy " + lb.DummyInterface

@@ -206,6 +206,10 @@ type LBInterface struct {
 	UseVMAC bool
 	Dummy   string // the interface for dedicated and anycast VIPs, created if missing
 	Table   int    // the policy-routing table for VIP traffic (0: none)
+	// Shared: the interface is the node's own NIC. The NCC leaves the
+	// link alone (never down, never another MAC, its addresses not the
+	// NCC's); what would be VIPs on it are Floating addresses.
+	Shared bool
 }
 
 // VRRPMAC is the IPv4 VRRP virtual router MAC of vrid (RFC 5798).
@@ -374,6 +378,9 @@ func (s State) Validate() error {
 		if v.Parent == "" {
 			return fmt.Errorf("VLAN %d has no parent", v.ID)
 		}
+		if s.LB.Shared && v.Parent == s.LB.Name {
+			return fmt.Errorf("VLAN %d is on %s, the node's own NIC (a shared LB interface): VLANs need an LB NIC of its own", v.ID, v.Parent)
+		}
 		if vlans[v.Name()] {
 			return fmt.Errorf("VLAN %s is listed twice", v.Name())
 		}
@@ -384,6 +391,9 @@ func (s State) Validate() error {
 			return fmt.Errorf("VLAN interface name %s is longer than 15 characters", v.Name())
 		}
 		vlans[v.Name()] = true
+	}
+	if s.LB.Shared && s.LB.UseVMAC {
+		return fmt.Errorf("the LB interface %s is the node's own NIC (shared): it cannot take the VRRP MAC (use_vmac)", s.LB.Name)
 	}
 	v6 := s.LB.VMAC6Link()
 	if v6 != "" && (s.LB.Dummy == v6 || s.LB.Name == v6) {
@@ -402,6 +412,9 @@ func (s State) Validate() error {
 			}
 			continue
 		}
+		if v.Link == s.LB.Name && s.LB.Shared {
+			return fmt.Errorf("VIP %s is on %s, the node's own NIC (a shared LB interface): its VIPs are floating addresses", v.Addr, v.Link)
+		}
 		if v.Link != s.LB.Name && v.Link != s.LB.Dummy && !vlans[v.Link] {
 			return fmt.Errorf("VIP %s is on %s, which is not the LB interface, the dummy interface or a VLAN", v.Addr, v.Link)
 		}
@@ -413,7 +426,7 @@ func (s State) Validate() error {
 			return errors.New("a floating address has no address")
 		case f.Link == "":
 			return fmt.Errorf("floating address %s has no link", f.Addr)
-		case f.Link == s.LB.Name || f.Link == s.LB.Dummy || vlans[f.Link] || f.Link == v6 && v6 != "":
+		case f.Link == s.LB.Name && !s.LB.Shared || f.Link == s.LB.Dummy || vlans[f.Link] || f.Link == v6 && v6 != "":
 			return fmt.Errorf("floating address %s is on %s, whose addresses the NCC owns: make it a VIP", f.Addr, f.Link)
 		case seenF[f.Addr.Addr()]:
 			return fmt.Errorf("floating address %s is listed twice", f.Addr.Addr())

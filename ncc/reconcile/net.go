@@ -274,7 +274,7 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 
 	// The LB interface: its MAC (changed while down), then up or down.
 	lbDown, lbExists := false, false
-	if name := d.LB.Name; name != "" {
+	if name := d.LB.Name; name != "" && !d.LB.Shared {
 		lb, ok := byName[name]
 		lbExists = ok
 		if !ok {
@@ -397,7 +397,11 @@ func (r *NetReconciler) plan(d netconf.State) (ops []netOp, failed []Change, err
 	// interface (a link holds an address once, the host may hold it twice).
 	want := map[string][]netip.Prefix{}
 	owned := []string{}
-	for _, n := range []string{v6, d.LB.Name, d.LB.Dummy} {
+	lbOwned := d.LB.Name
+	if d.LB.Shared {
+		lbOwned = "" // the node's NIC: its addresses are not the NCC's
+	}
+	for _, n := range []string{v6, lbOwned, d.LB.Dummy} {
 		if n != "" && !slices.Contains(owned, n) {
 			owned = append(owned, n)
 		}

@@ -1175,3 +1175,60 @@ func TestNetVIPSourceNeverTouchesOthers(t *testing.T) {
 		}
 	}
 }
+
+// A shared LB interface is the node's own NIC (keepalived's layout): the
+// NCC never takes it down, never gives it another MAC and never removes
+// the node's addresses on it; the VIPs come and go as floating addresses
+// with mastership.
+func TestNetSharedLBInterface(t *testing.T) {
+	k := newNetFake(t)
+	r := NewNet(k, nil)
+	vips := func(held bool) []netconf.Floating {
+		return []netconf.Floating{{Addr: p("10.0.0.40/24"), Link: "eth0", Held: held}, {Addr: p("2001:db8::40/128"), Link: "eth0", Held: held}}
+	}
+	for _, step := range []struct {
+		name   string
+		master bool
+	}{{"backup", false}, {"master", true}, {"backup again", false}} {
+		st := netconf.State{LB: netconf.LBInterface{Name: "eth0", Up: step.master, VRID: 50, Shared: true}, Floating: vips(step.master)}
+		if err := st.Validate(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if _, err := r.Apply(st, false); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		text := k.String()
+		for _, line := range []string{"link eth0 up " + eth0MAC.String(), "addr eth0 10.0.0.5/24"} {
+			if !strings.Contains(text, line+"\n") {
+				t.Errorf("%s: the node's NIC lost %q:\n%s", step.name, line, text)
+			}
+		}
+		for _, vip := range []string{"addr eth0 10.0.0.40/24", "addr eth0 2001:db8::40/128"} {
+			if got := strings.Contains(text, vip+"\n"); got != step.master {
+				t.Errorf("%s: %q present = %v, want %v:\n%s", step.name, vip, got, step.master, text)
+			}
+		}
+		w := k.Writes()
+		if _, err := r.Apply(st, false); err != nil {
+			t.Fatal(err)
+		}
+		if k.Writes() != w {
+			t.Errorf("%s: applied twice, the second wrote %d times", step.name, k.Writes()-w)
+		}
+	}
+	for name, s := range map[string]netconf.State{
+		"use_vmac": {LB: netconf.LBInterface{Name: "eth0", Shared: true, UseVMAC: true}},
+		"a VIP on it": {LB: netconf.LBInterface{Name: "eth0", Shared: true},
+			VIPs: []netconf.VIP{{Addr: p("10.0.0.40/32"), Link: "eth0"}}},
+		"a VLAN on it": {LB: netconf.LBInterface{Name: "eth0", Shared: true}, VLANs: []netconf.VLAN{{Parent: "eth0", ID: 5}}},
+	} {
+		if err := s.Validate(); err == nil {
+			t.Errorf("shared LB interface, %s: valid", name)
+		}
+	}
+	// Without Shared, a floating address on the LB interface is refused:
+	// the NCC owns that link's addresses.
+	if err := (netconf.State{LB: netconf.LBInterface{Name: "eth0"}, Floating: vips(true)}).Validate(); err == nil {
+		t.Errorf("a floating address on an LB interface that is not shared: valid")
+	}
+}

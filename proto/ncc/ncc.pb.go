@@ -874,8 +874,14 @@ type LBInterface struct {
 	UseVmac        bool                   `protobuf:"varint,4,opt,name=use_vmac,json=useVmac,proto3" json:"use_vmac,omitempty"`                     // 00:00:5E:00:01:<vrid> (and 00:00:5E:00:02:<vrid> for IPv6)
 	DummyInterface string                 `protobuf:"bytes,5,opt,name=dummy_interface,json=dummyInterface,proto3" json:"dummy_interface,omitempty"` // e.g. "dummy0"
 	RoutingTable   uint32                 `protobuf:"varint,6,opt,name=routing_table,json=routingTable,proto3" json:"routing_table,omitempty"`      // policy-routing table for VIP traffic
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// shared: the interface is the node's own NIC (keepalived's layout, and
+	// what "seesaw config import keepalived" writes when its VIPs live on
+	// the node NIC). The NCC leaves the link alone: never down, never another
+	// MAC, its addresses not the NCC's. The VIPs that would be on it come as
+	// floating_addresses, held while up (master). use_vmac is refused.
+	Shared        bool `protobuf:"varint,7,opt,name=shared,proto3" json:"shared,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LBInterface) Reset() {
@@ -948,6 +954,13 @@ func (x *LBInterface) GetRoutingTable() uint32 {
 		return x.RoutingTable
 	}
 	return 0
+}
+
+func (x *LBInterface) GetShared() bool {
+	if x != nil {
+		return x.Shared
+	}
+	return false
 }
 
 // An address that moves with mastership on a link the NCC otherwise leaves
@@ -2509,14 +2522,15 @@ const file_ncc_ncc_proto_rawDesc = "" +
 	"\tplacement\x18\x02 \x01(\x0e2\x18.seesaw.ncc.VIPPlacementR\tplacement\x12\x1c\n" +
 	"\tinterface\x18\x03 \x01(\tR\tinterface\x12\x1a\n" +
 	"\bannounce\x18\x04 \x01(\bR\bannounce\x12\x16\n" +
-	"\x06source\x18\x05 \x01(\tR\x06source\"\xae\x01\n" +
+	"\x06source\x18\x05 \x01(\tR\x06source\"\xc6\x01\n" +
 	"\vLBInterface\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
 	"\x02up\x18\x02 \x01(\bR\x02up\x12\x12\n" +
 	"\x04vrid\x18\x03 \x01(\rR\x04vrid\x12\x19\n" +
 	"\buse_vmac\x18\x04 \x01(\bR\auseVmac\x12'\n" +
 	"\x0fdummy_interface\x18\x05 \x01(\tR\x0edummyInterface\x12#\n" +
-	"\rrouting_table\x18\x06 \x01(\rR\froutingTable\"]\n" +
+	"\rrouting_table\x18\x06 \x01(\rR\froutingTable\x12\x16\n" +
+	"\x06shared\x18\a \x01(\bR\x06shared\"]\n" +
 	"\x0fFloatingAddress\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1c\n" +
 	"\tinterface\x18\x02 \x01(\tR\tinterface\x12\x12\n" +
