@@ -108,3 +108,11 @@ func TestRuntimeOverSocket(t *testing.T) {
 		t.Errorf("process: %v", p)
 	}
 }
+
+// BenchmarkReadRuntime: what one Runtime call costs the daemon asked.
+func BenchmarkReadRuntime(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		ReadRuntime()
+	}
+}
