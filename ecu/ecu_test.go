@@ -19,6 +19,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if sock := os.Getenv(childDaemonEnv); sock != "" {
+		os.Exit(runChildDaemon(sock))
+	}
 	flag.Set("logtostderr", "true")
 	os.Exit(m.Run())
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +58,8 @@ vserver {
 
 // TestLabMetricsDuringTraffic: the whole appliance in the kernel lab, with
 // the real kernel's IPVS. /metrics (scraped from inside lb1's namespace)
-// shows the service up and both destinations active, and its IPVS
+// shows the service up and both destinations active and every daemon's
+// go_goroutines and process_open_fds, and its IPVS
 // connection counter moves by the connections a client makes through the
 // VIP; promtool-level validity is checked on the host (TestMetricsPass...).
 func TestLabMetricsDuringTraffic(t *testing.T) {
@@ -123,6 +126,22 @@ func TestLabMetricsDuringTraffic(t *testing.T) {
 				return fmt.Errorf("%s not active yet", b.Role)
 			}
 		}
+		// Every daemon's own Go runtime and process figures, through the
+		// ECU (all run as root here, so each answers it).
+		for _, d := range []string{"ecu", "engine", "ha", "healthcheck", "ncc", "watchdog"} {
+			if m["go_goroutines daemon="+d] <= 0 || m["process_open_fds daemon="+d] <= 0 || m["go_memstats_heap_inuse_bytes daemon="+d] <= 0 {
+				return fmt.Errorf("no Go runtime series of %s yet: go_goroutines %v, process_open_fds %v", d,
+					m["go_goroutines daemon="+d], m["process_open_fds daemon="+d])
+			}
+		}
+		var daemons []string
+		for k, v := range m {
+			if d, ok := strings.CutPrefix(k, "go_goroutines daemon="); ok {
+				daemons = append(daemons, fmt.Sprintf("%s=%v", d, v))
+			}
+		}
+		sort.Strings(daemons)
+		t.Logf("go_goroutines by daemon: %v", daemons)
 		before = m["seesaw_service_connections_total "+svc]
 		return nil
 	})

@@ -1,7 +1,6 @@
 package ecu
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"net/http"
@@ -10,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/procfs"
 
@@ -38,9 +35,9 @@ import (
 // backends (20,000 destinations, about 300,000 series) the const-metric
 // collector took 6.2 s of CPU and 62 MB per scrape, most of it allocating,
 // sorting and checking label pairs that are already unique and in order
-// here. The ECU's own Go and process metrics still come from
-// client_golang's collectors, and the tests check the whole exposition
-// with client_golang's promlint and with promtool.
+// here. The Go and process metrics of every daemon, the ECU's own
+// included, carry a daemon label (goruntime.go), and the tests check the
+// whole exposition with client_golang's promlint and with promtool.
 
 // metricDef is one metric family: its name, type and help.
 type metricDef struct {
@@ -611,15 +608,13 @@ func serviceLabels(s *enginepb.ServiceStatus) string {
 	return lv("local_address", addr) + "," + lv("local_mark", mark) + "," + lv("local_port", port) + "," + lv("proto", proto)
 }
 
-// metricsHandler serves /metrics: the snapshot's series and the ECU's
-// own Go and process metrics (client_golang's collectors). At most four
+// metricsHandler serves /metrics: the snapshot's series and every
+// daemon's Go and process metrics, the ECU's own included. At most four
 // scrapes are served at once. The snapshot's exposition is written once
 // per snapshot: scrapes that share a snapshot (several Prometheus
 // servers, a person's curl) share its bytes, which are never changed once
 // made.
 func (e *ecu) metricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sem := make(chan struct{}, 4)
 	var (
 		mu     sync.Mutex
@@ -651,21 +646,10 @@ func (e *ecu) metricsHandler() http.Handler {
 		snap := e.snaps.get(ctx)
 		b := exposition(snap)
 		daemons := writeDaemons(nil, snap)
-		mfs, err := reg.Gather()
-		if err != nil {
-			http.Error(w, "ecu: gathering the process metrics: "+err.Error(), http.StatusInternalServerError)
-			return
-		}
-		var own bytes.Buffer
-		for _, mf := range mfs {
-			if _, err := expfmt.MetricFamilyToText(&own, mf); err != nil {
-				http.Error(w, "ecu: encoding the process metrics: "+err.Error(), http.StatusInternalServerError)
-				return
-			}
-		}
+		own := writeRuntime(nil, snap)
 		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
-		w.Header().Set("Content-Length", strconv.Itoa(own.Len()+len(b)+len(daemons)))
-		w.Write(own.Bytes())
+		w.Header().Set("Content-Length", strconv.Itoa(len(own)+len(b)+len(daemons)))
+		w.Write(own)
 		w.Write(b)
 		w.Write(daemons)
 	})

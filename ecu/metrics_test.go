@@ -69,8 +69,11 @@ func TestMetricsFromARealEngine(t *testing.T) {
 		`seesaw_daemon_resident_memory_bytes{daemon="healthcheck"} `,
 		"seesaw_ncc_kernel_writes_total ",
 		"seesaw_ncc_apply_errors_total 0",
-		"go_goroutines ",
-		"process_cpu_seconds_total ",
+		`go_goroutines{daemon="ecu"} `,
+		`go_goroutines{daemon="engine"} `,
+		`go_goroutines{daemon="healthcheck"} `,
+		`process_cpu_seconds_total{daemon="ecu"} `,
+		`process_open_fds{daemon="engine"} `,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)

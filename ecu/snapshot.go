@@ -11,6 +11,7 @@ import (
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
 	hapb "github.com/seesawlb/seesaw/proto/ha"
 	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
+	"github.com/seesawlb/seesaw/proto/ipc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 	wdpb "github.com/seesawlb/seesaw/proto/watchdog"
 )
@@ -48,6 +49,10 @@ type snapshot struct {
 	// CheckRuns are the healthcheck process's counts of each check's
 	// runs, by check id (nil without its socket or answer).
 	CheckRuns map[uint64]checkRuns
+
+	// Runtime are the Go runtime and process figures of each daemon that
+	// answered seesaw.Component/Runtime, the ECU's own included.
+	Runtime map[string]*seesawpb.RuntimeStats
 }
 
 // checkRuns counts one check's runs since the healthcheck process started.
@@ -116,7 +121,8 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(e.cfg.SnapshotTimeout, e.cfg.CallTimeout))
 	defer cancel()
 	now := e.cfg.Now()
-	s := &snapshot{Tried: now, Taken: now, Components: map[string]*seesawpb.ComponentStatus{}, ComponentErrs: map[string]string{}}
+	s := &snapshot{Tried: now, Taken: now, Components: map[string]*seesawpb.ComponentStatus{}, ComponentErrs: map[string]string{},
+		Runtime: map[string]*seesawpb.RuntimeStats{}}
 	eng := enginepb.NewEngineClient(e.engine)
 
 	var (
@@ -192,6 +198,13 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 			}
 			s.Components[name] = st
 		})
+		wg.Go(func() {
+			if rt := e.fetchRuntime(ctx, name); rt != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				s.Runtime[name] = rt
+			}
+		})
 	}
 	if hc := e.conns["healthcheck"]; hc != nil {
 		wg.Go(func() {
@@ -218,6 +231,7 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 	}
 	wg.Wait()
 	s.Components["ecu"] = e.comp.Snapshot()
+	s.Runtime["ecu"] = ipc.ReadRuntime()
 
 	if len(errs) > 0 {
 		sort.Strings(errs)

@@ -122,4 +122,18 @@ func TestNamesExist(t *testing.T) {
 			t.Errorf("%s uses %s, which the ECU does not serve", file, name)
 		}
 	}
+
+	// The daemons' Go runtime and process families (ecu/goruntime.go).
+	rt, err := os.ReadFile("../../ecu/goruntime.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`def\("((?:go|process)_[a-z_]+)"|goGCDurationsID += "([a-z_]+)"`).FindAllStringSubmatch(string(rt), -1) {
+		served[m[1]+m[2]] = true
+	}
+	for _, name := range regexp.MustCompile(`\b(?:go|process)_[a-z_]+`).FindAllString(string(dash)+string(rules), -1) {
+		if !served[name] && !served[strings.TrimSuffix(strings.TrimSuffix(name, "_sum"), "_count")] {
+			t.Errorf("the dashboard or rules use %s, which the ECU does not serve", name)
+		}
+	}
 }

@@ -351,6 +351,252 @@ func (x *ComponentStatus) GetDetails() map[string]string {
 	return nil
 }
 
+type RuntimeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuntimeRequest) Reset() {
+	*x = RuntimeRequest{}
+	mi := &file_seesaw_seesaw_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuntimeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuntimeRequest) ProtoMessage() {}
+
+func (x *RuntimeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_seesaw_seesaw_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuntimeRequest.ProtoReflect.Descriptor instead.
+func (*RuntimeRequest) Descriptor() ([]byte, []int) {
+	return file_seesaw_seesaw_proto_rawDescGZIP(), []int{3}
+}
+
+// RuntimeStats are a daemon's Go runtime and process figures, read when
+// asked: what client_golang's Go and process collectors would export from
+// inside the daemon, carried to the ECU so that one /metrics shows every
+// daemon's under a `daemon` label.
+type RuntimeStats struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	GoVersion string                 `protobuf:"bytes,1,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"` // runtime.Version()
+	// Scalar samples of runtime/metrics by name, e.g.
+	// "/sched/goroutines:goroutines"; a name this Go does not know is absent.
+	UintSamples  map[string]uint64  `protobuf:"bytes,2,rep,name=uint_samples,json=uintSamples,proto3" json:"uint_samples,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	FloatSamples map[string]float64 `protobuf:"bytes,3,rep,name=float_samples,json=floatSamples,proto3" json:"float_samples,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"fixed64,2,opt,name=value"`
+	// OS threads created (the threadcreate profile's count).
+	Threads uint64 `protobuf:"varint,4,opt,name=threads,proto3" json:"threads,omitempty"`
+	// Stop-the-world GC pauses: how many, their total, and the quantiles
+	// 0, .25, .5, .75 and 1 of the most recent ones (runtime/debug.GCStats).
+	GcCount             uint64    `protobuf:"varint,5,opt,name=gc_count,json=gcCount,proto3" json:"gc_count,omitempty"`
+	GcPauseSecondsTotal float64   `protobuf:"fixed64,6,opt,name=gc_pause_seconds_total,json=gcPauseSecondsTotal,proto3" json:"gc_pause_seconds_total,omitempty"`
+	GcPauseQuantiles    []float64 `protobuf:"fixed64,7,rep,packed,name=gc_pause_quantiles,json=gcPauseQuantiles,proto3" json:"gc_pause_quantiles,omitempty"`
+	LastGcSeconds       float64   `protobuf:"fixed64,8,opt,name=last_gc_seconds,json=lastGcSeconds,proto3" json:"last_gc_seconds,omitempty"` // since the epoch; 0 before the first GC
+	// The process as /proc tells it; absent where /proc cannot be read.
+	Process       *ProcessStats `protobuf:"bytes,9,opt,name=process,proto3" json:"process,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuntimeStats) Reset() {
+	*x = RuntimeStats{}
+	mi := &file_seesaw_seesaw_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuntimeStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuntimeStats) ProtoMessage() {}
+
+func (x *RuntimeStats) ProtoReflect() protoreflect.Message {
+	mi := &file_seesaw_seesaw_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuntimeStats.ProtoReflect.Descriptor instead.
+func (*RuntimeStats) Descriptor() ([]byte, []int) {
+	return file_seesaw_seesaw_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *RuntimeStats) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
+func (x *RuntimeStats) GetUintSamples() map[string]uint64 {
+	if x != nil {
+		return x.UintSamples
+	}
+	return nil
+}
+
+func (x *RuntimeStats) GetFloatSamples() map[string]float64 {
+	if x != nil {
+		return x.FloatSamples
+	}
+	return nil
+}
+
+func (x *RuntimeStats) GetThreads() uint64 {
+	if x != nil {
+		return x.Threads
+	}
+	return 0
+}
+
+func (x *RuntimeStats) GetGcCount() uint64 {
+	if x != nil {
+		return x.GcCount
+	}
+	return 0
+}
+
+func (x *RuntimeStats) GetGcPauseSecondsTotal() float64 {
+	if x != nil {
+		return x.GcPauseSecondsTotal
+	}
+	return 0
+}
+
+func (x *RuntimeStats) GetGcPauseQuantiles() []float64 {
+	if x != nil {
+		return x.GcPauseQuantiles
+	}
+	return nil
+}
+
+func (x *RuntimeStats) GetLastGcSeconds() float64 {
+	if x != nil {
+		return x.LastGcSeconds
+	}
+	return 0
+}
+
+func (x *RuntimeStats) GetProcess() *ProcessStats {
+	if x != nil {
+		return x.Process
+	}
+	return nil
+}
+
+type ProcessStats struct {
+	state                 protoimpl.MessageState `protogen:"open.v1"`
+	CpuSeconds            float64                `protobuf:"fixed64,1,opt,name=cpu_seconds,json=cpuSeconds,proto3" json:"cpu_seconds,omitempty"` // user and system
+	ResidentMemoryBytes   uint64                 `protobuf:"varint,2,opt,name=resident_memory_bytes,json=residentMemoryBytes,proto3" json:"resident_memory_bytes,omitempty"`
+	VirtualMemoryBytes    uint64                 `protobuf:"varint,3,opt,name=virtual_memory_bytes,json=virtualMemoryBytes,proto3" json:"virtual_memory_bytes,omitempty"`
+	StartTimeSeconds      float64                `protobuf:"fixed64,4,opt,name=start_time_seconds,json=startTimeSeconds,proto3" json:"start_time_seconds,omitempty"` // since the epoch
+	OpenFds               *uint64                `protobuf:"varint,5,opt,name=open_fds,json=openFds,proto3,oneof" json:"open_fds,omitempty"`
+	MaxFds                *uint64                `protobuf:"varint,6,opt,name=max_fds,json=maxFds,proto3,oneof" json:"max_fds,omitempty"` // the soft RLIMIT_NOFILE
+	VirtualMemoryMaxBytes *uint64                `protobuf:"varint,7,opt,name=virtual_memory_max_bytes,json=virtualMemoryMaxBytes,proto3,oneof" json:"virtual_memory_max_bytes,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
+}
+
+func (x *ProcessStats) Reset() {
+	*x = ProcessStats{}
+	mi := &file_seesaw_seesaw_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProcessStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProcessStats) ProtoMessage() {}
+
+func (x *ProcessStats) ProtoReflect() protoreflect.Message {
+	mi := &file_seesaw_seesaw_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProcessStats.ProtoReflect.Descriptor instead.
+func (*ProcessStats) Descriptor() ([]byte, []int) {
+	return file_seesaw_seesaw_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ProcessStats) GetCpuSeconds() float64 {
+	if x != nil {
+		return x.CpuSeconds
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetResidentMemoryBytes() uint64 {
+	if x != nil {
+		return x.ResidentMemoryBytes
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetVirtualMemoryBytes() uint64 {
+	if x != nil {
+		return x.VirtualMemoryBytes
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetStartTimeSeconds() float64 {
+	if x != nil {
+		return x.StartTimeSeconds
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetOpenFds() uint64 {
+	if x != nil && x.OpenFds != nil {
+		return *x.OpenFds
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetMaxFds() uint64 {
+	if x != nil && x.MaxFds != nil {
+		return *x.MaxFds
+	}
+	return 0
+}
+
+func (x *ProcessStats) GetVirtualMemoryMaxBytes() uint64 {
+	if x != nil && x.VirtualMemoryMaxBytes != nil {
+		return *x.VirtualMemoryMaxBytes
+	}
+	return 0
+}
+
 var file_seesaw_seesaw_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
@@ -392,7 +638,38 @@ const file_seesaw_seesaw_proto_rawDesc = "" +
 	"\adetails\x18\t \x03(\v2$.seesaw.ComponentStatus.DetailsEntryR\adetails\x1a:\n" +
 	"\fDetailsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*C\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x10\n" +
+	"\x0eRuntimeRequest\"\xb5\x04\n" +
+	"\fRuntimeStats\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x01 \x01(\tR\tgoVersion\x12H\n" +
+	"\fuint_samples\x18\x02 \x03(\v2%.seesaw.RuntimeStats.UintSamplesEntryR\vuintSamples\x12K\n" +
+	"\rfloat_samples\x18\x03 \x03(\v2&.seesaw.RuntimeStats.FloatSamplesEntryR\ffloatSamples\x12\x18\n" +
+	"\athreads\x18\x04 \x01(\x04R\athreads\x12\x19\n" +
+	"\bgc_count\x18\x05 \x01(\x04R\agcCount\x123\n" +
+	"\x16gc_pause_seconds_total\x18\x06 \x01(\x01R\x13gcPauseSecondsTotal\x12,\n" +
+	"\x12gc_pause_quantiles\x18\a \x03(\x01R\x10gcPauseQuantiles\x12&\n" +
+	"\x0flast_gc_seconds\x18\b \x01(\x01R\rlastGcSeconds\x12.\n" +
+	"\aprocess\x18\t \x01(\v2\x14.seesaw.ProcessStatsR\aprocess\x1a>\n" +
+	"\x10UintSamplesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a?\n" +
+	"\x11FloatSamplesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"\xf5\x02\n" +
+	"\fProcessStats\x12\x1f\n" +
+	"\vcpu_seconds\x18\x01 \x01(\x01R\n" +
+	"cpuSeconds\x122\n" +
+	"\x15resident_memory_bytes\x18\x02 \x01(\x04R\x13residentMemoryBytes\x120\n" +
+	"\x14virtual_memory_bytes\x18\x03 \x01(\x04R\x12virtualMemoryBytes\x12,\n" +
+	"\x12start_time_seconds\x18\x04 \x01(\x01R\x10startTimeSeconds\x12\x1e\n" +
+	"\bopen_fds\x18\x05 \x01(\x04H\x00R\aopenFds\x88\x01\x01\x12\x1c\n" +
+	"\amax_fds\x18\x06 \x01(\x04H\x01R\x06maxFds\x88\x01\x01\x12<\n" +
+	"\x18virtual_memory_max_bytes\x18\a \x01(\x04H\x02R\x15virtualMemoryMaxBytes\x88\x01\x01B\v\n" +
+	"\t_open_fdsB\n" +
+	"\n" +
+	"\b_max_fdsB\x1b\n" +
+	"\x19_virtual_memory_max_bytes*C\n" +
 	"\x06Access\x12\x16\n" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\b\n" +
 	"\x04READ\x10\x01\x12\t\n" +
@@ -404,9 +681,10 @@ const file_seesaw_seesaw_proto_rawDesc = "" +
 	"\x11HA_STATE_DISABLED\x10\x02\x12\x12\n" +
 	"\x0eHA_STATE_ERROR\x10\x03\x12\x13\n" +
 	"\x0fHA_STATE_LEADER\x10\x04\x12\x15\n" +
-	"\x11HA_STATE_SHUTDOWN\x10\x052K\n" +
+	"\x11HA_STATE_SHUTDOWN\x10\x052\x8a\x01\n" +
 	"\tComponent\x12>\n" +
-	"\x06Status\x12\x15.seesaw.StatusRequest\x1a\x17.seesaw.ComponentStatus\"\x04\x90\x82\x19\x01:K\n" +
+	"\x06Status\x12\x15.seesaw.StatusRequest\x1a\x17.seesaw.ComponentStatus\"\x04\x90\x82\x19\x01\x12=\n" +
+	"\aRuntime\x12\x16.seesaw.RuntimeRequest\x1a\x14.seesaw.RuntimeStats\"\x04\x90\x82\x19\x01:K\n" +
 	"\x06access\x12\x1e.google.protobuf.MethodOptions\x18\xa2\x90\x03 \x01(\x0e2\x0e.seesaw.AccessR\x06access\x88\x01\x01B)Z'github.com/seesawlb/seesaw/proto/seesawb\x06proto3"
 
 var (
@@ -422,30 +700,40 @@ func file_seesaw_seesaw_proto_rawDescGZIP() []byte {
 }
 
 var file_seesaw_seesaw_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_seesaw_seesaw_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_seesaw_seesaw_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_seesaw_seesaw_proto_goTypes = []any{
 	(Access)(0),                        // 0: seesaw.Access
 	(HAState)(0),                       // 1: seesaw.HAState
 	(*Facility)(nil),                   // 2: seesaw.Facility
 	(*StatusRequest)(nil),              // 3: seesaw.StatusRequest
 	(*ComponentStatus)(nil),            // 4: seesaw.ComponentStatus
-	nil,                                // 5: seesaw.ComponentStatus.DetailsEntry
-	(*timestamppb.Timestamp)(nil),      // 6: google.protobuf.Timestamp
-	(*descriptorpb.MethodOptions)(nil), // 7: google.protobuf.MethodOptions
+	(*RuntimeRequest)(nil),             // 5: seesaw.RuntimeRequest
+	(*RuntimeStats)(nil),               // 6: seesaw.RuntimeStats
+	(*ProcessStats)(nil),               // 7: seesaw.ProcessStats
+	nil,                                // 8: seesaw.ComponentStatus.DetailsEntry
+	nil,                                // 9: seesaw.RuntimeStats.UintSamplesEntry
+	nil,                                // 10: seesaw.RuntimeStats.FloatSamplesEntry
+	(*timestamppb.Timestamp)(nil),      // 11: google.protobuf.Timestamp
+	(*descriptorpb.MethodOptions)(nil), // 12: google.protobuf.MethodOptions
 }
 var file_seesaw_seesaw_proto_depIdxs = []int32{
-	6, // 0: seesaw.ComponentStatus.started:type_name -> google.protobuf.Timestamp
-	2, // 1: seesaw.ComponentStatus.facilities:type_name -> seesaw.Facility
-	5, // 2: seesaw.ComponentStatus.details:type_name -> seesaw.ComponentStatus.DetailsEntry
-	7, // 3: seesaw.access:extendee -> google.protobuf.MethodOptions
-	0, // 4: seesaw.access:type_name -> seesaw.Access
-	3, // 5: seesaw.Component.Status:input_type -> seesaw.StatusRequest
-	4, // 6: seesaw.Component.Status:output_type -> seesaw.ComponentStatus
-	6, // [6:7] is the sub-list for method output_type
-	5, // [5:6] is the sub-list for method input_type
-	4, // [4:5] is the sub-list for extension type_name
-	3, // [3:4] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	11, // 0: seesaw.ComponentStatus.started:type_name -> google.protobuf.Timestamp
+	2,  // 1: seesaw.ComponentStatus.facilities:type_name -> seesaw.Facility
+	8,  // 2: seesaw.ComponentStatus.details:type_name -> seesaw.ComponentStatus.DetailsEntry
+	9,  // 3: seesaw.RuntimeStats.uint_samples:type_name -> seesaw.RuntimeStats.UintSamplesEntry
+	10, // 4: seesaw.RuntimeStats.float_samples:type_name -> seesaw.RuntimeStats.FloatSamplesEntry
+	7,  // 5: seesaw.RuntimeStats.process:type_name -> seesaw.ProcessStats
+	12, // 6: seesaw.access:extendee -> google.protobuf.MethodOptions
+	0,  // 7: seesaw.access:type_name -> seesaw.Access
+	3,  // 8: seesaw.Component.Status:input_type -> seesaw.StatusRequest
+	5,  // 9: seesaw.Component.Runtime:input_type -> seesaw.RuntimeRequest
+	4,  // 10: seesaw.Component.Status:output_type -> seesaw.ComponentStatus
+	6,  // 11: seesaw.Component.Runtime:output_type -> seesaw.RuntimeStats
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	7,  // [7:8] is the sub-list for extension type_name
+	6,  // [6:7] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_seesaw_seesaw_proto_init() }
@@ -453,13 +741,14 @@ func file_seesaw_seesaw_proto_init() {
 	if File_seesaw_seesaw_proto != nil {
 		return
 	}
+	file_seesaw_seesaw_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_seesaw_seesaw_proto_rawDesc), len(file_seesaw_seesaw_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   9,
 			NumExtensions: 1,
 			NumServices:   1,
 		},

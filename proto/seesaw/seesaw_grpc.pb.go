@@ -22,7 +22,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Component_Status_FullMethodName = "/seesaw.Component/Status"
+	Component_Status_FullMethodName  = "/seesaw.Component/Status"
+	Component_Runtime_FullMethodName = "/seesaw.Component/Runtime"
 )
 
 // ComponentClient is the client API for Component service.
@@ -32,6 +33,9 @@ const (
 // Component is served by every daemon on its own socket.
 type ComponentClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*ComponentStatus, error)
+	// Runtime returns the daemon's Go runtime and process figures. Reading
+	// them stops no goroutine: runtime/metrics, the GC pause record and /proc.
+	Runtime(ctx context.Context, in *RuntimeRequest, opts ...grpc.CallOption) (*RuntimeStats, error)
 }
 
 type componentClient struct {
@@ -52,6 +56,16 @@ func (c *componentClient) Status(ctx context.Context, in *StatusRequest, opts ..
 	return out, nil
 }
 
+func (c *componentClient) Runtime(ctx context.Context, in *RuntimeRequest, opts ...grpc.CallOption) (*RuntimeStats, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RuntimeStats)
+	err := c.cc.Invoke(ctx, Component_Runtime_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ComponentServer is the server API for Component service.
 // All implementations must embed UnimplementedComponentServer
 // for forward compatibility.
@@ -59,6 +73,9 @@ func (c *componentClient) Status(ctx context.Context, in *StatusRequest, opts ..
 // Component is served by every daemon on its own socket.
 type ComponentServer interface {
 	Status(context.Context, *StatusRequest) (*ComponentStatus, error)
+	// Runtime returns the daemon's Go runtime and process figures. Reading
+	// them stops no goroutine: runtime/metrics, the GC pause record and /proc.
+	Runtime(context.Context, *RuntimeRequest) (*RuntimeStats, error)
 	mustEmbedUnimplementedComponentServer()
 }
 
@@ -71,6 +88,9 @@ type UnimplementedComponentServer struct{}
 
 func (UnimplementedComponentServer) Status(context.Context, *StatusRequest) (*ComponentStatus, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedComponentServer) Runtime(context.Context, *RuntimeRequest) (*RuntimeStats, error) {
+	return nil, status.Error(codes.Unimplemented, "method Runtime not implemented")
 }
 func (UnimplementedComponentServer) mustEmbedUnimplementedComponentServer() {}
 func (UnimplementedComponentServer) testEmbeddedByValue()                   {}
@@ -111,6 +131,24 @@ func _Component_Status_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Component_Runtime_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuntimeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ComponentServer).Runtime(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Component_Runtime_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ComponentServer).Runtime(ctx, req.(*RuntimeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Component_ServiceDesc is the grpc.ServiceDesc for Component service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -121,6 +159,10 @@ var Component_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _Component_Status_Handler,
+		},
+		{
+			MethodName: "Runtime",
+			Handler:    _Component_Runtime_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
