@@ -43,7 +43,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
 
 	// The daemons are built afresh into a directory of the test's own: the
@@ -66,7 +66,7 @@ seesaw config check`, stop)
 	cmd.Env = append(os.Environ(),
 		"DEMO_BIN="+bin,
 		"DEMO_PORT="+strconv.Itoa(port),
-		"DEMO_LAB_FLAGS=--timeout 9m --writable "+stop)
+		"DEMO_LAB_FLAGS=--timeout 8m --writable "+stop)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
