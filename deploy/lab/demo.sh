@@ -241,10 +241,11 @@ printf '%s' "$ecu_status"
 # down); the backup takes over with the connection already in its IPVS
 # table (the kernel's sync, which the engines run on both nodes), and the
 # client's connection carries on. Then the dead node comes back as it
-# would after a reboot.
+# would after a reboot. The master is the node whose LB interface is up
+# with the VIP: the backup holds the VIPs too, on its interface kept down.
 master=
 for lb in lb1 lb2; do
-	if inns "$lb" ip -o addr show dev eth2 2>/dev/null | grep -q ' 192.0.2.100/'; then master=$lb; fi
+	if inns "$lb" ip -o addr show dev eth2 up 2>/dev/null | grep -q ' 192.0.2.100/'; then master=$lb; fi
 done
 if [ -n "$appliance" ] && [ -n "$master" ] && alive "$logs/lb1/watchdog.pid" && alive "$logs/lb2/watchdog.pid"; then
 	backup=lb2

@@ -29,7 +29,9 @@ var demoMains = []string{
 // lb1 that holds the guest up until the test is done: while it runs, the
 // forwarded port answers on the host with lb1's ECU; the script reports both
 // LBs' watchdogs running with their ECUs' status pages, each for its own
-// node; and the seesaw command on lb1 checks lb1's config.
+// node; and the seesaw command on lb1 checks lb1's config. Its browser
+// subtest loads the forwarded page in chromium and keeps a screenshot
+// (DEMO_SCREENSHOT=file.png; the README's picture).
 func TestDemo(t *testing.T) {
 	testenv.RequireRoot(t) // the lab installs its Debian packages; the guest runs as root
 	if testing.Short() {
@@ -41,7 +43,7 @@ func TestDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
 
 	// The daemons are built afresh into a directory of the test's own: the
@@ -57,14 +59,14 @@ func TestDemo(t *testing.T) {
 	stop := t.TempDir() // the guest sees it writable; a file here ends the command
 	port := freePort(t)
 	script := fmt.Sprintf(`echo demo-waiting; i=0
-while [ ! -e %s/stop ] && [ $i -lt 3000 ]; do sleep 0.1; i=$((i+1)); done
+while [ ! -e %s/stop ] && [ $i -lt 6000 ]; do sleep 0.1; i=$((i+1)); done
 seesaw config check`, stop)
 	cmd := exec.CommandContext(ctx, filepath.Join(root, "deploy/lab/demo.sh"), "sh", "-c", script)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(),
 		"DEMO_BIN="+bin,
 		"DEMO_PORT="+strconv.Itoa(port),
-		"DEMO_LAB_FLAGS=--timeout 6m --writable "+stop)
+		"DEMO_LAB_FLAGS=--timeout 8m --writable "+stop)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +127,8 @@ seesaw config check`, stop)
 		if err != nil || code != http.StatusOK || !strings.Contains(thisNode(body), `"ipv4": "192.0.2.2"`) {
 			t.Errorf("GET %s/api/v1/cluster: not lb1's (192.0.2.2 this node): %d %v\n%s", base, code, err, body)
 		}
+		// What a visitor sees there, in a real browser (TestDemo/browser).
+		t.Run("browser", func(t *testing.T) { demoPageInBrowser(t, base, get) })
 		if err := os.WriteFile(filepath.Join(stop, "stop"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
