@@ -268,6 +268,12 @@ if [ -n "$appliance" ] && [ -n "$master" ] && alive "$logs/lb1/watchdog.pid" && 
 		echo "  => the client's connection survived the master's death: every request answered on it"
 	else
 		echo "  => the client's session broke (log: $logs/client-session.log)"
+		# What tells why: the session's last lines (a new connection
+		# means the kept-alive one was closed or reset under the client),
+		# the new master's connection table and what its engine did.
+		tail -n 8 "$logs/client-session.log" | sed 's/^/     client: /'
+		inns "$backup" ipvsadm -Lnc | head -12 | sed "s/^/     $backup ipvs: /"
+		grep -h -v 'sysctl\|peer sync is off\|^Log\|^Running\|^Binary\|^Previous' "$logs/$backup"/seesaw_engine.INFO 2>/dev/null | tail -n 15 | sed "s/^/     $backup engine: /"
 	fi
 	echo "  $backup: $(inns "$backup" ip -o addr show dev eth2 | grep -c 'inet.* 192.0.2.100/') x VIP 192.0.2.100 on eth2, NAT gateway: $(inns "$backup" ip -o -4 addr show dev eth1 | grep -o '198.51.100.1/24' || echo none)"
 	echo "  $master comes back: links up, its watchdog restarted"
