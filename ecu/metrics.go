@@ -755,7 +755,7 @@ func (e *ecu) metricsHandler() http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), cmp.Or(e.cfg.SnapshotTimeout, e.cfg.CallTimeout)+time.Second)
 		defer cancel()
-		snap := e.snaps.get(ctx)
+		snap := e.snaps.getPartial(ctx)
 		x := exposition(snap)
 		defer exp.release(x)
 		b := x.b
