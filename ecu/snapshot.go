@@ -25,7 +25,8 @@ type snapshot struct {
 	// and EngineErr says why.
 	Stale bool
 	// Partial is set on a snapshot read for /metrics alone: it lacks the
-	// parts only the page and the API show (Backends, Events).
+	// parts only the page and the API show (Backends, Events), and its
+	// Checks are brief (no config, destinations or result message).
 	Partial   bool
 	EngineErr string
 	Tried     time.Time // when the engine was last asked
@@ -216,7 +217,8 @@ func (e *ecu) fetchSnapshotParts(ctx context.Context, prev *snapshot, full bool)
 		})
 	}
 	wg.Go(func() {
-		r, err := eng.Checks(ctx, &enginepb.ChecksRequest{})
+		// /metrics needs only the checks' state and last timings.
+		r, err := eng.Checks(ctx, &enginepb.ChecksRequest{Brief: !full})
 		if err != nil && !noConfig(err) {
 			fail("Checks", err)
 		}
@@ -245,7 +247,7 @@ func (e *ecu) fetchSnapshotParts(ctx context.Context, prev *snapshot, full bool)
 	}
 	if hc := e.conns["healthcheck"]; hc != nil {
 		wg.Go(func() {
-			r, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true})
+			r, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true, CountsOnly: true})
 			if err != nil {
 				return // the daemon's status says why
 			}

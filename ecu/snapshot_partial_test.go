@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
+	hcpb "github.com/seesawlb/seesaw/proto/healthcheck"
 	"github.com/seesawlb/seesaw/proto/ipc"
 	seesawpb "github.com/seesawlb/seesaw/proto/seesaw"
 )
@@ -155,5 +158,79 @@ func TestMetricsReadLess(t *testing.T) {
 	get("/")
 	if b, e := backends.Load(), events.Load(); b != 2 || e != 2 {
 		t.Errorf("the API and the page read the backends %d times and events %d times, want 2 and 2", b, e)
+	}
+}
+
+// TestBriefChecks: the engine's brief Checks and the healthcheck
+// process's counts-only ListChecks, which /metrics reads, carry what it
+// shows, as the whole answers have it, and little else.
+func TestBriefChecks(t *testing.T) {
+	r := newECURig(t)
+	r.waitFor("every destination healthy in /metrics", func() bool {
+		_, body := r.get("/metrics")
+		return len(activeRE.FindAllString(body, -1)) == 6
+	})
+	cc, err := ipc.Dial(r.esock, ipc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx := context.Background()
+	eng := enginepb.NewEngineClient(cc)
+	whole, err := eng.Checks(ctx, &enginepb.ChecksRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brief, err := eng.Checks(ctx, &enginepb.ChecksRequest{Brief: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(whole.Checks) != 6 || len(brief.Checks) != len(whole.Checks) {
+		t.Fatalf("%d checks, %d brief", len(whole.Checks), len(brief.Checks))
+	}
+	for i, w := range whole.Checks {
+		b := brief.Checks[i]
+		want := &enginepb.CheckView{Name: w.Name, Backend: w.Backend, Known: w.Known, Healthy: w.Healthy,
+			Check: &hcpb.Check{Id: w.Check.Id, Address: w.Check.Address, Target: w.Check.Target},
+			Last:  &hcpb.Result{Time: w.Last.GetTime(), Duration: w.Last.GetDuration()}}
+		// The result may have moved on between the two calls.
+		if b.Last.GetTime().AsTime().After(w.Last.GetTime().AsTime()) {
+			want.Last = &hcpb.Result{Time: b.Last.Time, Duration: b.Last.Duration}
+		}
+		if !proto.Equal(b, want) {
+			t.Errorf("brief check %d:\n%v\nwant\n%v", i, b, want)
+		}
+		if len(w.Destinations) == 0 || w.Check.Port == 0 {
+			t.Errorf("the whole answer lacks the check's destinations or config: %v", w)
+		}
+	}
+	if b, w := proto.Size(brief), proto.Size(whole); b >= w/2 {
+		t.Errorf("the brief answer is %d bytes, the whole one %d", b, w)
+	}
+
+	hc, err := ipc.Dial(filepath.Join(r.dir, "healthcheck.sock"), ipc.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	full, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true, CountsOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Checks) != 6 || len(counts.Checks) != len(full.Checks) {
+		t.Fatalf("%d checks listed, %d counted", len(full.Checks), len(counts.Checks))
+	}
+	for i, f := range full.Checks {
+		c := counts.Checks[i]
+		if c.Check.GetId() != f.Check.GetId() || c.Successes < f.Successes || c.Failures < f.Failures || c.Successes+c.Failures == 0 {
+			t.Errorf("counted %v, listed %v", c, f)
+		}
+		if !proto.Equal(c, &hcpb.CheckStatus{Check: &hcpb.Check{Id: c.Check.GetId()}, Successes: c.Successes, Failures: c.Failures}) {
+			t.Errorf("counts only has more: %v", c)
+		}
 	}
 }
