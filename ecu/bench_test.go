@@ -3,16 +3,22 @@ package ecu
 import (
 	"context"
 	"fmt"
-	"google.golang.org/grpc"
-
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -94,11 +100,14 @@ func BenchmarkECU(b *testing.B) {
 	// A scrape of a new snapshot writes its exposition; the scrapes after
 	// it on the same snapshot share it ("metrics").
 	b.Run("metrics-write", func(b *testing.B) {
-		var size int
+		var (
+			buf []byte
+			lc  labelCache // as the handler keeps it, with its buffers
+		)
 		for b.Loop() {
-			size = len(writeSnapshot(make([]byte, 0, e.lastMetricsSize.Load()+4096), snap))
-			e.lastMetricsSize.Store(int64(size)) // as the handler does
+			buf = writeSnapshotCached(buf[:0], snap, &lc)
 		}
+		size := len(buf)
 		b.ReportMetric(float64(size), "bytes/response")
 	})
 	serve("metrics", e.metricsHandler(), "/metrics")
@@ -122,6 +131,42 @@ func BenchmarkECU(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(nodeExporterIPVS{fs})
 	serve("node_exporter-ipvs", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), "/metrics")
+
+	// The same as processes, as the lab's TestLabBenchECU measures them:
+	// an ECU of this build (the test binary as seesaw_ecu) reading the
+	// rig's engine for every scrape, and Debian's node_exporter with only
+	// its IPVS collector reading the file above as /proc/net/ip_vs (its
+	// --path.procfs), each scraped over loopback TCP; the CPU per scrape
+	// is the process's own, from /proc, its garbage collection and
+	// system calls included.
+	child := b.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), benchChildEnv+"="+r.esock+","+filepath.Join(r.dir, "healthcheck.sock")+","+child)
+	cmd.Stderr = io.Discard
+	ours := benchProcess(b, "ecu-process", cmd, func() string {
+		a, _ := os.ReadFile(filepath.Join(child, "addr"))
+		return string(a)
+	})
+	ne, err := exec.LookPath("prometheus-node-exporter")
+	if err != nil {
+		b.Logf("node_exporter-process not measured: %v (Debian package prometheus-node-exporter)", err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, "net", "ip_vs_stats"), []byte(procIPVSStats), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	neAddr := l.Addr().String()
+	l.Close()
+	cmd = exec.Command(ne, "--path.procfs="+dir, "--collector.disable-defaults", "--collector.ipvs",
+		"--web.disable-exporter-metrics", "--web.listen-address="+neAddr)
+	theirs := benchProcess(b, "node_exporter-process", cmd, func() string { return neAddr })
+	if ours > 0 && theirs > 0 {
+		b.Logf("ecu-process/node_exporter-process CPU per scrape: %.2f", float64(ours)/float64(theirs))
+	}
 }
 
 type grpcClientConn = grpc.ClientConn
@@ -179,3 +224,134 @@ func (c nodeExporterIPVS) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(neWeight, prometheus.GaugeValue, float64(b.Weight), labels...)
 	}
 }
+
+// benchChildEnv, when set, makes the test binary a standalone ECU for
+// BenchmarkECU's process benchmarks: "engine socket,healthcheck
+// socket,directory". It serves until SIGTERM, reading the engine afresh
+// for every request (as a Prometheus scraping less often than the
+// snapshot age makes it do), and writes its HTTP address to
+// directory/addr. SEESAW_ECU_BENCH_CPUPROFILE names a file for its CPU
+// profile.
+const benchChildEnv = "SEESAW_ECU_BENCH_CHILD"
+
+func runBenchChild() int {
+	parts := strings.Split(os.Getenv(benchChildEnv), ",")
+	if len(parts) != 3 {
+		fmt.Fprintf(os.Stderr, "%s=%q: want engine socket,healthcheck socket,directory\n", benchChildEnv, os.Getenv(benchChildEnv))
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if p := os.Getenv("SEESAW_ECU_BENCH_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+	dir := parts[2]
+	err := Run(ctx, Config{
+		Socket: filepath.Join(dir, "ecu.sock"), EngineSocket: parts[0], Components: map[string]string{"healthcheck": parts[1]},
+		HTTPAddr: "127.0.0.1:0", CallTimeout: time.Minute, MaxAge: time.Nanosecond, ControlAddr: "-",
+		EngineConf: filepath.Join(dir, "none.cfg"),
+		Ready: func(a net.Addr) {
+			tmp := filepath.Join(dir, "addr.tmp")
+			if err := os.WriteFile(tmp, []byte(a.String()), 0o644); err == nil {
+				os.Rename(tmp, filepath.Join(dir, "addr"))
+			}
+		},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// procCPU is a process's CPU time, user and system, from /proc.
+func procCPU(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	p, err := procfs.NewProc(pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := p.Stat()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(st.CPUTime() * float64(time.Second))
+}
+
+// benchProcess runs cmd, waits until url answers, and measures scrapes of
+// it: the wall time per scrape (ns/op), the process's CPU per scrape and
+// this process's (the rig's engine, healthcheck and fake kernel, and the
+// scraping client) per scrape. It returns the process's CPU per scrape.
+func benchProcess(b *testing.B, name string, cmd *exec.Cmd, addr func() string) (cpu time.Duration) {
+	b.Run(name, func(b *testing.B) {
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		defer func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			cmd.Wait()
+		}()
+		var url string
+		deadline := time.Now().Add(time.Minute)
+		hc := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+		get := func() (int, error) {
+			resp, err := hc.Get(url)
+			if err != nil {
+				return 0, err
+			}
+			defer resp.Body.Close()
+			n, err := io.Copy(io.Discard, resp.Body)
+			if resp.StatusCode != 200 {
+				return 0, fmt.Errorf("%s: %s", url, resp.Status)
+			}
+			return int(n), err
+		}
+		for {
+			if a := addr(); a != "" {
+				url = "http://" + a + "/metrics"
+				if _, err := get(); err == nil {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%s never answered", name)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		var size, n int
+		c0, r0 := procCPU(b, cmd.Process.Pid), procCPU(b, os.Getpid())
+		for b.Loop() {
+			var err error
+			if size, err = get(); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		cpu = (procCPU(b, cmd.Process.Pid) - c0) / time.Duration(n)
+		rig := (procCPU(b, os.Getpid()) - r0) / time.Duration(n)
+		b.ReportMetric(float64(size), "bytes/response")
+		b.ReportMetric(float64(cpu)/1e6, "cpu-ms/scrape")
+		b.ReportMetric(float64(rig)/1e6, "rig-cpu-ms/scrape")
+	})
+	return cpu
+}
+
+// procIPVSStats is /proc/net/ip_vs_stats, which node_exporter's IPVS
+// collector reads too, with zero totals.
+const procIPVSStats = `   Total Incoming Outgoing         Incoming         Outgoing
+   Conns  Packets  Packets            Bytes            Bytes
+       0        0        0                0                0
+
+ Conns/s   Pkts/s   Pkts/s          Bytes/s          Bytes/s
+       0        0        0                0                0
+`

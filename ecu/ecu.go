@@ -141,7 +141,7 @@ type ecu struct {
 func Run(ctx context.Context, cfg Config) error {
 	cfg.setDefaults()
 	e := &ecu{cfg: cfg, comp: ipc.NewComponent("ecu"), conns: map[string]*grpc.ClientConn{}}
-	e.snaps = &snapshots{fetch: e.fetchSnapshot, maxAge: cfg.MaxAge, now: cfg.Now}
+	e.snaps = &snapshots{fetch: e.fetchSnapshot, fetchPartial: e.fetchPartialSnapshot, maxAge: cfg.MaxAge, now: cfg.Now}
 	e.comp.SetFacility("engine", false, "not checked yet")
 	e.comp.SetFacility("http", false, "not listening yet on "+cfg.HTTPAddr)
 	e.comp.SetDetail("socket", cfg.Socket)

@@ -24,7 +24,11 @@ type snapshot struct {
 	// Stale is set when the engine did not answer the last attempt: the
 	// engine's parts are then those of the last snapshot that had them,
 	// and EngineErr says why.
-	Stale     bool
+	Stale bool
+	// Partial is set on a snapshot read for /metrics alone: it lacks the
+	// parts only the page and the API show (Backends, Events), and its
+	// Checks are brief (no config, destinations or result message).
+	Partial   bool
 	EngineErr string
 	Tried     time.Time // when the engine was last asked
 
@@ -66,32 +70,66 @@ func (s *snapshot) hasEngine() bool { return s != nil && s.Cluster != nil }
 // get it, so that the engine's load does not grow with the number of
 // clients and a slow engine holds up no more than one read.
 type snapshots struct {
-	fetch  func(ctx context.Context, prev *snapshot) *snapshot
-	maxAge time.Duration
-	now    func() time.Time
+	fetch func(ctx context.Context, prev *snapshot) *snapshot
+	// fetchPartial, when set, reads a Partial snapshot, for /metrics.
+	fetchPartial func(ctx context.Context, prev *snapshot) *snapshot
+	maxAge       time.Duration
+	now          func() time.Time
 
-	mu       sync.Mutex
-	last     *snapshot
-	inflight chan struct{} // closed when the read under way ends
+	mu           sync.Mutex
+	last         *snapshot
+	inflight     chan struct{} // closed when the read under way ends
+	inflightFull bool          // the read under way is not Partial
 }
 
-// get returns a snapshot at most maxAge old, reading a new one when
+// get returns a whole snapshot at most maxAge old, reading a new one when
 // needed. When ctx ends first it returns the last one (possibly nil).
-func (s *snapshots) get(ctx context.Context) *snapshot {
+func (s *snapshots) get(ctx context.Context) *snapshot { return s.getFor(ctx, true) }
+
+// getPartial is get for /metrics: a Partial snapshot will do. A
+// Prometheus scraping every 15 s or more reads the engine at every
+// scrape: leaving out what /metrics does not show spares the ECU and the
+// engine a tenth of their work (at 1,000 vservers × 10 backends).
+func (s *snapshots) getPartial(ctx context.Context) *snapshot {
+	return s.getFor(ctx, s.fetchPartial == nil)
+}
+
+func (s *snapshots) getFor(ctx context.Context, full bool) *snapshot {
 	s.mu.Lock()
-	if s.last != nil && s.now().Sub(s.last.Tried) < s.maxAge {
-		defer s.mu.Unlock()
-		return s.last
+	for {
+		if s.last != nil && s.now().Sub(s.last.Tried) < s.maxAge && (!full || !s.last.Partial) {
+			defer s.mu.Unlock()
+			return s.last
+		}
+		if s.inflight == nil || !full || s.inflightFull {
+			break
+		}
+		// A read for /metrics is under way and this needs more: wait for
+		// it, then read the rest if it is still wanted.
+		wait := s.inflight
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return s.last
+		}
+		s.mu.Lock()
 	}
 	wait := s.inflight
 	if wait == nil {
 		wait = make(chan struct{})
-		s.inflight = wait
+		s.inflight, s.inflightFull = wait, full
 		prev := s.last
+		fetch := s.fetch
+		if !full {
+			fetch = s.fetchPartial
+		}
 		go func() {
 			// The read is not tied to one client's request: a client
 			// that goes away does not spoil it for the others.
-			snap := s.fetch(context.Background(), prev)
+			snap := fetch(context.Background(), prev)
 			s.mu.Lock()
 			s.last, s.inflight = snap, nil
 			s.mu.Unlock()
@@ -118,10 +156,19 @@ func (s *snapshots) peek() *snapshot {
 // fetchSnapshot reads a snapshot: the engine's RPCs and every daemon's
 // status in parallel, all bounded by the snapshot timeout.
 func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
+	return e.fetchSnapshotParts(ctx, prev, true)
+}
+
+// fetchPartialSnapshot reads a Partial snapshot, for /metrics.
+func (e *ecu) fetchPartialSnapshot(ctx context.Context, prev *snapshot) *snapshot {
+	return e.fetchSnapshotParts(ctx, prev, false)
+}
+
+func (e *ecu) fetchSnapshotParts(ctx context.Context, prev *snapshot, full bool) *snapshot {
 	ctx, cancel := context.WithTimeout(ctx, cmp.Or(e.cfg.SnapshotTimeout, e.cfg.CallTimeout))
 	defer cancel()
 	now := e.cfg.Now()
-	s := &snapshot{Tried: now, Taken: now, Components: map[string]*seesawpb.ComponentStatus{}, ComponentErrs: map[string]string{},
+	s := &snapshot{Tried: now, Taken: now, Partial: !full, Components: map[string]*seesawpb.ComponentStatus{}, ComponentErrs: map[string]string{},
 		Runtime: map[string]*seesawpb.RuntimeStats{}}
 	eng := enginepb.NewEngineClient(e.engine)
 
@@ -166,27 +213,32 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 		}
 		s.Vservers = r.GetVservers()
 	})
+	if full {
+		wg.Go(func() {
+			r, err := eng.Backends(ctx, &enginepb.BackendsRequest{})
+			if err != nil && !noConfig(err) {
+				fail("Backends", err)
+			}
+			s.Backends = r.GetBackends()
+		})
+	}
 	wg.Go(func() {
-		r, err := eng.Backends(ctx, &enginepb.BackendsRequest{})
-		if err != nil && !noConfig(err) {
-			fail("Backends", err)
-		}
-		s.Backends = r.GetBackends()
-	})
-	wg.Go(func() {
-		r, err := eng.Checks(ctx, &enginepb.ChecksRequest{})
+		// /metrics needs only the checks' state and last timings.
+		r, err := eng.Checks(ctx, &enginepb.ChecksRequest{Brief: !full})
 		if err != nil && !noConfig(err) {
 			fail("Checks", err)
 		}
 		s.Checks = r.GetChecks()
 	})
-	wg.Go(func() {
-		r, err := eng.Events(ctx, &enginepb.EventsRequest{})
-		if err != nil && codeOf(err) != "Unimplemented" {
-			fail("Events", err)
-		}
-		s.Events = r.GetEvents()
-	})
+	if full {
+		wg.Go(func() {
+			r, err := eng.Events(ctx, &enginepb.EventsRequest{})
+			if err != nil && codeOf(err) != "Unimplemented" {
+				fail("Events", err)
+			}
+			s.Events = r.GetEvents()
+		})
+	}
 	for _, name := range e.names {
 		wg.Go(func() {
 			st, err := seesawpb.NewComponentClient(e.conns[name]).Status(ctx, &seesawpb.StatusRequest{})
@@ -208,7 +260,7 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 	}
 	if hc := e.conns["healthcheck"]; hc != nil {
 		wg.Go(func() {
-			r, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true})
+			r, err := hcpb.NewHealthcheckClient(hc).ListChecks(ctx, &hcpb.ListChecksRequest{OmitHistory: true, CountsOnly: true})
 			if err != nil {
 				return // the daemon's status says why
 			}
@@ -239,7 +291,11 @@ func (e *ecu) fetchSnapshot(ctx context.Context, prev *snapshot) *snapshot {
 		if len(errs) > 1 {
 			s.EngineErr += fmt.Sprintf(" (and %d more)", len(errs)-1)
 		}
-		// Keep showing what was last known of the engine.
+		// Keep showing what was last known of the engine. That is all
+		// there is to show until the engine answers: the snapshot is not
+		// Partial, whatever parts it lacks, so that requests within
+		// maxAge share it rather than asking a silent engine again.
+		s.Partial = false
 		s.Taken = time.Time{}
 		s.Cluster, s.HA, s.Config, s.Vservers, s.Backends, s.Checks, s.Events = nil, nil, nil, nil, nil, nil, nil
 		if prev != nil {

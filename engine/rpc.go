@@ -527,8 +527,15 @@ func (e *Engine) Checks(ctx context.Context, req *enginepb.ChecksRequest) (*engi
 			continue
 		}
 		cv := &enginepb.CheckView{Name: info.Name, Check: c, Destinations: info.Destinations, Backend: info.Backend}
-		if r := results[c.Id]; r != nil {
+		r := results[c.Id]
+		if r != nil {
 			cv.Known, cv.Healthy, cv.Last = true, r.Healthy, r
+		}
+		if req.Brief {
+			cv.Check, cv.Destinations = &hcpb.Check{Id: c.Id, Address: c.Address, Target: c.Target}, nil
+			if r != nil {
+				cv.Last = &hcpb.Result{Time: r.Time, Duration: r.Duration}
+			}
 		}
 		resp.Checks = append(resp.Checks, cv)
 		byID[c.Id] = cv

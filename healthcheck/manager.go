@@ -645,6 +645,10 @@ func (m *Manager) List(req *hcpb.ListChecksRequest) *hcpb.ListChecksResponse {
 			resp.More = true
 			break
 		}
+		if req.GetCountsOnly() {
+			resp.Checks = append(resp.Checks, &hcpb.CheckStatus{Check: &hcpb.Check{Id: id}, Successes: cs.successes, Failures: cs.failures})
+			continue
+		}
 		st := &hcpb.CheckStatus{
 			Check:                cs.check,
 			Healthy:              cs.healthy,

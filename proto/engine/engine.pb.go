@@ -2378,10 +2378,15 @@ func (x *CheckView) GetNote() string {
 }
 
 type ChecksRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Vserver       string                 `protobuf:"bytes,1,opt,name=vserver,proto3" json:"vserver,omitempty"` // only checks of vservers with this name prefix
-	Backend       string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // only checks of backends with this fqdn prefix
-	WithHistory   bool                   `protobuf:"varint,3,opt,name=with_history,json=withHistory,proto3" json:"with_history,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Vserver     string                 `protobuf:"bytes,1,opt,name=vserver,proto3" json:"vserver,omitempty"` // only checks of vservers with this name prefix
+	Backend     string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"` // only checks of backends with this fqdn prefix
+	WithHistory bool                   `protobuf:"varint,3,opt,name=with_history,json=withHistory,proto3" json:"with_history,omitempty"`
+	// Added with the ECU's cheaper /metrics: only what /metrics shows, each
+	// check's name, backend and state, its check's id, address and target,
+	// and its last result's time and duration (no config, destinations or
+	// message).
+	Brief         bool `protobuf:"varint,4,opt,name=brief,proto3" json:"brief,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2433,6 +2438,13 @@ func (x *ChecksRequest) GetBackend() string {
 func (x *ChecksRequest) GetWithHistory() bool {
 	if x != nil {
 		return x.WithHistory
+	}
+	return false
+}
+
+func (x *ChecksRequest) GetBrief() bool {
+	if x != nil {
+		return x.Brief
 	}
 	return false
 }
@@ -3498,11 +3510,12 @@ const file_engine_engine_proto_rawDesc = "" +
 	"\tsuccesses\x18\t \x01(\x04R\tsuccesses\x12\x1a\n" +
 	"\bfailures\x18\n" +
 	" \x01(\x04R\bfailures\x12\x12\n" +
-	"\x04note\x18\v \x01(\tR\x04note\"f\n" +
+	"\x04note\x18\v \x01(\tR\x04note\"|\n" +
 	"\rChecksRequest\x12\x18\n" +
 	"\avserver\x18\x01 \x01(\tR\avserver\x12\x18\n" +
 	"\abackend\x18\x02 \x01(\tR\abackend\x12!\n" +
-	"\fwith_history\x18\x03 \x01(\bR\vwithHistory\"B\n" +
+	"\fwith_history\x18\x03 \x01(\bR\vwithHistory\x12\x14\n" +
+	"\x05brief\x18\x04 \x01(\bR\x05brief\"B\n" +
 	"\x0eChecksResponse\x120\n" +
 	"\x06checks\x18\x01 \x03(\v2\x18.seesaw.engine.CheckViewR\x06checks\"n\n" +
 	"\vPlanRequest\x12\x1d\n" +

@@ -739,10 +739,13 @@ func (x *CheckStatus) GetShared() uint32 {
 type ListChecksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Added with the checkers:
-	Ids           []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`                             // only these checks (all when empty)
-	OmitHistory   bool     `protobuf:"varint,2,opt,name=omit_history,json=omitHistory,proto3" json:"omit_history,omitempty"` // leave out each check's history
-	AfterId       uint64   `protobuf:"varint,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`             // only checks with a greater id (paging)
-	Limit         uint32   `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`                                // at most this many checks (0: no limit)
+	Ids         []uint64 `protobuf:"varint,1,rep,packed,name=ids,proto3" json:"ids,omitempty"`                             // only these checks (all when empty)
+	OmitHistory bool     `protobuf:"varint,2,opt,name=omit_history,json=omitHistory,proto3" json:"omit_history,omitempty"` // leave out each check's history
+	AfterId     uint64   `protobuf:"varint,3,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`             // only checks with a greater id (paging)
+	Limit       uint32   `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`                                // at most this many checks (0: no limit)
+	// Added with the ECU's cheaper /metrics: each check's id (in check),
+	// successes and failures alone.
+	CountsOnly    bool `protobuf:"varint,5,opt,name=counts_only,json=countsOnly,proto3" json:"counts_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -803,6 +806,13 @@ func (x *ListChecksRequest) GetLimit() uint32 {
 		return x.Limit
 	}
 	return 0
+}
+
+func (x *ListChecksRequest) GetCountsOnly() bool {
+	if x != nil {
+		return x.CountsOnly
+	}
+	return false
 }
 
 type ListChecksResponse struct {
@@ -915,12 +925,14 @@ const file_healthcheck_healthcheck_proto_rawDesc = "" +
 	"\ahistory\x18\x06 \x03(\v2\x1a.seesaw.healthcheck.ResultR\ahistory\x123\n" +
 	"\x15consecutive_successes\x18\a \x01(\rR\x14consecutiveSuccesses\x121\n" +
 	"\x14consecutive_failures\x18\b \x01(\rR\x13consecutiveFailures\x12\x16\n" +
-	"\x06shared\x18\t \x01(\rR\x06shared\"y\n" +
+	"\x06shared\x18\t \x01(\rR\x06shared\"\x9a\x01\n" +
 	"\x11ListChecksRequest\x12\x10\n" +
 	"\x03ids\x18\x01 \x03(\x04R\x03ids\x12!\n" +
 	"\fomit_history\x18\x02 \x01(\bR\vomitHistory\x12\x19\n" +
 	"\bafter_id\x18\x03 \x01(\x04R\aafterId\x12\x14\n" +
-	"\x05limit\x18\x04 \x01(\rR\x05limit\"a\n" +
+	"\x05limit\x18\x04 \x01(\rR\x05limit\x12\x1f\n" +
+	"\vcounts_only\x18\x05 \x01(\bR\n" +
+	"countsOnly\"a\n" +
 	"\x12ListChecksResponse\x127\n" +
 	"\x06checks\x18\x01 \x03(\v2\x1f.seesaw.healthcheck.CheckStatusR\x06checks\x12\x12\n" +
 	"\x04more\x18\x02 \x01(\bR\x04more*\x7f\n" +
