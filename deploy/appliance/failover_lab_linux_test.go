@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,13 +19,13 @@ import (
 	"github.com/seesawlb/seesaw/engine/config/keepalived"
 	configpb "github.com/seesawlb/seesaw/proto/config"
 	enginepb "github.com/seesawlb/seesaw/proto/engine"
-	"google.golang.org/protobuf/encoding/prototext"
 	"google.golang.org/protobuf/proto"
 )
 
 var (
 	failoverTrials = flag.Int("appliance.trials", 20, "trials per cell of the failover matrix under -appliance.bench (make test runs one)")
 	failoverConns  = flag.Int("appliance.conns", 300, "client TCP connections per failover trial (a tenth chatty, the rest idle, young and server-first)")
+	cellsFlag      = flag.String("appliance.cells", "", "run only the failover matrix's cells whose name (\"mode=NAT fam=6\") matches this regular expression")
 	advertFlag     = flag.Duration("appliance.advert", 0, "VRRP advert interval of both pairs in the failover tests (0: 100ms under -appliance.bench, else 1s)")
 )
 
@@ -303,12 +304,16 @@ func TUN(n *labtest.Node) error {
 }
 
 // importedPair is what the import makes of the keepalived.conf: our
-// pair's cluster.pb, plus the full-NAT vservers, and the two seesaw.cfg,
-// each with the run's advert interval in place of the file's 100 ms (the
-// import maps advert_int), and with extra appended (a section).
-func importedPair(t *testing.T) (cluster string, cfg [2]string) { return importedPairWith(t, "") }
+// pair's cluster.pb and the two seesaw.cfg, each with the run's advert
+// interval in place of the file's 100 ms (the import maps advert_int).
+func importedPair(t *testing.T) (cluster string, cfg [2]string) {
+	return importedPairWith(t, false, "")
+}
 
-func importedPairWith(t *testing.T, extra string) (cluster string, cfg [2]string) {
+// importedPairWith is importedPair with, for fullNAT, the full-NAT
+// cells' vservers in place of the imported ones, and extra appended to
+// each seesaw.cfg (a section).
+func importedPairWith(t *testing.T, fullNAT bool, extra string) (cluster string, cfg [2]string) {
 	var in [2]keepalived.Input
 	for i, id := range []string{"lb1", "lb2"} {
 		st, err := keepalived.ParseFile(failoverConf, keepalived.Options{ConfigID: id})
@@ -321,8 +326,11 @@ func importedPairWith(t *testing.T, extra string) (cluster string, cfg [2]string
 	if err != nil {
 		t.Fatalf("import %s: %v", failoverConf, err)
 	}
+	if fullNAT {
+		res.Cluster.Vserver = fullNATVservers(t, res.Cluster)
+	}
 	files := res.Files(failoverConf)
-	cluster = string(files["cluster.pb"]) + fullNATVservers(t, res.Cluster)
+	cluster = string(files["cluster.pb"])
 	for i, name := range []string{"seesaw.cfg", "peer/seesaw.cfg"} {
 		c := string(files[name])
 		// The file's advert_int 0.1, imported; a second line would
@@ -341,11 +349,11 @@ func importedPairWith(t *testing.T, extra string) (cluster string, cfg [2]string
 	return cluster, cfg
 }
 
-// fullNATVservers are the full-NAT cells' vservers in protobuf text, for
-// ours only: the imported NAT cells' vservers with the full-NAT VIPs and
-// Seesaw's default NAT, source NAT to the cluster VIP.
-func fullNATVservers(t *testing.T, c *configpb.Cluster) string {
-	var b strings.Builder
+// fullNATVservers are the full-NAT cells' vservers, for ours only: the
+// imported NAT cells' vservers with the full-NAT VIPs and Seesaw's default
+// NAT, source NAT to the cluster VIP.
+func fullNATVservers(t *testing.T, c *configpb.Cluster) []*configpb.Vserver {
+	var out []*configpb.Vserver
 	for _, cell := range failoverCells {
 		if cell.mode != "FULLNAT" || !cell.conntrackd {
 			continue
@@ -379,28 +387,36 @@ func fullNATVservers(t *testing.T, c *configpb.Cluster) string {
 			}
 			e.SourceNat = nil
 		}
-		fmt.Fprintf(&b, "\n# A full-NAT cell (TestLabFailoverMatrix), from the import's %s.\nvserver {\n%s}\n", vs.GetName(), prototext.MarshalOptions{Multiline: true, Indent: "  "}.Format(vs))
+		out = append(out, vs)
 	}
-	return b.String()
+	return out
 }
 
-// oursPair makes our pair, lb1 master, with conntrackd (seesaw.cfg's
-// default with a full-NAT vserver).
-func oursPair(t *testing.T, bin string) *failoverPair { return oursPairWith(t, bin, true) }
+// oursPair makes our pair as the import makes it: the cells keepalived
+// runs too (DSR, TUN, NAT without source NAT), and so no conntrackd
+// (seesaw.cfg's default runs it with full NAT only).
+func oursPair(t *testing.T, bin string) *failoverPair {
+	return oursPairOf(t, bin, "ours", false, "", func(c failoverCell) bool { return c.mode != "FULLNAT" })
+}
 
-// oursPairWith makes our pair with conntrackd or without it: that pair
-// runs the full-NAT cells without conntrackd only.
-func oursPairWith(t *testing.T, bin string, conntrackd bool) *failoverPair {
-	extra, name := "", "ours"
+// oursFullNATPair makes a pair of ours for the full-NAT cells only, with
+// conntrackd (the default with full NAT) or without it. A pair of its
+// own: conntrackd costs the emulated guest seconds of CPU at each
+// takeover, which the other cells' pair need not pay, and an imported
+// keepalived pair would not run it.
+func oursFullNATPair(t *testing.T, bin string, conntrackd bool) *failoverPair {
+	extra, name := "", "ours (full NAT, conntrackd)"
 	if !conntrackd {
-		extra, name = "\n[connection_sync]\nconntrackd = false\n", "ours (conntrackd = false)"
+		extra, name = "\n[connection_sync]\nconntrackd = false\n", "ours (full NAT, conntrackd = false)"
 	}
-	cluster, cfgs := importedPairWith(t, extra)
+	return oursPairOf(t, bin, name, true, extra, func(c failoverCell) bool { return c.mode == "FULLNAT" && c.conntrackd == conntrackd })
+}
+
+func oursPairOf(t *testing.T, bin, name string, fullNAT bool, extra string, runs func(failoverCell) bool) *failoverPair {
+	cluster, cfgs := importedPairWith(t, fullNAT, extra)
 	topo := failoverTopology(t)
 	var apps [2]*Appliance
-	p := &failoverPair{name: name, side: "ours", topo: topo, cells: cellsWhere(func(c failoverCell) bool {
-		return (c.mode == "FULLNAT" && c.conntrackd == conntrackd) || (conntrackd && c.mode != "FULLNAT")
-	})}
+	p := &failoverPair{name: name, side: "ours", topo: topo, cells: cellsWhere(runs)}
 	p.start = func(t *testing.T, i int) {
 		apps[i] = Start(t, topo.LBs[i], Options{Bin: bin, SeesawCfg: cfgs[i], ClusterPB: cluster})
 		apps[i].WaitRunning(t, 2*time.Minute)
@@ -797,9 +813,9 @@ func ratio(a, b float64) string {
 // down) under a client's load of ~300 TCP connections of four kinds and a
 // 1 ms UDP stream, at 100 ms adverts (1 s in make test: see
 // failoverAdvert), and comes back as the backup. The full-NAT cells run
-// twice: on our pair, which runs conntrackd, and, to show what conntrackd
-// adds, on a third pair of ours with conntrackd = false, brought up after
-// the first two are gone (the guest's memory holds two pairs). It prints
+// on pairs of ours of their own (oursFullNATPair), one after the other
+// once the first two are gone (the guest's memory holds two pairs): one
+// runs conntrackd and, to show what conntrackd adds, one does not. It prints
 // bench: lines: the outage (largest UDP gap) and chatty TCP stalls
 // p50/p95/max, and the connections kept by kind, ours and keepalived's.
 // make test runs one trial per cell and asserts that our pair kept every
@@ -839,6 +855,10 @@ func TestLabFailoverMatrix(t *testing.T) {
 			m[c] = &cellFigures{}
 		}
 	}
+	only, err := regexp.Compile(*cellsFlag)
+	if err != nil {
+		t.Fatalf("-appliance.cells: %v", err)
+	}
 	run := func(t *testing.T, pairs []*failoverPair) {
 		for _, p := range pairs {
 			p.bringUp(t)
@@ -846,7 +866,7 @@ func TestLabFailoverMatrix(t *testing.T) {
 		for k := range trials {
 			for _, c := range failoverCells {
 				for _, p := range pairs {
-					if !slices.Contains(p.cells, c) {
+					if !slices.Contains(p.cells, c) || !only.MatchString(c.String()) {
 						continue
 					}
 					r := p.trial(t, c, k, trials)
@@ -870,9 +890,16 @@ func TestLabFailoverMatrix(t *testing.T) {
 		}
 		run(t, pairs)
 	})
-	t.Run("ours without conntrackd", func(t *testing.T) {
-		run(t, []*failoverPair{oursPairWith(t, bin, false)})
-	})
+	for _, ctd := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ours full NAT conntrackd=%t", ctd), func(t *testing.T) {
+			if !slices.ContainsFunc(failoverCells, func(c failoverCell) bool {
+				return c.mode == "FULLNAT" && c.conntrackd == ctd && only.MatchString(c.String())
+			}) {
+				t.Skipf("-appliance.cells %q leaves none of its cells", *cellsFlag)
+			}
+			run(t, []*failoverPair{oursFullNATPair(t, bin, ctd)})
+		})
+	}
 	for _, c := range failoverCells {
 		ours := figs["ours"][c]
 		ka := figs["keepalived"][c]
