@@ -326,8 +326,11 @@ func importedPairWith(t *testing.T, fullNAT bool, extra string) (cluster string,
 	if err != nil {
 		t.Fatalf("import %s: %v", failoverConf, err)
 	}
+	t.Logf("imported %s: %d vservers, %d statements not imported (delay_before_retry, lvs_sync_daemon...)",
+		failoverConf, len(res.Cluster.GetVserver()), len(res.Unmapped))
 	if fullNAT {
 		res.Cluster.Vserver = fullNATVservers(t, res.Cluster)
+		t.Logf("full NAT: %d vservers in their place", len(res.Cluster.GetVserver()))
 	}
 	files := res.Files(failoverConf)
 	cluster = string(files["cluster.pb"])
@@ -344,8 +347,6 @@ func importedPairWith(t *testing.T, fullNAT bool, extra string) (cluster string,
 			t.Fatalf("the imported config is rejected: %v\n%s\n%s", r.Err(), cfg[i], cluster)
 		}
 	}
-	t.Logf("imported %s: %d vservers, %d statements not imported (delay_before_retry, lvs_sync_daemon...)",
-		failoverConf, len(res.Cluster.GetVserver()), len(res.Unmapped))
 	return cluster, cfg
 }
 
