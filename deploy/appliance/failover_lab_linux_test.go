@@ -147,9 +147,15 @@ type failoverPair struct {
 	failover func(i int) error
 }
 
-// failoverServices are the IPVS services our pair holds, as ipvsadm
-// keys: those of every cell.
-func failoverServices() []string { return cellServices(failoverCells) }
+// failoverServices are the IPVS services our pair (oursPair) holds, as
+// ipvsadm keys.
+func failoverServices() []string { return cellServices(oursCells()) }
+
+// oursCells are the cells of our pair as imported (oursPair): every cell
+// but full NAT's, which run on pairs of their own.
+func oursCells() []failoverCell {
+	return cellsWhere(func(c failoverCell) bool { return c.mode != "FULLNAT" })
+}
 
 // cellServices are the IPVS services of cells, as ipvsadm keys.
 func cellServices(cells []failoverCell) []string {
@@ -175,11 +181,11 @@ func cellsWhere(keep func(failoverCell) bool) []failoverCell {
 	return out
 }
 
-// readyIPVS checks that n holds every service of our pair with both
-// backends and runs both sync daemons.
-func readyIPVS(n *labtest.Node) error { return readyCells(n, failoverCells) }
+// readyIPVS checks that n holds every service of our pair (oursPair) with
+// both backends and runs both sync daemons.
+func readyIPVS(n *labtest.Node) error { return readyCells(n, oursCells()) }
 
-// ready is readyIPVS for the cells p runs (every cell when it does not
+// ready is readyIPVS for the cells p runs (oursPair's when it does not
 // say).
 func (p *failoverPair) ready(n *labtest.Node) error {
 	if p.cells == nil {
