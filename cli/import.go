@@ -88,6 +88,9 @@ mcast_src_ip and unicast_peer (-> node and peer addresses).
 keepalived has no cluster VIP; the first virtual_ipaddress of each family
 that carries no virtual_server becomes it. When every VIP carries one, give
 an address of its own with --cluster-vip (NAT backends route through it).
+A virtual_ipaddress on another link than the VIPs (its dev) whose subnet
+holds real servers of a NAT virtual_server is those backends' floating
+gateway: it becomes [nat_gateway] in seesaw.cfg, with that dev.
 
 Everything else is listed, one line per statement with its file:line and
 the reason, on stdout and at the end of cluster.pb: scripts (vrrp_script,

@@ -141,7 +141,7 @@ func TestLabFailoverEvents(t *testing.T) {
 		}
 		return readyIPVS(p.topo.LBs[1-one])
 	})
-	for _, cell := range failoverCells {
+	for _, cell := range p.cells {
 		if _, err := Ask(p.topo.Client, "tcp", cell.load(4).Echo, 10*time.Second); err != nil {
 			t.Errorf("a new connection after the partition healed: %s: %v", cell, err)
 		}

@@ -1,6 +1,7 @@
 package keepalived
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"net/netip"
@@ -101,6 +102,11 @@ type Engine struct {
 	UseVMAC       bool
 	NodeInterface string
 	LBInterface   string
+	// NATGateway is [nat_gateway]: the gateway of NAT backends that
+	// keepalived floated as a virtual_ipaddress on their link
+	// (GatewayInterface). Invalid: none.
+	NATGateway       struct{ IPv4, IPv6 netip.Prefix }
+	GatewayInterface string
 	// Guessed lists what was assumed rather than read, for comments.
 	Guessed []string
 }
@@ -271,12 +277,13 @@ func (m *mapper) run() {
 	for _, in := range a.vrrp {
 		vips = append(vips, in.vips...)
 	}
+	natGW, isGW := m.natGateways(a, used, selfSide.lbIface)
 	var clusterVIP [2]netip.Prefix // [0] v4, [1] v6
 	for _, p := range m.o.ClusterVIP {
 		clusterVIP[fam(p.Addr())] = p
 	}
 	for _, v := range vips {
-		if used[v.prefix.Addr()] {
+		if used[v.prefix.Addr()] || isGW[v.prefix] {
 			continue
 		}
 		i := fam(v.prefix.Addr())
@@ -366,11 +373,107 @@ func (m *mapper) run() {
 		if len(sides) == 2 {
 			e.Peer = sides[1-i].addr
 		}
+		for _, g := range natGW {
+			if !g.prefix.IsValid() {
+				continue
+			}
+			if g.prefix.Addr().Is4() {
+				e.NATGateway.IPv4 = g.prefix
+			} else {
+				e.NATGateway.IPv6 = g.prefix
+			}
+			// The gateway's link as this node's own file names it.
+			e.GatewayInterface = cmp.Or(e.GatewayInterface, s.vipDev(g.prefix), g.dev)
+		}
 		if s.f == nil {
 			e.Guessed = append(e.Guessed, "interfaces: the peer's file was not given; assumed the same as this node's")
 		}
 		m.res.Engines = append(m.res.Engines, e)
 	}
+}
+
+// lbDev is the interface the VIPs of f's first vrrp_instance live on: the
+// dev of the first that carries a virtual_server, else of the first with
+// a dev (empty: none says). A NAT gateway listed before them (on the
+// backends' link) does not make that link the LB interface.
+func (m *mapper) lbDev(f *file) string {
+	used := map[netip.Addr]bool{}
+	for _, vs := range f.vs {
+		if vs.fwmark == 0 {
+			used[vs.addr] = true
+		}
+	}
+	for _, fm := range m.o.FWMarks {
+		for _, a := range fm.Addrs {
+			used[a] = true
+		}
+	}
+	var any string
+	for _, v := range f.vrrp[0].vips {
+		if v.dev != "" && used[v.prefix.Addr()] {
+			return v.dev
+		}
+		if any == "" {
+			any = v.dev
+		}
+	}
+	return any
+}
+
+// natGateways finds the gateway of NAT backends, one per family, as a
+// keepalived LVS-NAT pair floats it: a virtual_ipaddress that carries no
+// virtual_server, lies on another link than the VIPs (its dev is not
+// lbIface) and has in its subnet a real_server of a NAT virtual_server
+// (keepalived's NAT leaves the client's address, so backends must route
+// replies through the master). It becomes [nat_gateway]. isGW holds every
+// such address, a second one of a family too (listed as not imported), so
+// that none is taken for the cluster VIP.
+func (m *mapper) natGateways(f *file, used map[netip.Addr]bool, lbIface string) (gw [2]vip, isGW map[netip.Prefix]bool) {
+	isGW = map[netip.Prefix]bool{}
+	var reals []netip.Addr
+	for _, vs := range f.vs {
+		if vs.method != "NAT" {
+			continue
+		}
+		for _, rs := range vs.reals {
+			reals = append(reals, rs.addr)
+		}
+	}
+	for _, in := range f.vrrp {
+		for _, v := range in.vips {
+			p := v.prefix
+			if used[p.Addr()] || v.dev == "" || v.dev == lbIface || p.Bits() == p.Addr().BitLen() ||
+				!slices.ContainsFunc(reals, p.Masked().Contains) {
+				continue
+			}
+			isGW[p] = true
+			i := fam(p.Addr())
+			if gw[i].prefix.IsValid() {
+				if gw[i].prefix != p {
+					m.note(v.pos, p.String(), fmt.Sprintf("another gateway of NAT backends: Seesaw's [nat_gateway] holds one per family, %s (from %s)", gw[i].prefix, gw[i].pos))
+				}
+				continue
+			}
+			gw[i] = v
+		}
+	}
+	return gw, isGW
+}
+
+// vipDev is the dev that s's own file gives the VIP p ("" when it does
+// not list it, or s has no file).
+func (s *side) vipDev(p netip.Prefix) string {
+	if s.f == nil {
+		return ""
+	}
+	for _, in := range s.f.vrrp {
+		for _, v := range in.vips {
+			if v.prefix == p {
+				return v.dev
+			}
+		}
+	}
+	return ""
 }
 
 func (s *side) label() string {
@@ -402,13 +505,7 @@ func (m *mapper) side(f *file, who string) *side {
 		s.setAddr(i, in.src, in.srcPos)
 	}
 	first := f.vrrp[0]
-	s.iface, s.lbIface = first.iface, first.iface
-	for _, v := range first.vips {
-		if v.dev != "" {
-			s.lbIface = v.dev
-			break
-		}
-	}
+	s.iface, s.lbIface = first.iface, cmp.Or(m.lbDev(f), first.iface)
 	if s.iface == "" {
 		m.errorf(first.pos, "vrrp_instance %s has no interface: Seesaw needs the interface its adverts use", first.name)
 		return nil
@@ -465,13 +562,7 @@ func (m *mapper) unicastPeer(f *file) *side {
 		return nil
 	}
 	first := f.vrrp[0]
-	s.iface, s.lbIface = first.iface, first.iface
-	for _, v := range first.vips {
-		if v.dev != "" {
-			s.lbIface = v.dev
-			break
-		}
-	}
+	s.iface, s.lbIface = first.iface, cmp.Or(m.lbDev(f), first.iface)
 	s.fqdn = s.addr.IPv4.String()
 	return s
 }

@@ -139,6 +139,14 @@ func (e *Engine) Text(source string) []byte {
 	b.WriteString("# node: the vrrp_instance's interface (adverts); lb: where its VIPs live.\n")
 	fmt.Fprintf(&b, "node = %s\n", e.NodeInterface)
 	fmt.Fprintf(&b, "lb = %s\n", e.LBInterface)
+	if e.NATGateway.IPv4.IsValid() || e.NATGateway.IPv6.IsValid() {
+		b.WriteString("\n[nat_gateway]\n")
+		b.WriteString("# The virtual_ipaddress on the backends' link that NAT backends route\n")
+		b.WriteString("# their replies through: the master holds it, as keepalived's did.\n")
+		kv("ipv4", e.NATGateway.IPv4)
+		kv("ipv6", e.NATGateway.IPv6)
+		fmt.Fprintf(&b, "interface = %s\n", e.GatewayInterface)
+	}
 	return []byte(b.String())
 }
 
