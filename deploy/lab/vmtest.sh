@@ -46,5 +46,7 @@ echo "vmtest: lab tests in ${#pkgs[@]} packages: ${pkgs[*]}" >&2
 # TestLabBenchMemory, TestLabBenchFailback and TestLabBenchECU are make bench's
 # (they run only with -appliance.bench);
 # left to skip here, it would count as a skip, which fails CI.
-$GO test -json -count=1 -exec "$(pwd)/bin/seesaw-lab exec" -run '^TestLab' -skip '^TestLabBench(Memory|Failback|ECU)$' "${pkgs[@]}" |
+# A package's lab tests run one after another in one guest: the whole-
+# appliance package takes well over go test's default 10 minutes.
+$GO test -json -count=1 -timeout 90m -exec "$(pwd)/bin/seesaw-lab exec" -run '^TestLab' -skip '^TestLabBench(Memory|Failback|ECU)$' "${pkgs[@]}" |
 	$GO run ./deploy/testsum -layer lab "$@"
