@@ -64,6 +64,7 @@ func consume(in io.Reader, out io.Writer, defLayer, record string) error {
 	var results []result
 	var pkgFailed []string
 	pkgTests := map[string]int{}
+	testFailed := map[string]bool{} // a package with a failed test of its own
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1024*1024), 16*1024*1024)
 	for sc.Scan() {
@@ -93,9 +94,18 @@ func consume(in io.Reader, out io.Writer, defLayer, record string) error {
 				status := "ok  "
 				if e.Action == "fail" {
 					status = "FAIL"
-					if pkgTests[e.Package] == 0 || hasBuildFailure(output[k]) {
+					switch {
+					case pkgTests[e.Package] == 0 || hasBuildFailure(output[k]):
 						pkgFailed = append(pkgFailed, e.Package)
 						fmt.Fprint(out, indent(output[k].String()))
+					case !testFailed[e.Package]:
+						// Every finished test passed, yet the package
+						// failed: the binary died under a test still
+						// running (go test's -timeout, a crash, a
+						// guest gone). What it printed says which.
+						pkgFailed = append(pkgFailed, e.Package)
+						fmt.Fprintf(out, "--- FAIL: %s: the package failed after %d passing tests (a timeout or a crash); its last output:\n%s",
+							e.Package, pkgTests[e.Package], indent(lastLines(output, e.Package, 60)))
 					}
 				}
 				if e.Action == "skip" {
@@ -117,6 +127,7 @@ func consume(in io.Reader, out io.Writer, defLayer, record string) error {
 				r.Reason = skipReason(output[k])
 			}
 			if e.Action == "fail" {
+				testFailed[e.Package] = true
 				fmt.Fprintf(out, "--- FAIL: %s %s\n%s", e.Package, e.Test, indent(collect(output, e.Package, e.Test)))
 			}
 			results = append(results, r)
@@ -128,7 +139,7 @@ func consume(in io.Reader, out io.Writer, defLayer, record string) error {
 		return err
 	}
 	for _, p := range pkgFailed {
-		results = append(results, result{Layer: defLayer, Package: p, Test: "(package did not build or run)", Outcome: "fail"})
+		results = append(results, result{Layer: defLayer, Package: p, Test: "(the package did not build, run or finish)", Outcome: "fail"})
 	}
 	if record != "" {
 		f, err := os.OpenFile(record, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -152,6 +163,27 @@ func consume(in io.Reader, out io.Writer, defLayer, record string) error {
 		}
 	}
 	return nil
+}
+
+// lastLines is the last n lines that pkg printed, its tests' and its own,
+// in the order they came (a test still running when the binary died has
+// no end event: its output is only here).
+func lastLines(output map[key]*strings.Builder, pkg string, n int) string {
+	var all []string
+	for k, b := range output {
+		if k.pkg == pkg && k.test == "" {
+			all = append(all, strings.Split(strings.TrimRight(b.String(), "\n"), "\n")...)
+		}
+	}
+	for k, b := range output {
+		if k.pkg == pkg && k.test != "" && !strings.Contains(k.test, "/") && !strings.Contains(b.String(), "--- PASS") {
+			all = append(all, strings.Split(strings.TrimRight(b.String(), "\n"), "\n")...)
+		}
+	}
+	if len(all) > n {
+		all = all[len(all)-n:]
+	}
+	return strings.Join(all, "\n") + "\n"
 }
 
 func topLevel(k key) key {

@@ -85,3 +85,31 @@ func TestNoTestIsAFailure(t *testing.T) {
 		t.Error("an empty run passed")
 	}
 }
+
+// A package whose binary dies under a running test (go test's timeout)
+// has only passed tests: it is a failure all the same, and its output
+// says why.
+func TestPackageDiedAfterPasses(t *testing.T) {
+	in := `{"Action":"run","Package":"p","Test":"TestA"}
+{"Action":"output","Package":"p","Test":"TestA","Output":"--- PASS: TestA (1.00s)\n"}
+{"Action":"pass","Package":"p","Test":"TestA","Elapsed":1}
+{"Action":"run","Package":"p","Test":"TestSlow"}
+{"Action":"output","Package":"p","Test":"TestSlow","Output":"    slow_test.go:7: still waiting\n"}
+{"Action":"output","Package":"p","Output":"panic: test timed out after 10m0s\n"}
+{"Action":"output","Package":"p","Output":"\trunning tests:\n\t\tTestSlow (9m59s)\n"}
+{"Action":"fail","Package":"p","Elapsed":600}
+`
+	rec := filepath.Join(t.TempDir(), "r.jsonl")
+	var out strings.Builder
+	if err := consume(strings.NewReader(in), &out, "lab", rec); err == nil {
+		t.Fatal("a package that timed out was not a failure")
+	}
+	for _, want := range []string{"the package failed after 1 passing tests", "panic: test timed out", "TestSlow (9m59s)", "still waiting"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "--- PASS: TestA") {
+		t.Errorf("the passing test's output is shown:\n%s", out.String())
+	}
+}
