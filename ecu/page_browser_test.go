@@ -1,48 +1,16 @@
 package ecu
 
 import (
-	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-)
 
-// browser starts Debian's chromium headless with a fresh profile, or
-// skips the test when it is not installed.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (Debian's chromium package; deploy/deps.sh installs it)")
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1000),
-	)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	// One deadline for the whole browser session, so a hang fails the
-	// test instead of blocking it; the waits inside poll.
-	ctx, cancel3 := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(cancel3)
-	return ctx
-}
+	"github.com/seesawlb/seesaw/deploy/browsertest"
+)
 
 // TestPageInABrowser: a real browser loads the status page of an ECU fed
 // by a real engine whose checks probe real servers. It finds the
@@ -52,22 +20,14 @@ func browser(t *testing.T) context.Context {
 // screenshot is kept (ECU_SCREENSHOT names the file; by default the
 // test's temporary directory).
 func TestPageInABrowser(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.Start(t, 1280, 1000, 3*time.Minute)
 	r := newECURig(t)
 	r.waitFor("every destination active", func() bool {
 		_, body := r.get("/metrics")
 		return len(activeRE.FindAllString(body, -1)) == 6
 	})
 
-	var mu sync.Mutex
-	var urls []string
-	must(t, chromedp.Listen(ctx, func(ev any) {
-		if ev, ok := ev.(*network.EventRequestWillBeSent); ok {
-			mu.Lock()
-			urls = append(urls, ev.Request.URL)
-			mu.Unlock()
-		}
-	}))
+	reqs := browsertest.Record(t, ctx)
 	must(t, chromedp.Do(ctx, chromedp.Navigate(r.base+"/")))
 
 	poll := func(what, expr string) {
@@ -138,8 +98,7 @@ func TestPageInABrowser(t *testing.T) {
 	if reloaded {
 		t.Error("the page reloaded; it should update in place")
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	urls := reqs.URLs()
 	if len(urls) < 3 {
 		t.Errorf("the page made %d requests; it should poll", len(urls))
 	}

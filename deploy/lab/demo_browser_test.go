@@ -1,56 +1,23 @@
 package lab
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/seesawlb/seesaw/deploy/browsertest"
 )
 
 // demoScreenshotEnv names the file the demo's browser test writes its
 // screenshot to; by default it goes to the test's temporary directory.
 const demoScreenshotEnv = "DEMO_SCREENSHOT"
-
-// demoBrowser starts Debian's chromium headless with a fresh profile and a
-// laptop's window (the screenshot's width), as the ECU's browser test does,
-// or skips the test when chromium is not installed.
-func demoBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Skip("chromium not installed (Debian's chromium package; deploy/deps.sh installs it)")
-	}
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 900),
-	)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(actx)
-	t.Cleanup(cancel2)
-	// One deadline for the whole browser session, so a hang fails the
-	// test instead of blocking the guest; the waits inside poll.
-	ctx, cancel3 := context.WithTimeout(ctx, 4*time.Minute)
-	t.Cleanup(cancel3)
-	return ctx
-}
 
 // demoPageInBrowser loads the demo's status page (lb1's ECU, forwarded to
 // base on the host) in a real browser and checks what a visitor of make
@@ -62,19 +29,11 @@ func demoBrowser(t *testing.T) context.Context {
 // the page requested nothing from another host. get fetches a path of the
 // same ECU from Go.
 func demoPageInBrowser(t *testing.T, base string, get func(path string) (int, string, error)) {
-	ctx := demoBrowser(t)
-
-	var mu sync.Mutex
-	var urls []string
-	if err := chromedp.Listen(ctx, func(ev any) {
-		if ev, ok := ev.(*network.EventRequestWillBeSent); ok {
-			mu.Lock()
-			urls = append(urls, ev.Request.URL)
-			mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// A laptop's window (the screenshot's width); a deadline for the
+	// whole session, so a hang fails the test instead of blocking the
+	// guest.
+	ctx := browsertest.Start(t, 1200, 900, 4*time.Minute)
+	reqs := browsertest.Record(t, ctx)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
 		t.Fatalf("chromium: load %s/: %v", base, err)
 	}
@@ -163,8 +122,7 @@ func demoPageInBrowser(t *testing.T, base string, get func(path string) (int, st
 
 	// The page updates itself: by now it has polled its ECU.
 	poll("an update of the page", `document.getElementById("poll").textContent !== ""`)
-	mu.Lock()
-	defer mu.Unlock()
+	urls := reqs.URLs()
 	if len(urls) < 2 {
 		t.Errorf("the page made %d requests; it should poll: %q", len(urls), urls)
 	}
