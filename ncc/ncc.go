@@ -166,6 +166,16 @@ func (s *Server) netReconciler() (*reconcile.NetReconciler, error) {
 		return nil, err
 	}
 	s.net, s.netk = reconcile.NewNet(k, glog.Infof), k
+	// Becoming the master, the VIPs are announced as soon as the LB
+	// interface is up, not after the rest of the apply (Apply holds s.mu
+	// while the reconciler calls this).
+	s.net.OnTakeover(func(d netconf.State) {
+		sent, errs := s.announceState(d, nil)
+		glog.Infof("ncc: takeover: the LB interface is up: %d addresses announced", sent)
+		if len(errs) > 0 {
+			glog.Warningf("ncc: takeover: announce: %s", strings.Join(errs, "; "))
+		}
+	})
 	// The links' own MACs, as an NCC before this one found them.
 	if s.stateFile != "" {
 		if st, err := loadState(s.stateFile); err == nil {
@@ -433,6 +443,11 @@ func (s *Server) announce(only []netip.Addr) (sent int, errs []string) {
 	if !ok {
 		return 0, []string{"no network state has been applied"}
 	}
+	return s.announceState(d, only)
+}
+
+// announceState is announce of the desired network state d. Hold s.mu.
+func (s *Server) announceState(d netconf.State, only []netip.Addr) (sent int, errs []string) {
 	if s.send == nil {
 		snd, err := s.openSender()
 		if err != nil {

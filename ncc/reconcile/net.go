@@ -83,6 +83,19 @@ type NetReconciler struct {
 	// settle bounds the wait for the kernel's IPv6 local routes after
 	// writes that make it add them; poll is how often it looks.
 	settle, poll time.Duration
+	// onTakeover, when set, is called by a takeover's fast path (see
+	// takeover) once the LB interface is up, before the host's state is
+	// read; with the reconciler's lock held.
+	onTakeover func(desired netconf.State)
+}
+
+// OnTakeover sets what a takeover's fast path calls once the LB interface
+// is up (the NCC announces the VIPs from there): it gets the desired
+// state, placed, and must not call back into the reconciler.
+func (r *NetReconciler) OnTakeover(f func(desired netconf.State)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.onTakeover = f
 }
 
 // NewNet returns a reconciler over k; logf as for NewIPVS.
@@ -150,9 +163,55 @@ func (r *NetReconciler) Apply(desired netconf.State, dryRun bool) ([]Change, err
 	if r.held != nil && reflect.DeepEqual(*r.held, desired) {
 		return nil, nil
 	}
-	changes, err := r.apply(desired, dryRun)
+	var pre []Change
+	if !dryRun {
+		pre = r.takeover(desired)
+	}
+	changes, err := r.apply(desired, dryRun, pre)
 	r.noteHeld(desired, dryRun, changes, err)
 	return changes, err
+}
+
+// takeover is the fast path of a backup becoming the master. Its LB
+// interface is down with every VIP on it (IPv6 ones too: keep_addr_on_down)
+// and the state is otherwise the one held: bringing the link up is what
+// makes the VIPs live, and it need not wait for the host's state to be
+// read and planned (tens of milliseconds on a small virtual machine, all
+// of it client-visible outage). It brings up the LB interface and the IPv6
+// VRRP macvlan, calls onTakeover, and returns the writes for apply to
+// count as its own; the full plan then runs as always. Only when the held
+// state is known (the last run left the host so, without an error) and
+// the LB interface is to change in nothing but coming up; a held state
+// the host no longer has is found by the plan that follows, as any drift.
+func (r *NetReconciler) takeover(desired netconf.State) []Change {
+	if r.held == nil || desired.LB.Name == "" || desired.LB.Shared || !desired.LB.Up || r.held.LB.Up {
+		return nil
+	}
+	held := r.held.LB
+	held.Up = true
+	if held != desired.LB || desired.NeedsVMAC6() != r.held.NeedsVMAC6() {
+		return nil
+	}
+	names := []string{desired.LB.Name}
+	if desired.NeedsVMAC6() {
+		names = append(names, desired.LB.VMAC6Link())
+	}
+	var pre []Change
+	for _, name := range names {
+		c := Change{Op: Update, Kind: KindLink, Object: name, Detail: "up"}
+		c.Err = r.k.SetUp(name, true)
+		r.logf("net: takeover: %s", c)
+		if c.Err != nil {
+			// The plan that follows finds the link down and tries
+			// again; its outcome is the one to report.
+			return pre
+		}
+		pre = append(pre, c)
+	}
+	if r.onTakeover != nil {
+		r.onTakeover(desired)
+	}
+	return pre
 }
 
 // noteHeld records what the host holds after a run: desired, when the run
@@ -175,7 +234,7 @@ func (r *NetReconciler) Audit() ([]Change, error) {
 	if r.desired == nil {
 		return nil, nil
 	}
-	changes, err := r.apply(*r.desired, false)
+	changes, err := r.apply(*r.desired, false, nil)
 	r.noteHeld(*r.desired, false, changes, err)
 	for _, c := range changes {
 		r.logf("net: audit: drift repaired: %s", c)
@@ -183,20 +242,23 @@ func (r *NetReconciler) Audit() ([]Change, error) {
 	return changes, err
 }
 
-func (r *NetReconciler) apply(desired netconf.State, dryRun bool) ([]Change, error) {
+// apply plans and writes; pre are writes already made for this run (the
+// takeover's), which count as the first pass's.
+func (r *NetReconciler) apply(desired netconf.State, dryRun bool, pre []Change) ([]Change, error) {
 	ops, failed, err := r.plan(desired)
 	if err != nil {
-		return nil, fmt.Errorf("reconcile: net: read the host's state: %w", err)
+		return pre, fmt.Errorf("reconcile: net: read the host's state: %w", err)
 	}
-	if !dryRun && slices.ContainsFunc(ops, func(o netOp) bool { return o.change.Kind == KindLink }) {
+	linked := slices.ContainsFunc(pre, func(c Change) bool { return c.Kind == KindLink })
+	if !dryRun && (linked || slices.ContainsFunc(ops, func(o netOp) bool { return o.change.Kind == KindLink })) {
 		// Links going down and up change the local routes behind the
 		// plan's back (IPv4 puts its own back as a link comes up, IPv6
 		// takes them all with a link that goes down): they are planned
 		// again, and written, once the links are as wanted.
 		ops = slices.DeleteFunc(ops, func(o netOp) bool { return o.local })
 	}
-	changes := failed
-	again := false
+	changes := append(slices.Clip(pre), failed...)
+	again := linked
 	for _, o := range ops {
 		c := o.change
 		if !dryRun {

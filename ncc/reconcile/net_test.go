@@ -1232,3 +1232,118 @@ func TestNetSharedLBInterface(t *testing.T) {
 		t.Errorf("a floating address on an LB interface that is not shared: valid")
 	}
 }
+
+// readCounting counts the reconciler's reads of the host.
+type readCounting struct {
+	*netconftest.Kernel
+	reads int
+}
+
+func (k *readCounting) Links() ([]netconf.Link, error) { k.reads++; return k.Kernel.Links() }
+func (k *readCounting) Addrs(l string) ([]netip.Prefix, error) {
+	k.reads++
+	return k.Kernel.Addrs(l)
+}
+func (k *readCounting) Routes(t int) ([]netconf.Route, error) {
+	k.reads++
+	return k.Kernel.Routes(t)
+}
+func (k *readCounting) Rules() ([]netconf.Rule, error)    { k.reads++; return k.Kernel.Rules() }
+func (k *readCounting) Sysctl(key string) (string, error) { k.reads++; return k.Kernel.Sysctl(key) }
+
+// TestNetTakeoverBeforeReading: a backup becoming the master brings its LB
+// interface and the IPv6 VRRP macvlan up, and calls the takeover hook (the
+// NCC's announcement), before it reads anything of the host; the writes
+// and the host's end state are those of the full plan. Only from a held
+// state: a new reconciler (an NCC restarted), a change beyond coming up,
+// or becoming the backup takes the ordinary path.
+func TestNetTakeoverBeforeReading(t *testing.T) {
+	table := vmac6Table()
+	master, backup := table[0], table[1]
+	type hook struct {
+		calls, reads int
+		up           map[string]bool
+	}
+	setup := func(t *testing.T) (*netconftest.Kernel, *readCounting, *NetReconciler, *hook) {
+		k := newVMAC6Fake(t)
+		ck := &readCounting{Kernel: k}
+		r := NewNet(ck, t.Logf)
+		h := &hook{}
+		r.OnTakeover(func(d netconf.State) {
+			h.calls++
+			h.reads = ck.reads
+			h.up = map[string]bool{}
+			links, _ := k.Links()
+			for _, l := range links {
+				h.up[l.Name] = l.Up
+			}
+			if !d.LB.Up || d.LB.Name != "eth1" {
+				t.Errorf("the hook got LB %+v", d.LB)
+			}
+		})
+		return k, ck, r, h
+	}
+
+	k, ck, r, h := setup(t)
+	applyNet(t, r, k, backup)
+	if h.calls != 0 {
+		t.Fatalf("the hook was called %d times on the way to the backup state", h.calls)
+	}
+	ck.reads = 0
+	if got, want := changeList(applyNet(t, r, k, master)), "update link eth1: up\nupdate link vrrp6.42: up\n"; got != want {
+		t.Errorf("becoming the master:\n%s\nwant:\n%s", got, want)
+	}
+	if h.calls != 1 || h.reads != 0 || !h.up["eth1"] || !h.up["vrrp6.42"] {
+		t.Errorf("hook: %d calls, %d reads before it, links up then: %v; want 1 call, no read, eth1 and vrrp6.42 up", h.calls, h.reads, h.up)
+	}
+	if ck.reads == 0 {
+		t.Errorf("the full plan did not run after the takeover")
+	}
+	applyNet(t, r, k, backup)
+	if h.calls != 1 {
+		t.Errorf("becoming the backup called the hook")
+	}
+
+	t.Run("restarted", func(t *testing.T) {
+		k, _, r, h := setup(t)
+		applyNet(t, NewNet(k, nil), k, backup)
+		applyNet(t, r, k, master)
+		if h.calls != 0 {
+			t.Errorf("a reconciler that holds nothing took the fast path")
+		}
+	})
+	t.Run("VRID changes too", func(t *testing.T) {
+		k, _, r, h := setup(t)
+		applyNet(t, r, k, backup)
+		m := master.in
+		m.LB.VRID = 43
+		r.Apply(m, false)
+		if h.calls != 0 {
+			t.Errorf("a takeover with another VRID took the fast path")
+		}
+	})
+	t.Run("the link does not come up", func(t *testing.T) {
+		k, _, r, h := setup(t)
+		applyNet(t, r, k, backup)
+		fail := true
+		k.FailNext(func(op string) syscall.Errno {
+			if op == "SetUp" && fail {
+				fail = false
+				return syscall.EBUSY
+			}
+			return 0
+		})
+		changes, err := r.Apply(master.in, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.calls != 0 {
+			t.Errorf("the hook was called though the link did not come up")
+		}
+		// The plan that follows tries again, and its outcome is the
+		// one reported.
+		if got, want := changeList(changes), "update link eth1: up\nupdate link vrrp6.42: up\n"; got != want {
+			t.Errorf("changes:\n%s\nwant:\n%s", got, want)
+		}
+	})
+}
