@@ -419,8 +419,8 @@ func TestApplyPacketRules(t *testing.T) {
 		t.Fatalf("apply: %v %v", resp, err)
 	}
 	for _, want := range []string{
-		`meta l4proto tcp ct original ip daddr 192.0.2.10 ct original proto-dst 80 snat ip to 198.51.100.2 random comment "snat TCP 192.0.2.10:80 to 198.51.100.2"`,
-		`meta l4proto tcp ct original ip6 daddr 2001:db8::10 ct original proto-dst 443 snat ip6 to 2001:db8:2::2 random`,
+		`meta l4proto tcp ct original ip daddr 192.0.2.10 ct original proto-dst 80 snat ip to 198.51.100.2 comment "snat TCP 192.0.2.10:80 to 198.51.100.2"`,
+		`meta l4proto tcp ct original ip6 daddr 2001:db8::10 ct original proto-dst 443 snat ip6 to 2001:db8:2::2`,
 		`ip6 daddr 2001:db8::10 meta l4proto udp meta mark set 0x00000009`,
 		`type nat hook postrouting priority srcnat; policy accept;`,
 	} {

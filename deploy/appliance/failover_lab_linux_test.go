@@ -878,10 +878,20 @@ func TestLabFailoverMatrix(t *testing.T) {
 					}
 					r := p.trial(t, c, k, trials)
 					figs[p.side][c].add(r)
-					if p.side != "ours" || *benchFlag || (c.mode == "FULLNAT" && !c.conntrackd) {
+					if p.side != "ours" || *benchFlag {
 						continue
 					}
-					for _, kind := range []string{"chatty", "idle", "talk"} {
+					kinds := []string{"chatty", "idle", "talk"}
+					if c.mode == "FULLNAT" && !c.conntrackd {
+						// Without conntrackd the new master has no
+						// source-NAT binding: it makes the old one
+						// again (the client's port) for connections
+						// whose client speaks first after the takeover;
+						// a backend's packet that comes first finds
+						// none (some chatty and talk ones break).
+						kinds = []string{"idle"}
+					}
+					for _, kind := range kinds {
 						if kk := r.Kept[kind]; kk.OK != kk.Total {
 							t.Errorf("%s %s: %d of %d %s connections lost through the failover: %s", p.name, c, kk.Total-kk.OK, kk.Total, kind, strings.Join(kk.Errs[:min(3, len(kk.Errs))], "; "))
 						}

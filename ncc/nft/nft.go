@@ -11,7 +11,7 @@
 //	chain fwmark    type filter hook prerouting priority mangle (-150)
 //	  ip daddr VIP meta l4proto tcp th dport P meta mark set M
 //	chain vip_snat  type nat hook postrouting priority srcnat (100)
-//	  meta l4proto tcp ct original ip daddr VIP ct original proto-dst P snat ip to S random
+//	  meta l4proto tcp ct original ip daddr VIP ct original proto-dst P snat ip to S
 //
 // (ip6 for IPv6). nftables has no match for IPVS connections like
 // iptables' -m ipvs; with net.ipv4.vs.conntrack=1 IPVS gives each
@@ -118,7 +118,8 @@ type Fwmark struct {
 }
 
 // SNAT rewrites the source of the connections IPVS forwards for a VIP (and
-// protocol and port) to ToSource, with a random source port.
+// protocol and port) to ToSource, keeping the client's source port where
+// it is free (see exprs).
 type SNAT struct {
 	VIP      netip.Addr
 	Proto    Proto

@@ -179,7 +179,14 @@ func (f Fwmark) exprs() []expr.Any {
 
 // exprs is what the rule does in the kernel:
 //
-//	meta nfproto ipv4 [meta l4proto P] ct original ip daddr A [ct original proto-dst N] snat ip to S random
+//	meta nfproto ipv4 [meta l4proto P] ct original ip daddr A [ct original proto-dst N] snat ip to S
+//
+// The source port is the client's, unless another connection to the same
+// backend has it already (the kernel's rule without "random"): so a node
+// that takes over a connection it has no conntrack entry for (no
+// conntrackd, or the entry not yet synced) makes the same binding the old
+// master made, and the backend sees the connection it knows. With
+// "random" every such connection got a new port and the backend reset it.
 //
 // In the inet family "ct original daddr" loads 16 bytes whatever the
 // connection's family; for IPv4 the address is the first 4 and only those
@@ -195,7 +202,7 @@ func (s SNAT) exprs() []expr.Any {
 	// given min only: both are given, so that what is read back is what
 	// was written.
 	return append(es, &expr.Immediate{Register: reg1, Data: s.ToSource.AsSlice()},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(nfproto), RegAddrMin: reg1, RegAddrMax: reg1, Random: true})
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: uint32(nfproto), RegAddrMin: reg1, RegAddrMax: reg1})
 }
 
 // exprs is what the rule does in the kernel:
