@@ -85,20 +85,7 @@ func TestComponentOverSocket(t *testing.T) {
 	c := NewComponent("ha")
 	c.SetFacility("vrrp", false, "VRRP speaker not in this build")
 	sock := filepath.Join(t.TempDir(), "ha.sock")
-	s, err := NewServer(ServerOptions{Path: sock, Policy: RootOnly})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seesawpb.RegisterComponentServer(s, c)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
-	cc, err := Dial(sock, DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := serveComponent(t, sock, RootOnly, c)
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
 	st, err := seesawpb.NewComponentClient(cc).Status(cctx, &seesawpb.StatusRequest{})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -347,21 +348,8 @@ func TestClientReconnects(t *testing.T) {
 // bigger than gRPC's default 4 MiB limit; both ends must accept it.
 func TestLargeMessages(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "big.sock")
-	s, err := NewServer(ServerOptions{Path: sock, Policy: Policy{Read: Rule{Anyone: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	big := strings.Repeat("x", 8<<20)
-	seesawpb.RegisterComponentServer(s, bigComponent{s: big})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
-	cc, err := Dial(sock, DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := serveComponent(t, sock, Policy{Read: Rule{Anyone: true}}, bigComponent{s: big})
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
 	st, err := seesawpb.NewComponentClient(cc).Status(cctx, &seesawpb.StatusRequest{})
@@ -380,4 +368,25 @@ type bigComponent struct {
 
 func (b bigComponent) Status(context.Context, *seesawpb.StatusRequest) (*seesawpb.ComponentStatus, error) {
 	return &seesawpb.ComponentStatus{State: b.s}, nil
+}
+
+// serveComponent serves srv as the Component service on a new server at
+// sock with policy p, and dials it; both stop when the test ends.
+func serveComponent(t *testing.T, sock string, p Policy, srv seesawpb.ComponentServer) *grpc.ClientConn {
+	t.Helper()
+	s, err := NewServer(ServerOptions{Path: sock, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seesawpb.RegisterComponentServer(s, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	cc, err := Dial(sock, DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
 }

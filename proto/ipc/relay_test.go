@@ -54,20 +54,7 @@ func TestRelayedCaller(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sock := filepath.Join(t.TempDir(), "r", "r.sock")
-			s, err := NewServer(ServerOptions{Path: sock, Policy: Policy{Read: Rule{Anyone: true}}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			seesawpb.RegisterComponentServer(s, relayComponent{trusted: tc.trusted})
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- s.Serve(ctx, time.Second) }()
-			defer func() { cancel(); <-done }()
-			cc, err := Dial(sock, DialOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cc.Close()
+			cc := serveComponent(t, sock, Policy{Read: Rule{Anyone: true}}, relayComponent{trusted: tc.trusted})
 			cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer ccancel()
 			st, err := seesawpb.NewComponentClient(cc).Status(tc.ctx(cctx), &seesawpb.StatusRequest{}, grpcWaitForReady)

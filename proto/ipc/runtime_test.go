@@ -38,20 +38,7 @@ func TestRuntimeSamplesKnown(t *testing.T) {
 func TestRuntimeOverSocket(t *testing.T) {
 	c := NewComponent("engine")
 	sock := filepath.Join(t.TempDir(), "engine.sock")
-	s, err := NewServer(ServerOptions{Path: sock, Policy: Policy{Read: Rule{Anyone: true}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	seesawpb.RegisterComponentServer(s, c)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, time.Second) }()
-	defer func() { cancel(); <-done }()
-	cc, err := Dial(sock, DialOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
+	cc := serveComponent(t, sock, Policy{Read: Rule{Anyone: true}}, c)
 	client := seesawpb.NewComponentClient(cc)
 	call := func() *seesawpb.RuntimeStats {
 		t.Helper()
